@@ -1,0 +1,54 @@
+//! Argument parsing shared by the handlers: strict numbers and option walking.
+
+use crate::entry_id::parse_u64;
+use crate::error::{printable, SeatqError};
+
+/// Parses a non-negative integer argument within `[min, max]`.
+pub fn number(arg: &[u8], name: &str, min: u64, max: u64) -> Result<u64, SeatqError> {
+    match parse_u64(arg) {
+        Some(v) if (min..=max).contains(&v) => Ok(v),
+        _ => Err(SeatqError::Invalid(format!(
+            "{name} must be an integer from {min} to {max}, got '{}'",
+            printable(arg)
+        ))),
+    }
+}
+
+/// Walks `[OPTION value ...]` style arguments.
+pub struct Options<'a, 'b> {
+    args: &'b [&'a [u8]],
+    pos: usize,
+}
+
+impl<'a, 'b> Options<'a, 'b> {
+    pub fn new(args: &'b [&'a [u8]]) -> Self {
+        Self { args, pos: 0 }
+    }
+
+    /// The next option name, upper-cased.
+    pub fn next_name(&mut self) -> Option<Vec<u8>> {
+        let name = self.args.get(self.pos)?;
+        self.pos += 1;
+        Some(name.to_ascii_uppercase())
+    }
+
+    pub fn value(&mut self, option: &str) -> Result<&'a [u8], SeatqError> {
+        let value = self
+            .args
+            .get(self.pos)
+            .ok_or_else(|| SeatqError::Syntax(format!("{option} needs a value")))?;
+        self.pos += 1;
+        Ok(value)
+    }
+
+    /// Everything not consumed yet.
+    pub fn rest(&mut self) -> &'b [&'a [u8]] {
+        let rest = &self.args[self.pos..];
+        self.pos = self.args.len();
+        rest
+    }
+}
+
+pub fn unknown_option(name: &[u8]) -> SeatqError {
+    SeatqError::Syntax(format!("unknown option '{}'", printable(name)))
+}

@@ -1,0 +1,88 @@
+//! Every error a seatq command can answer. Each renders as `-CODE message`, the code first so
+//! clients can branch on it (`DUPLICATE`, `NO_SUCH_TICKET`, ...).
+
+use crate::entry_id::EntryId;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SeatqError {
+    /// Wrong number of arguments; rendered by Redis' own wrong-arity message.
+    WrongArity,
+    WrongType,
+    /// A syntax error: unknown option, missing option value.
+    Syntax(String),
+    /// A value outside its allowed range or format.
+    Invalid(String),
+    Duplicate(EntryId),
+    NoSuchTicket(Vec<u8>),
+    NoSuchEvent,
+    /// The journal key holds something other than a stream.
+    JournalWrongType(Vec<u8>),
+    /// A bug caught before it reached Redis (a panic).
+    Internal(String),
+}
+
+impl SeatqError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            SeatqError::WrongArity | SeatqError::Syntax(_) | SeatqError::Invalid(_) => "ERR",
+            SeatqError::WrongType | SeatqError::JournalWrongType(_) => "WRONGTYPE",
+            SeatqError::Duplicate(_) => "DUPLICATE",
+            SeatqError::NoSuchTicket(_) => "NO_SUCH_TICKET",
+            SeatqError::NoSuchEvent => "NO_SUCH_EVENT",
+            SeatqError::Internal(_) => "ERR",
+        }
+    }
+
+    /// The full error line, without the leading `-`.
+    pub fn message(&self) -> String {
+        let detail = match self {
+            SeatqError::WrongArity => "wrong number of arguments".to_string(),
+            SeatqError::WrongType => {
+                "Operation against a key holding the wrong kind of value".to_string()
+            }
+            SeatqError::Syntax(m) => format!("syntax error: {m}"),
+            SeatqError::Invalid(m) => m.clone(),
+            SeatqError::Duplicate(ticket) => ticket.to_string(),
+            SeatqError::NoSuchTicket(t) => printable(t),
+            SeatqError::NoSuchEvent => "no such event".to_string(),
+            SeatqError::JournalWrongType(key) => {
+                format!(
+                    "journal key {} holds a value that is not a stream",
+                    printable(key)
+                )
+            }
+            SeatqError::Internal(m) => format!("seatq internal error: {m}"),
+        };
+        format!("{} {}", self.code(), detail)
+    }
+}
+
+/// Echoes client bytes in an error line without letting CR/LF or junk break the protocol.
+pub fn printable(bytes: &[u8]) -> String {
+    let shown: String = bytes
+        .iter()
+        .take(64)
+        .flat_map(|&b| std::ascii::escape_default(b))
+        .map(char::from)
+        .collect();
+    if bytes.len() > 64 {
+        format!("{shown}...")
+    } else {
+        shown
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_start_with_their_code_and_are_single_line() {
+        let e = SeatqError::NoSuchTicket(b"a\r\nb\xff".to_vec());
+        assert_eq!(e.message(), "NO_SUCH_TICKET a\\r\\nb\\xff");
+        assert_eq!(
+            SeatqError::Duplicate(EntryId::new(5, 1)).message(),
+            "DUPLICATE 5-1"
+        );
+    }
+}

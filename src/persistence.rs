@@ -1,0 +1,284 @@
+//! The event's serialized form. One encoder serves RDB (`rdb_save`), DEBUG DIGEST and the AOF
+//! snapshot blob, through the `Sink` trait; one decoder serves RDB load and the snapshot.
+//!
+//! Layout (encoding version 1): settings as (persist id, value) pairs, last ID, totals, tickets in
+//! ID order (ID, state, and for waiting tickets the heartbeat deadline and packed payload),
+//! idempotency records sorted by key. Unknown setting IDs are skipped so that a newer module can add
+//! settings without a version bump.
+
+use crate::config::{EventConfig, Setting, SETTINGS};
+use crate::entry_id::EntryId;
+use crate::event::{Event, Totals};
+use crate::queue::idempotency::{IdempotencyLedger, IdempotencyRecord, MAX_KEY_LEN};
+use crate::queue::line::{EndState, Ticket, TicketBody, WaitingLine};
+use crate::queue::payload::TicketPayload;
+
+pub const ENCODING_VERSION: i32 = 1;
+
+pub trait Sink {
+    fn unsigned(&mut self, value: u64);
+    fn bytes(&mut self, value: &[u8]);
+}
+
+pub trait Source {
+    fn unsigned(&mut self) -> Result<u64, String>;
+    fn bytes(&mut self) -> Result<Vec<u8>, String>;
+}
+
+const STATE_WAITING: u64 = 0;
+
+fn state_code(state: EndState) -> u64 {
+    match state {
+        EndState::Admitted => 1,
+        EndState::Left => 2,
+        EndState::Expired => 3,
+    }
+}
+
+fn state_from_code(code: u64) -> Result<EndState, String> {
+    EndState::ALL
+        .into_iter()
+        .find(|&s| state_code(s) == code)
+        .ok_or_else(|| format!("unknown ticket state {code}"))
+}
+
+fn put_id(sink: &mut impl Sink, id: EntryId) {
+    sink.unsigned(id.ms);
+    sink.unsigned(id.seq);
+}
+
+fn get_id(source: &mut impl Source) -> Result<EntryId, String> {
+    Ok(EntryId::new(source.unsigned()?, source.unsigned()?))
+}
+
+/// Reads a count and refuses one larger than the input could possibly hold, so corrupt input
+/// cannot make us allocate absurd amounts.
+fn get_count(source: &mut impl Source, max: u64) -> Result<usize, String> {
+    let n = source.unsigned()?;
+    if n > max {
+        return Err(format!("count {n} exceeds {max}"));
+    }
+    Ok(n as usize)
+}
+
+pub fn save(event: &Event, sink: &mut impl Sink) {
+    sink.unsigned(SETTINGS.len() as u64);
+    for spec in &SETTINGS {
+        sink.unsigned(spec.persist_id);
+        sink.unsigned(event.config.get(spec.setting));
+    }
+    put_id(sink, event.last_id);
+    let t = &event.totals;
+    for total in [t.joined, t.admitted, t.left, t.expired] {
+        sink.unsigned(total);
+    }
+    let tickets = event.line.tickets();
+    sink.unsigned(tickets.len() as u64);
+    for ticket in tickets {
+        put_id(sink, ticket.id);
+        match &ticket.body {
+            TicketBody::Waiting {
+                heartbeat_deadline,
+                payload,
+            } => {
+                sink.unsigned(STATE_WAITING);
+                sink.unsigned(*heartbeat_deadline);
+                sink.bytes(payload.packed());
+            }
+            TicketBody::Ended(state) => sink.unsigned(state_code(*state)),
+        }
+    }
+    let records = event.idempotency.sorted();
+    sink.unsigned(records.len() as u64);
+    for (key, record) in records {
+        sink.bytes(key);
+        put_id(sink, record.ticket);
+        sink.unsigned(record.expires_at);
+    }
+}
+
+const MAX_ITEMS: u64 = 1 << 32;
+
+pub fn load(source: &mut impl Source, version: i32) -> Result<Event, String> {
+    if version != ENCODING_VERSION {
+        return Err(format!(
+            "seatq event encoding version {version} is not supported by this module (it reads version {ENCODING_VERSION}); load it with a seatq release that supports it"
+        ));
+    }
+    let mut config = EventConfig::from_defaults();
+    for _ in 0..get_count(source, 1024)? {
+        let (id, value) = (source.unsigned()?, source.unsigned()?);
+        if let Some(setting) = Setting::from_persist_id(id) {
+            config.set(setting, value);
+        }
+    }
+    let mut event = Event::new(config);
+    event.last_id = get_id(source)?;
+    event.totals = Totals {
+        joined: source.unsigned()?,
+        admitted: source.unsigned()?,
+        left: source.unsigned()?,
+        expired: source.unsigned()?,
+    };
+    let n = get_count(source, MAX_ITEMS)?;
+    let mut tickets = Vec::with_capacity(n.min(1 << 20));
+    for _ in 0..n {
+        let id = get_id(source)?;
+        let body = match source.unsigned()? {
+            STATE_WAITING => TicketBody::Waiting {
+                heartbeat_deadline: source.unsigned()?,
+                payload: TicketPayload::from_packed(&source.bytes()?).map_err(|e| e.message())?,
+            },
+            code => TicketBody::Ended(state_from_code(code)?),
+        };
+        tickets.push(Ticket { id, body });
+    }
+    event.line = WaitingLine::from_tickets(tickets)?;
+    let mut ledger = IdempotencyLedger::new();
+    for _ in 0..get_count(source, MAX_ITEMS)? {
+        let key = source.bytes()?;
+        if key.is_empty() || key.len() > MAX_KEY_LEN {
+            return Err("bad idempotency key".into());
+        }
+        let ticket = get_id(source)?;
+        let expires_at = source.unsigned()?;
+        ledger.remember(&key, IdempotencyRecord { ticket, expires_at });
+    }
+    event.idempotency = ledger;
+    if event.line.last_id().is_some_and(|id| id > event.last_id) {
+        return Err("last ID is behind the newest ticket".into());
+    }
+    Ok(event)
+}
+
+/// An in-memory sink: varints and length-prefixed bytes (the AOF snapshot blob, tests).
+#[derive(Default)]
+pub struct ByteSink(pub Vec<u8>);
+
+impl Sink for ByteSink {
+    fn unsigned(&mut self, mut value: u64) {
+        while value >= 0x80 {
+            self.0.push((value as u8) | 0x80);
+            value >>= 7;
+        }
+        self.0.push(value as u8);
+    }
+
+    fn bytes(&mut self, value: &[u8]) {
+        self.unsigned(value.len() as u64);
+        self.0.extend_from_slice(value);
+    }
+}
+
+pub struct ByteSource<'a>(pub &'a [u8]);
+
+impl Source for ByteSource<'_> {
+    fn unsigned(&mut self) -> Result<u64, String> {
+        let mut value = 0u64;
+        for i in 0..10 {
+            let (&b, rest) = self.0.split_first().ok_or("truncated snapshot")?;
+            self.0 = rest;
+            value |= u64::from(b & 0x7f).checked_shl(7 * i).ok_or("bad varint")?;
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err("bad varint".into())
+    }
+
+    fn bytes(&mut self) -> Result<Vec<u8>, String> {
+        let len = self.unsigned()?;
+        if len > self.0.len() as u64 {
+            return Err("truncated snapshot".into());
+        }
+        let (head, rest) = self.0.split_at(len as usize);
+        self.0 = rest;
+        Ok(head.to_vec())
+    }
+}
+
+pub fn to_bytes(event: &Event) -> Vec<u8> {
+    let mut sink = ByteSink::default();
+    save(event, &mut sink);
+    sink.0
+}
+
+pub fn from_bytes(bytes: &[u8]) -> Result<Event, String> {
+    let mut source = ByteSource(bytes);
+    let event = load(&mut source, ENCODING_VERSION)?;
+    if !source.0.is_empty() {
+        return Err("trailing bytes after snapshot".into());
+    }
+    Ok(event)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Effect;
+    use crate::queue::line::EndState;
+
+    fn sample() -> Event {
+        let mut ev = Event::default();
+        ev.apply(&Effect::Configured(vec![
+            (Setting::Heartbeat, 5000),
+            (Setting::Journal, 0),
+        ]));
+        for i in 0..20u64 {
+            let payload =
+                TicketPayload::new(format!("user-{i}").as_bytes(), &[(b"tier", b"vip")]).unwrap();
+            ev.apply(&Effect::Joined {
+                ticket: EntryId::new(100 + i, 0),
+                heartbeat_deadline: 9000 + i,
+                payload,
+            });
+        }
+        ev.apply(&Effect::Ended {
+            ticket: EntryId::new(103, 0),
+            state: EndState::Left,
+            at: EntryId::new(200, 0),
+        });
+        ev.apply(&Effect::Remembered {
+            key: b"idem".to_vec().into(),
+            record: IdempotencyRecord {
+                ticket: EntryId::new(101, 0),
+                expires_at: 7,
+            },
+        });
+        ev
+    }
+
+    #[test]
+    fn round_trip_is_exact() {
+        let ev = sample();
+        let bytes = to_bytes(&ev);
+        let back = from_bytes(&bytes).unwrap();
+        assert_eq!(to_bytes(&back), bytes);
+        assert_eq!(back.line.waiting(), 19);
+        assert_eq!(back.config.heartbeat_ms(), 5000);
+        assert!(!back.config.journal_on());
+        assert_eq!(back.last_id, EntryId::new(200, 0));
+        assert_eq!(
+            back.idempotency.lookup(b"idem", 0),
+            Some(EntryId::new(101, 0))
+        );
+    }
+
+    #[test]
+    fn corrupt_or_truncated_input_is_an_error_not_a_panic() {
+        let bytes = to_bytes(&sample());
+        for cut in 0..bytes.len() {
+            assert!(from_bytes(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut flipped = bytes.clone();
+        for i in 0..flipped.len() {
+            flipped[i] ^= 0x55;
+            let _ = from_bytes(&flipped);
+            flipped[i] ^= 0x55;
+        }
+        assert!(load(&mut ByteSource(&bytes), 2)
+            .err()
+            .unwrap()
+            .contains("version 2"));
+    }
+}

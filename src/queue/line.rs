@@ -1,0 +1,377 @@
+//! The waiting line of one event: tickets in arrival order, exact positions in O(log n), one
+//! waiting ticket per user. Ended tickets keep a small tombstone (ID and final state) so STATUS can
+//! still tell `left` from `expired`; tombstones are compacted away once they outnumber both the
+//! waiting tickets and `TOMBSTONES_KEPT`.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+
+use super::payload::TicketPayload;
+use super::rank::RankIndex;
+use crate::entry_id::EntryId;
+
+/// How many ended tickets are always remembered, whatever the size of the line.
+pub const TOMBSTONES_KEPT: usize = 100_000;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum EndState {
+    /// Taken from the head by QUEUE.DEQUEUE (admission by a worker).
+    Admitted,
+    Left,
+    Expired,
+}
+
+impl EndState {
+    pub const ALL: [EndState; 3] = [EndState::Admitted, EndState::Left, EndState::Expired];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EndState::Admitted => "admitted",
+            EndState::Left => "left",
+            EndState::Expired => "expired",
+        }
+    }
+
+    pub fn from_name(name: &[u8]) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name().as_bytes() == name)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TicketBody {
+    Waiting {
+        /// Server time after which the ticket is dropped unless its holder polls again.
+        heartbeat_deadline: u64,
+        payload: TicketPayload,
+    },
+    Ended(EndState),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ticket {
+    pub id: EntryId,
+    pub body: TicketBody,
+}
+
+impl Ticket {
+    pub fn waiting_payload(&self) -> Option<&TicketPayload> {
+        match &self.body {
+            TicketBody::Waiting { payload, .. } => Some(payload),
+            TicketBody::Ended(_) => None,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct WaitingLine {
+    tickets: Vec<Ticket>,
+    rank: RankIndex,
+    /// Index into `tickets` of each waiting ticket, keyed by its user.
+    by_user: HashTable<u32>,
+    hasher: RandomState,
+    payload_bytes: usize,
+}
+
+impl WaitingLine {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Rebuilds a line from tickets in ID order (RDB load); rejects unordered IDs or a user
+    /// with two waiting tickets.
+    pub fn from_tickets(tickets: Vec<Ticket>) -> Result<Self, String> {
+        if tickets.windows(2).any(|w| w[0].id >= w[1].id) {
+            return Err("ticket IDs are not strictly increasing".into());
+        }
+        let mut line = Self {
+            tickets,
+            ..Self::default()
+        };
+        line.reindex()?;
+        Ok(line)
+    }
+
+    fn reindex(&mut self) -> Result<(), String> {
+        self.rank = RankIndex::from_bits(
+            self.tickets
+                .iter()
+                .map(|t| matches!(t.body, TicketBody::Waiting { .. })),
+        );
+        self.by_user = HashTable::with_capacity(self.rank.count());
+        self.payload_bytes = 0;
+        for i in 0..self.tickets.len() {
+            if let Some(payload) = self.tickets[i].waiting_payload() {
+                if self.waiting_of(payload.user()).is_some() {
+                    return Err("a user has two waiting tickets".into());
+                }
+                self.payload_bytes += payload.len();
+                self.index_user(i);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn tickets(&self) -> &[Ticket] {
+        &self.tickets
+    }
+
+    pub fn waiting(&self) -> usize {
+        self.rank.count()
+    }
+
+    pub fn last_id(&self) -> Option<EntryId> {
+        self.tickets.last().map(|t| t.id)
+    }
+
+    pub fn find(&self, id: EntryId) -> Option<usize> {
+        self.tickets.binary_search_by(|t| t.id.cmp(&id)).ok()
+    }
+
+    pub fn get(&self, index: usize) -> &Ticket {
+        &self.tickets[index]
+    }
+
+    fn user_hash(&self, user: &[u8]) -> u64 {
+        self.hasher.hash_one(user)
+    }
+
+    fn index_user(&mut self, index: usize) {
+        let user = self.tickets[index]
+            .waiting_payload()
+            .expect("waiting")
+            .user();
+        let hash = self.user_hash(user);
+        let tickets = &self.tickets;
+        let hasher = &self.hasher;
+        self.by_user.insert_unique(hash, index as u32, |&i| {
+            hasher.hash_one(
+                tickets[i as usize]
+                    .waiting_payload()
+                    .expect("waiting")
+                    .user(),
+            )
+        });
+    }
+
+    /// The waiting ticket of `user`, if any.
+    pub fn waiting_of(&self, user: &[u8]) -> Option<usize> {
+        let hash = self.user_hash(user);
+        self.by_user
+            .find(hash, |&i| {
+                self.tickets[i as usize]
+                    .waiting_payload()
+                    .is_some_and(|p| p.user() == user)
+            })
+            .map(|&i| i as usize)
+    }
+
+    /// 1-based position of a waiting ticket among those still waiting.
+    pub fn position(&self, index: usize) -> usize {
+        self.rank.rank(index) + 1
+    }
+
+    /// Index of the k-th (0-based) waiting ticket.
+    pub fn nth_waiting(&self, k: usize) -> Option<usize> {
+        self.rank.select(k)
+    }
+
+    /// Appends a waiting ticket. The caller guarantees a fresh, larger ID and no waiting ticket
+    /// for the same user (checked here too, as a replicated effect must not corrupt the line).
+    pub fn push(&mut self, id: EntryId, heartbeat_deadline: u64, payload: TicketPayload) -> bool {
+        if self.last_id().is_some_and(|last| last >= id)
+            || self.waiting_of(payload.user()).is_some()
+        {
+            return false;
+        }
+        self.payload_bytes += payload.len();
+        self.tickets.push(Ticket {
+            id,
+            body: TicketBody::Waiting {
+                heartbeat_deadline,
+                payload,
+            },
+        });
+        self.rank.push(true);
+        self.index_user(self.tickets.len() - 1);
+        true
+    }
+
+    pub fn touch(&mut self, index: usize, deadline: u64) {
+        if let TicketBody::Waiting {
+            heartbeat_deadline, ..
+        } = &mut self.tickets[index].body
+        {
+            *heartbeat_deadline = deadline;
+        }
+    }
+
+    /// Ends a waiting ticket and returns what it carried. Compacts tombstones when they
+    /// outnumber the waiting tickets and `TOMBSTONES_KEPT`, so indices are invalid afterwards.
+    pub fn end(&mut self, index: usize, state: EndState) -> Option<TicketPayload> {
+        let body = std::mem::replace(&mut self.tickets[index].body, TicketBody::Ended(state));
+        let TicketBody::Waiting { payload, .. } = body else {
+            self.tickets[index].body = body;
+            return None;
+        };
+        let hash = self.user_hash(payload.user());
+        if let Ok(entry) = self.by_user.find_entry(hash, |&i| i as usize == index) {
+            entry.remove();
+        }
+        self.rank.set(index, false);
+        self.payload_bytes -= payload.len();
+        let ended = self.tickets.len() - self.waiting();
+        if ended > TOMBSTONES_KEPT.max(self.waiting()) {
+            self.compact();
+        }
+        Some(payload)
+    }
+
+    fn compact(&mut self) {
+        // Keep the newest TOMBSTONES_KEPT / 2 tombstones so a recently ended ticket still answers.
+        let ended = self.tickets.len() - self.waiting();
+        let mut drop = ended - TOMBSTONES_KEPT / 2;
+        self.tickets.retain(|t| {
+            if drop > 0 && matches!(t.body, TicketBody::Ended(_)) {
+                drop -= 1;
+                false
+            } else {
+                true
+            }
+        });
+        self.tickets.shrink_to_fit();
+        self.reindex().expect("compaction keeps a valid line");
+    }
+
+    /// IDs of waiting tickets whose heartbeat deadline is at or before `now`, scanning at most
+    /// `budget` tickets from index `from`. Returns them and the index to resume from (0 when the
+    /// scan wrapped around).
+    pub fn lapsed(&self, now: u64, from: usize, budget: usize) -> (Vec<EntryId>, usize) {
+        let start = if from >= self.tickets.len() { 0 } else { from };
+        let end = (start + budget).min(self.tickets.len());
+        let lapsed = self.tickets[start..end]
+            .iter()
+            .filter(|t| matches!(t.body, TicketBody::Waiting { heartbeat_deadline, .. } if heartbeat_deadline <= now))
+            .map(|t| t.id)
+            .collect();
+        (lapsed, if end >= self.tickets.len() { 0 } else { end })
+    }
+
+    /// Heap bytes used (MEMORY USAGE): the ticket array, the payload blocks, the user index and
+    /// the rank index.
+    pub fn heap_bytes(&self) -> usize {
+        self.tickets.capacity() * std::mem::size_of::<Ticket>()
+            + self.payload_bytes
+            + self.waiting() * 8 // allocator rounding of payload blocks, on average
+            + self.by_user.capacity() * 5 * 8 / 7
+            + self.rank.heap_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload(user: &str) -> TicketPayload {
+        TicketPayload::new(user.as_bytes(), &[]).unwrap()
+    }
+
+    fn line_of(n: u64) -> WaitingLine {
+        let mut line = WaitingLine::new();
+        for i in 0..n {
+            assert!(line.push(EntryId::new(1000 + i, 0), 5000, payload(&format!("u{i}"))));
+        }
+        line
+    }
+
+    #[test]
+    fn a_waiting_ticket_costs_40_bytes_plus_its_payload() {
+        // The memory goal (<= 128 bytes per waiting user) depends on this layout.
+        assert_eq!(std::mem::size_of::<Ticket>(), 40);
+    }
+
+    #[test]
+    fn positions_are_dense_and_shift_when_someone_leaves() {
+        let mut line = line_of(5);
+        for i in 0..5 {
+            assert_eq!(line.position(i), i + 1);
+        }
+        assert_eq!(line.end(2, EndState::Left).unwrap().user(), b"u2");
+        assert_eq!(line.waiting(), 4);
+        assert_eq!([0, 1, 3, 4].map(|i| line.position(i)), [1, 2, 3, 4]);
+        assert_eq!(line.nth_waiting(2), Some(3));
+        assert_eq!(line.get(2).body, TicketBody::Ended(EndState::Left));
+        assert_eq!(
+            line.end(2, EndState::Expired),
+            None,
+            "ending twice changes nothing"
+        );
+        assert_eq!(line.get(2).body, TicketBody::Ended(EndState::Left));
+    }
+
+    #[test]
+    fn one_waiting_ticket_per_user_and_increasing_ids() {
+        let mut line = line_of(3);
+        assert_eq!(line.waiting_of(b"u1"), Some(1));
+        assert!(!line.push(EntryId::new(9999, 0), 0, payload("u1")));
+        assert!(!line.push(EntryId::new(1001, 0), 0, payload("new")));
+        line.end(1, EndState::Left);
+        assert_eq!(line.waiting_of(b"u1"), None);
+        assert!(line.push(EntryId::new(9999, 0), 0, payload("u1")));
+        assert_eq!(line.waiting_of(b"u1"), Some(3));
+        assert_eq!(line.find(EntryId::new(9999, 0)), Some(3));
+        assert_eq!(line.find(EntryId::new(9998, 0)), None);
+    }
+
+    #[test]
+    fn lapsed_scan_is_bounded_and_wraps() {
+        let mut line = line_of(10);
+        line.touch(3, 10_000);
+        let (ids, next) = line.lapsed(5000, 0, 4);
+        assert_eq!(
+            ids,
+            vec![
+                EntryId::new(1000, 0),
+                EntryId::new(1001, 0),
+                EntryId::new(1002, 0)
+            ]
+        );
+        assert_eq!(next, 4);
+        let (ids, next) = line.lapsed(5000, 4, 100);
+        assert_eq!(ids.len(), 6);
+        assert_eq!(next, 0);
+    }
+
+    #[test]
+    fn compaction_keeps_waiting_tickets_and_recent_tombstones() {
+        let n = TOMBSTONES_KEPT as u64 + 10;
+        let mut line = line_of(n);
+        for _ in 0..TOMBSTONES_KEPT + 1 {
+            let head = line.nth_waiting(0).unwrap();
+            line.end(head, EndState::Admitted);
+        }
+        assert_eq!(line.waiting(), 9);
+        assert!(line.tickets().len() <= 9 + TOMBSTONES_KEPT);
+        let first = line.nth_waiting(0).unwrap();
+        assert_eq!(line.position(first), 1);
+        assert_eq!(
+            line.waiting_of(format!("u{}", n - 1).as_bytes())
+                .map(|i| line.position(i)),
+            Some(9)
+        );
+        let rebuilt = WaitingLine::from_tickets(line.tickets().to_vec()).unwrap();
+        assert_eq!(rebuilt.waiting(), 9);
+    }
+
+    #[test]
+    fn from_tickets_rejects_corrupt_input() {
+        let line = line_of(3);
+        let mut tickets = line.tickets().to_vec();
+        tickets.swap(0, 1);
+        assert!(WaitingLine::from_tickets(tickets).is_err());
+        let mut tickets = line.tickets().to_vec();
+        tickets[2].body = tickets[0].body.clone();
+        assert!(WaitingLine::from_tickets(tickets).is_err());
+    }
+}

@@ -1,0 +1,209 @@
+//! Effects on the wire: how the primary tells replicas and the AOF what changed, as
+//! `SEATQ.APPLY <key> <effect> <args...>`. Times and IDs are absolute, so replaying an effect
+//! never consults a clock. Decoding validates everything, since the command is reachable by
+//! clients too.
+
+use crate::config::Setting;
+use crate::entry_id::{parse_u64, EntryId};
+use crate::error::SeatqError;
+use crate::event::Effect;
+use crate::queue::idempotency::{IdempotencyRecord, MAX_KEY_LEN};
+use crate::queue::line::EndState;
+use crate::queue::payload::TicketPayload;
+
+pub const APPLY_COMMAND: &str = "SEATQ.APPLY";
+
+fn id(id: EntryId) -> Vec<u8> {
+    id.to_string().into_bytes()
+}
+
+fn num(n: u64) -> Vec<u8> {
+    n.to_string().into_bytes()
+}
+
+/// The arguments after the key.
+pub fn encode(effect: &Effect) -> Vec<Vec<u8>> {
+    match effect {
+        Effect::Joined {
+            ticket,
+            heartbeat_deadline,
+            payload,
+        } => {
+            vec![
+                b"JOIN".to_vec(),
+                id(*ticket),
+                num(*heartbeat_deadline),
+                payload.packed().to_vec(),
+            ]
+        }
+        Effect::Touched {
+            ticket,
+            heartbeat_deadline,
+        } => {
+            vec![b"TOUCH".to_vec(), id(*ticket), num(*heartbeat_deadline)]
+        }
+        Effect::Ended { ticket, state, at } => {
+            vec![
+                b"END".to_vec(),
+                id(*ticket),
+                state.name().as_bytes().to_vec(),
+                id(*at),
+            ]
+        }
+        Effect::Remembered { key, record } => {
+            vec![
+                b"REMEMBER".to_vec(),
+                key.to_vec(),
+                id(record.ticket),
+                num(record.expires_at),
+            ]
+        }
+        Effect::Purged { now } => vec![b"PURGE".to_vec(), num(*now)],
+        Effect::Configured(values) => {
+            let mut args = vec![b"CONFIG".to_vec()];
+            for (setting, value) in values {
+                args.push(setting.spec().field.as_bytes().to_vec());
+                args.push(num(*value));
+            }
+            args
+        }
+    }
+}
+
+fn bad(what: &str) -> SeatqError {
+    SeatqError::Invalid(format!("malformed {APPLY_COMMAND} effect: {what}"))
+}
+
+fn parse_id(arg: &[u8]) -> Result<EntryId, SeatqError> {
+    EntryId::parse(arg).ok_or_else(|| bad("bad ID"))
+}
+
+fn parse_num(arg: &[u8]) -> Result<u64, SeatqError> {
+    parse_u64(arg).ok_or_else(|| bad("bad number"))
+}
+
+pub fn decode(args: &[&[u8]]) -> Result<Effect, SeatqError> {
+    let (op, rest) = args.split_first().ok_or(SeatqError::WrongArity)?;
+    let op = op.to_ascii_uppercase();
+    let arity = |n: usize| {
+        if rest.len() == n {
+            Ok(())
+        } else {
+            Err(SeatqError::WrongArity)
+        }
+    };
+    Ok(match op.as_slice() {
+        b"JOIN" => {
+            arity(3)?;
+            Effect::Joined {
+                ticket: parse_id(rest[0])?,
+                heartbeat_deadline: parse_num(rest[1])?,
+                payload: TicketPayload::from_packed(rest[2])?,
+            }
+        }
+        b"TOUCH" => {
+            arity(2)?;
+            Effect::Touched {
+                ticket: parse_id(rest[0])?,
+                heartbeat_deadline: parse_num(rest[1])?,
+            }
+        }
+        b"END" => {
+            arity(3)?;
+            Effect::Ended {
+                ticket: parse_id(rest[0])?,
+                state: EndState::from_name(rest[1]).ok_or_else(|| bad("bad state"))?,
+                at: parse_id(rest[2])?,
+            }
+        }
+        b"REMEMBER" => {
+            arity(3)?;
+            if rest[0].is_empty() || rest[0].len() > MAX_KEY_LEN {
+                return Err(bad("bad idempotency key"));
+            }
+            Effect::Remembered {
+                key: rest[0].into(),
+                record: IdempotencyRecord {
+                    ticket: parse_id(rest[1])?,
+                    expires_at: parse_num(rest[2])?,
+                },
+            }
+        }
+        b"PURGE" => {
+            arity(1)?;
+            Effect::Purged {
+                now: parse_num(rest[0])?,
+            }
+        }
+        b"CONFIG" => {
+            if rest.is_empty() || rest.len() % 2 != 0 {
+                return Err(SeatqError::WrongArity);
+            }
+            let values = rest
+                .chunks(2)
+                .map(|pair| {
+                    let setting =
+                        Setting::from_field(pair[0]).ok_or_else(|| bad("unknown setting"))?;
+                    Ok((setting, setting.parse(pair[1])?))
+                })
+                .collect::<Result<_, SeatqError>>()?;
+            Effect::Configured(values)
+        }
+        _ => return Err(bad("unknown effect")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_effect_round_trips() {
+        let effects = [
+            Effect::Joined {
+                ticket: EntryId::new(5, 1),
+                heartbeat_deadline: 99,
+                payload: TicketPayload::new(b"u\r\n", &[(b"f", b"\x00v")]).unwrap(),
+            },
+            Effect::Touched {
+                ticket: EntryId::new(5, 1),
+                heartbeat_deadline: 100,
+            },
+            Effect::Ended {
+                ticket: EntryId::new(5, 1),
+                state: EndState::Left,
+                at: EntryId::new(6, 0),
+            },
+            Effect::Remembered {
+                key: b"k".to_vec().into(),
+                record: IdempotencyRecord {
+                    ticket: EntryId::new(5, 1),
+                    expires_at: 7,
+                },
+            },
+            Effect::Purged { now: 8 },
+            Effect::Configured(vec![(Setting::Heartbeat, 5000), (Setting::Journal, 0)]),
+        ];
+        for effect in effects {
+            let args = encode(&effect);
+            let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            assert_eq!(decode(&refs).unwrap(), effect);
+        }
+    }
+
+    #[test]
+    fn junk_is_rejected() {
+        for junk in [
+            &[&b"JOIN"[..]][..],
+            &[b"JOIN", b"1-0", b"5", b""],
+            &[b"END", b"1-0", b"gone", b"2-0"],
+            &[b"CONFIG", b"HEARTBEAT", b"1"],
+            &[b"CONFIG", b"NOPE", b"1"],
+            &[b"TOUCH", b"x", b"1"],
+            &[b"PURGE", b"-1"],
+            &[b"EXPLODE"],
+        ] {
+            assert!(decode(junk).is_err(), "{junk:?}");
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Reading and changing events in the keyspace. `commit` is the one write path of the primary:
+//! it validates, applies effects, journals them, replicates them and notifies, in that order, so
+//! commands and the timer behave identically.
+
+use redis_module::raw;
+
+use crate::error::SeatqError;
+use crate::event::{Effect, Event};
+use crate::ffi::{bytes_of, Ctx, Key, RawString};
+use crate::journal::Journal;
+use crate::queue::line::EndState;
+use crate::replication::{self, APPLY_COMMAND};
+use crate::timer;
+
+/// Opens an event key for reading: Ok(None) when it does not exist, WRONGTYPE for other types.
+pub fn read(ctx: &Ctx, key: RawString) -> Result<(Key, bool), SeatqError> {
+    let handle = ctx.open(key, false);
+    let exists = handle.event()?.is_some();
+    Ok((handle, exists))
+}
+
+/// The keyspace event name of an effect (class `d`, module events).
+fn notification(effect: &Effect) -> Option<&'static str> {
+    Some(match effect {
+        Effect::Joined { .. } => "queue.join",
+        Effect::Touched { .. } => "queue.heartbeat",
+        Effect::Ended {
+            state: EndState::Left,
+            ..
+        } => "queue.leave",
+        Effect::Ended {
+            state: EndState::Expired,
+            ..
+        } => "queue.expire",
+        Effect::Ended {
+            state: EndState::Admitted,
+            ..
+        } => "queue.dequeue",
+        Effect::Remembered { .. } => return None,
+        Effect::Purged { .. } => "queue.idempotency-purge",
+        Effect::Configured(_) => "queue.config",
+    })
+}
+
+/// Emits each distinct notification once per command, in first-seen order.
+fn notify_all(ctx: &Ctx, key: RawString, effects: &[Effect]) {
+    let mut sent: Vec<&str> = Vec::new();
+    for name in effects.iter().filter_map(notification) {
+        if !sent.contains(&name) {
+            ctx.notify(raw::REDISMODULE_NOTIFY_MODULE, name, key);
+            sent.push(name);
+        }
+    }
+}
+
+/// Stores a new event with the module defaults under an empty key. The first effect replicated
+/// for it is a `Configured` carrying every setting, so replicas (whose defaults may differ)
+/// create exactly the same event.
+fn create(ctx: &Ctx, key: RawString, handle: &mut Key, effects: &mut Vec<Effect>) {
+    let event = Event::default();
+    let settings = crate::config::SETTINGS
+        .iter()
+        .map(|s| (s.setting, event.config.get(s.setting)))
+        .collect();
+    effects.insert(0, Effect::Configured(settings));
+    handle.set_event(Box::new(event));
+    timer::register(ctx.selected_db(), bytes_of(key));
+}
+
+fn journaled(effect: &Effect) -> bool {
+    matches!(effect, Effect::Joined { .. } | Effect::Ended { .. })
+}
+
+/// Applies effects decided on the primary: journal, replication and notifications included.
+pub fn commit(ctx: &Ctx, key: RawString, mut effects: Vec<Effect>) -> Result<(), SeatqError> {
+    if effects.is_empty() {
+        return Ok(());
+    }
+    let key_bytes = bytes_of(key);
+    // Validate everything that can fail before the first change.
+    let mut handle = ctx.open(key, true);
+    let existing_journal = handle.event()?.map(|event| event.config.journal_on());
+    let journal_on = existing_journal
+        .unwrap_or_else(|| crate::config::EventConfig::from_defaults().journal_on());
+    let journal = if journal_on && effects.iter().any(journaled) {
+        Some(Journal::open(ctx, key_bytes)?)
+    } else {
+        None
+    };
+    if existing_journal.is_none() {
+        create(ctx, key, &mut handle, &mut effects);
+    }
+    let event = handle.event_mut()?.expect("exists or was created above");
+    for effect in &effects {
+        let record = event.apply(effect);
+        let mut args: Vec<Vec<u8>> = vec![key_bytes.to_vec()];
+        args.extend(replication::encode(effect));
+        let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        ctx.replicate(APPLY_COMMAND, &refs);
+        if let (Some(journal), Some(record)) = (&journal, record) {
+            journal.append(ctx, &record);
+        }
+    }
+    notify_all(ctx, key, &effects);
+    Ok(())
+}
+
+/// Applies effects received from the primary or the AOF (`SEATQ.APPLY`): no decisions, no
+/// journal (the journal's XADDs travel separately), the command itself is propagated verbatim
+/// so a replica's own AOF and sub-replicas get it.
+pub fn apply_received(ctx: &Ctx, key: RawString, effect: Effect) -> Result<(), SeatqError> {
+    let mut handle = ctx.open(key, true);
+    if handle.event()?.is_none() {
+        handle.set_event(Box::default());
+        timer::register(ctx.selected_db(), bytes_of(key));
+    }
+    handle.event_mut()?.expect("created above").apply(&effect);
+    ctx.replicate_verbatim();
+    notify_all(ctx, key, std::slice::from_ref(&effect));
+    Ok(())
+}
+
+/// Replaces the whole event (AOF rewrite snapshot).
+pub fn restore_snapshot(ctx: &Ctx, key: RawString, event: Event) -> Result<(), SeatqError> {
+    let mut handle = ctx.open(key, true);
+    handle.event()?;
+    handle.set_event(Box::new(event));
+    timer::register(ctx.selected_db(), bytes_of(key));
+    ctx.replicate_verbatim();
+    ctx.notify(raw::REDISMODULE_NOTIFY_MODULE, "queue.restore", key);
+    Ok(())
+}
