@@ -1,0 +1,265 @@
+//! Replication, AOF, RDB and the keyspace operations on event keys, against real servers.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use redis::Connection;
+
+/// A mixed workload touching every write path: joins with DATA and idempotency keys,
+/// duplicates, leaves, dequeues, heartbeat renewals, timer expiry and idempotency purges.
+fn workload(con: &mut Connection) {
+    ok(
+        con,
+        &[
+            "QUEUE.CONFIG",
+            "short",
+            "SET",
+            "HEARTBEAT",
+            "1000",
+            "IDEMPOTENCY-TTL",
+            "1000",
+        ],
+    );
+    let mut short = Vec::new();
+    for i in 0..30 {
+        let user = format!("s-{i}");
+        let idem = format!("idem-{i}");
+        short.push(text(
+            &record(&ok(
+                con,
+                &[
+                    "QUEUE.ENQUEUE",
+                    "short",
+                    &user,
+                    "IDEMPOTENCY",
+                    &idem,
+                    "DATA",
+                    "n",
+                    &user,
+                ],
+            ))["ticket"],
+        ));
+    }
+    let mut long = Vec::new();
+    for i in 0..200 {
+        long.push(enqueue(con, "{long}", &format!("00000000-0000-0000-0000-{i:012}")).0);
+    }
+    assert!(run(
+        con,
+        &["QUEUE.ENQUEUE", "short", "x", "IDEMPOTENCY", "idem-3"]
+    )
+    .is_err());
+    for t in long.iter().step_by(7) {
+        ok(con, &["QUEUE.LEAVE", "{long}", t]);
+    }
+    ok(con, &["QUEUE.DEQUEUE", "{long}", "COUNT", "25"]);
+    ok(con, &["QUEUE.LEAVE", "short", &short[0]]);
+    std::thread::sleep(Duration::from_millis(800));
+    // Renew a few short tickets (over a quarter of HEARTBEAT has passed), let the rest lapse.
+    for t in &short[1..4] {
+        ok(con, &["QUEUE.STATUS", "short", t]);
+    }
+    wait_until(Duration::from_secs(10), || {
+        let info = record(&ok(con, &["QUEUE.INFO", "short"]));
+        int(&info["waiting"]) == 0 && int(&info["idempotency_keys"]) == 0
+    });
+    ok(
+        con,
+        &[
+            "QUEUE.CONFIG",
+            "{long}",
+            "SET",
+            "RATE",
+            "7",
+            "JOURNAL-MAXAGE",
+            "0",
+        ],
+    );
+}
+
+/// Everything observable about the events, for comparing copies.
+fn snapshot(con: &mut Connection) -> (String, Vec<String>, String) {
+    let digest = text(&ok(con, &["DEBUG", "DIGEST"]));
+    let journals = ["{short}:journal", "{long}:journal"]
+        .iter()
+        .map(|k| format!("{:?}", journal(con, k)))
+        .collect();
+    let info = format!(
+        "{:?} {:?}",
+        record(&ok(con, &["QUEUE.INFO", "short"])).get("expired_total"),
+        record(&ok(con, &["QUEUE.INFO", "{long}"])).get("waiting")
+    );
+    (digest, journals, info)
+}
+
+#[test]
+fn replica_and_aof_replay_end_identical() {
+    for_each_server(|kind| {
+        let mut primary = Server::start(kind, &["--appendonly", "yes", "--appendfsync", "always"]);
+        let mut con = primary.connection();
+        enqueue(&mut con, "{long}", "before-the-replica");
+        // The replica's initial sync loads the event from an RDB (rdb_load) ...
+        let replica = primary.start_replica(&[]);
+        // ... and then follows the effects.
+        workload(&mut con);
+        assert_eq!(int(&ok(&mut con, &["WAIT", "1", "5000"])), 1);
+        let on_primary = snapshot(&mut con);
+        let mut rcon = replica.connection();
+        wait_until(Duration::from_secs(5), || snapshot(&mut rcon) == on_primary);
+        assert_eq!(snapshot(&mut rcon), on_primary, "replica equals primary");
+        assert!(
+            on_primary.1[0].contains("\"expired\""),
+            "the timer expired tickets: {}",
+            on_primary.1[0]
+        );
+        // Reads work on the replica; writes are refused there.
+        let head = text(&record(&ok(&mut rcon, &["QUEUE.INFO", "{long}"]))["head_ticket"]);
+        assert_eq!(int(&status(&mut rcon, "{long}", &head)["position"]), 1);
+        assert!(err(&mut rcon, &["QUEUE.ENQUEUE", "{long}", "u"]).starts_with("READONLY"));
+        drop(rcon);
+        drop(replica);
+        // The AOF replays to the same state.
+        primary.restart();
+        let mut con = primary.connection();
+        assert_eq!(
+            snapshot(&mut con),
+            on_primary,
+            "AOF replay equals the state before restart"
+        );
+    });
+}
+
+#[test]
+fn aof_rewrite_without_rdb_preamble_and_debug_reload_keep_everything() {
+    for_each_server(|kind| {
+        let mut server = Server::start(
+            kind,
+            &["--appendonly", "yes", "--aof-use-rdb-preamble", "no"],
+        );
+        let mut con = server.connection();
+        workload(&mut con);
+        let before = snapshot(&mut con);
+        ok(&mut con, &["BGREWRITEAOF"]);
+        wait_until(Duration::from_secs(20), || {
+            let info = text(&ok(&mut con, &["INFO", "persistence"]));
+            info.contains("aof_rewrite_in_progress:0")
+                && info.contains("aof_rewrite_scheduled:0")
+                && info.contains("aof_last_bgrewrite_status:ok")
+        });
+        let aof_dir = server.dir.join("appendonlydir");
+        let rewritten = std::fs::read_dir(&aof_dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .find(|e| e.file_name().to_string_lossy().contains(".base.aof"))
+            .expect("base AOF");
+        let base = std::fs::read(rewritten.path()).unwrap();
+        assert!(
+            base.windows(8).any(|w| w == b"SNAPSHOT"),
+            "the rewrite used the type's aof_rewrite"
+        );
+        server.restart();
+        let mut con = server.connection();
+        assert_eq!(
+            snapshot(&mut con),
+            before,
+            "rewritten AOF reloads the same state"
+        );
+        ok(&mut con, &["DEBUG", "RELOAD"]);
+        assert_eq!(snapshot(&mut con), before, "DEBUG RELOAD keeps everything");
+        let head = text(&record(&ok(&mut con, &["QUEUE.INFO", "{long}"]))["head_ticket"]);
+        assert_eq!(int(&status(&mut con, "{long}", &head)["position"]), 1);
+    });
+}
+
+#[test]
+fn copy_rename_move_dump_restore_expire_unlink_flush() {
+    for_each_server(|kind| {
+        let server = Server::start(kind, &[]);
+        let mut con = server.connection();
+        ok(
+            &mut con,
+            &["QUEUE.CONFIG", "ev", "SET", "HEARTBEAT", "1000"],
+        );
+        let tickets: Vec<String> = (0..5)
+            .map(|i| enqueue(&mut con, "ev", &format!("u{i}")).0)
+            .collect();
+        let original = digest(&mut con, "ev");
+
+        ok(&mut con, &["COPY", "ev", "copied"]);
+        assert_eq!(digest(&mut con, "copied"), original);
+        ok(&mut con, &["QUEUE.LEAVE", "copied", &tickets[0]]);
+        assert_eq!(digest(&mut con, "ev"), original, "a copy is independent");
+
+        let dump = match ok(&mut con, &["DUMP", "ev"]) {
+            redis::Value::BulkString(b) => b,
+            other => panic!("DUMP: {other:?}"),
+        };
+        redis::cmd("RESTORE")
+            .arg("restored")
+            .arg(0)
+            .arg(&dump)
+            .query::<()>(&mut con)
+            .unwrap();
+        assert_eq!(digest(&mut con, "restored"), original);
+        let mut corrupt = dump.clone();
+        corrupt.truncate(dump.len() / 2);
+        corrupt.extend_from_slice(&dump[dump.len() - 10..]);
+        assert!(redis::cmd("RESTORE")
+            .arg("bad")
+            .arg(0)
+            .arg(&corrupt)
+            .query::<()>(&mut con)
+            .is_err());
+
+        ok(&mut con, &["RENAME", "copied", "renamed"]);
+        ok(&mut con, &["MOVE", "restored", "1"]);
+        // The timer follows renamed, restored and moved events: their tickets lapse by themselves.
+        wait_until(Duration::from_secs(6), || {
+            int(&ok(&mut con, &["QUEUE.LEN", "ev"])) == 0
+                && int(&ok(&mut con, &["QUEUE.LEN", "renamed"])) == 0
+        });
+        let mut db1 = redis::Client::open(format!("{}1", server.url()))
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        wait_until(Duration::from_secs(6), || {
+            int(&ok(&mut db1, &["QUEUE.LEN", "restored"])) == 0
+        });
+        assert_eq!(
+            text(&status(&mut con, "renamed", &tickets[1])["state"]),
+            "expired"
+        );
+
+        let usage_small = int(&ok(&mut con, &["MEMORY", "USAGE", "ev"]));
+        for i in 0..20_000 {
+            if i % 1000 == 0 {
+                ok(
+                    &mut con,
+                    &["QUEUE.CONFIG", "big", "SET", "HEARTBEAT", "60000"],
+                );
+            }
+            redis::cmd("QUEUE.ENQUEUE")
+                .arg("big")
+                .arg(format!("user-{i}"))
+                .query::<redis::Value>(&mut con)
+                .unwrap();
+        }
+        let usage_big = int(&ok(&mut con, &["MEMORY", "USAGE", "big"]));
+        assert!(
+            usage_big > usage_small + 20_000 * 40,
+            "MEMORY USAGE grows with the line: {usage_small} -> {usage_big}"
+        );
+        assert_eq!(int(&ok(&mut con, &["UNLINK", "big"])), 1);
+        assert_eq!(int(&ok(&mut con, &["EXISTS", "big"])), 0);
+
+        ok(&mut con, &["PEXPIRE", "ev", "50"]);
+        wait_until(Duration::from_secs(3), || {
+            int(&ok(&mut con, &["EXISTS", "ev"])) == 0
+        });
+        ok(&mut con, &["FLUSHALL"]);
+        assert_eq!(int(&ok(&mut con, &["DBSIZE"])), 0);
+        assert_eq!(enqueue(&mut con, "ev", "after-flush").1, 1);
+    });
+}
