@@ -74,6 +74,10 @@ fn usage(msg: &str) -> ! {
     std::process::exit(2)
 }
 
+/// What one joining thread reports: its latencies, its (user, ticket) pairs and how many of
+/// its retried joins answered DUPLICATE.
+type JoinerReport = (Stats, Vec<(String, String)>, usize);
+
 /// Latency samples per command.
 #[derive(Default)]
 struct Stats {
@@ -190,7 +194,7 @@ fn main() {
     // Phase 1: the burst. Every user joins (with an idempotency key), a retry of the same
     // request must answer DUPLICATE, then each user polls once.
     let phase = Instant::now();
-    let results: Vec<(Stats, Vec<(String, String)>, usize)> = std::thread::scope(|s| {
+    let results: Vec<JoinerReport> = std::thread::scope(|s| {
         (0..o.threads)
             .map(|t| {
                 let url = &url;

@@ -56,7 +56,7 @@ fn notify_all(ctx: &Ctx, key: RawString, effects: &[Effect]) {
 /// Stores a new event with the module defaults under an empty key. The first effect replicated
 /// for it is a `Configured` carrying every setting, so replicas (whose defaults may differ)
 /// create exactly the same event.
-fn create(ctx: &Ctx, key: RawString, handle: &mut Key, effects: &mut Vec<Effect>) {
+fn create(handle: &mut Key, effects: &mut Vec<Effect>) {
     let event = Event::default();
     let settings = crate::config::SETTINGS
         .iter()
@@ -64,7 +64,6 @@ fn create(ctx: &Ctx, key: RawString, handle: &mut Key, effects: &mut Vec<Effect>
         .collect();
     effects.insert(0, Effect::Configured(settings));
     handle.set_event(Box::new(event));
-    timer::register(ctx.selected_db(), bytes_of(key));
 }
 
 fn journaled(effect: &Effect) -> bool {
@@ -88,8 +87,9 @@ pub fn commit(ctx: &Ctx, key: RawString, mut effects: Vec<Effect>) -> Result<(),
         None
     };
     if existing_journal.is_none() {
-        create(ctx, key, &mut handle, &mut effects);
+        create(&mut handle, &mut effects);
     }
+    timer::register(ctx.selected_db(), key_bytes);
     let event = handle.event_mut()?.expect("exists or was created above");
     for effect in &effects {
         let record = event.apply(effect);

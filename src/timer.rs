@@ -7,7 +7,7 @@
 //! renamed, copied or moved (keyspace notifications). A key that no longer holds an event is
 //! dropped at the next tick.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::c_void;
 use std::sync::Mutex;
 
@@ -24,12 +24,26 @@ pub const TICK_MS: i64 = 100;
 const SWEEP_BUDGET: usize = 65_536;
 const TRIM_EVERY_MS: u64 = 1_000;
 
-static REGISTRY: Mutex<BTreeSet<(i32, Vec<u8>)>> = Mutex::new(BTreeSet::new());
+/// Event keys per database.
+static REGISTRY: Mutex<BTreeMap<i32, BTreeSet<Vec<u8>>>> = Mutex::new(BTreeMap::new());
 
+/// Called on every write commit too (a lookup without allocation when already known), so an
+/// event that reached its database some other way (SWAPDB) is swept again after its next write.
 pub fn register(db: i32, key: &[u8]) {
     let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-    if !registry.contains(&(db, key.to_vec())) {
-        registry.insert((db, key.to_vec()));
+    let keys = registry.entry(db).or_default();
+    if !keys.contains(key) {
+        keys.insert(key.to_vec());
+    }
+}
+
+fn unregister(db: i32, key: &[u8]) {
+    if let Some(keys) = REGISTRY
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_mut(&db)
+    {
+        keys.remove(key);
     }
 }
 
@@ -54,8 +68,10 @@ fn sweep_all(ctx: &Ctx) {
     }
     let keys: Vec<(i32, Vec<u8>)> = REGISTRY
         .lock()
-        .map(|r| r.iter().cloned().collect())
-        .unwrap_or_default();
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .flat_map(|(db, keys)| keys.iter().map(move |k| (*db, k.clone())))
+        .collect();
     let original_db = ctx.selected_db();
     for (db, name) in keys {
         if !ctx.select_db(db) {
@@ -63,9 +79,7 @@ fn sweep_all(ctx: &Ctx) {
         }
         let key = ctx.create_string(&name);
         if !sweep_one(ctx, key.s) {
-            if let Ok(mut registry) = REGISTRY.lock() {
-                registry.remove(&(db, name));
-            }
+            unregister(db, &name);
         }
     }
     ctx.select_db(original_db);

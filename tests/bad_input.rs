@@ -37,7 +37,7 @@ fn bad_input_table_answers_errors_and_changes_nothing() {
                     "IDEMPOTENCY",
                     "b",
                 ],
-                "ERR syntax error: unknown option 'IDEMPOTENCY'",
+                "ERR syntax error: IDEMPOTENCY given twice",
             ),
             (
                 vec!["QUEUE.ENQUEUE", "ev", "u3", "IDEMPOTENCY", ""],

@@ -4,7 +4,7 @@ use super::args::{number, unknown_option, Options};
 use super::{ArgDoc, ArgKind, Args, KEY};
 use crate::config::{Setting, SETTINGS};
 use crate::error::SeatqError;
-use crate::event::Event;
+use crate::event::{Effect, Event};
 use crate::ffi::{Ctx, Reply};
 use crate::journal::journal_key;
 use crate::queue::idempotency::MAX_KEY_LEN;
@@ -109,7 +109,10 @@ pub fn enqueue(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     let mut options = Options::new(&args.bytes[3..]);
     while let Some(name) = options.next_name() {
         match name.as_slice() {
-            b"IDEMPOTENCY" if idempotency.is_none() => {
+            b"IDEMPOTENCY" if idempotency.is_some() => {
+                return Err(SeatqError::Syntax("IDEMPOTENCY given twice".into()));
+            }
+            b"IDEMPOTENCY" => {
                 let key = options.value("IDEMPOTENCY")?;
                 if key.is_empty() || key.len() > MAX_KEY_LEN {
                     return Err(SeatqError::Invalid(format!(
@@ -157,7 +160,7 @@ pub fn status(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     arity(args, 3, true)?;
     let now = ctx.now_ms();
     let ticket = args.bytes[2];
-    let (effects, view) = with_event(
+    let (effects, mut view) = with_event(
         ctx,
         args,
         || Err(SeatqError::NoSuchTicket(ticket.to_vec())),
@@ -165,6 +168,12 @@ pub fn status(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     )?;
     // Renewals and lazy expiry are decided only by a primary; a replica just answers.
     if ctx.may_decide_writes() {
+        if let Some(Effect::Touched {
+            heartbeat_deadline, ..
+        }) = effects.first()
+        {
+            view.heartbeat_deadline = *heartbeat_deadline;
+        }
         store::commit(ctx, args.key(), effects)?;
     }
     reply_view(&ctx.reply(), &view);
@@ -326,11 +335,7 @@ pub fn config(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
                 })
                 .collect::<Result<Vec<_>, SeatqError>>()?;
             store::read(ctx, args.key())?;
-            store::commit(
-                ctx,
-                args.key(),
-                vec![crate::event::Effect::Configured(values)],
-            )?;
+            store::commit(ctx, args.key(), vec![Effect::Configured(values)])?;
             ctx.reply().ok();
             Ok(())
         }

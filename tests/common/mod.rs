@@ -1,5 +1,5 @@
 //! Shared test helpers: servers (see `server`) and small typed wrappers around seatq replies.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod server;
 
