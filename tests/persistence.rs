@@ -263,3 +263,36 @@ fn copy_rename_move_dump_restore_expire_unlink_flush() {
         assert_eq!(enqueue(&mut con, "ev", "after-flush").1, 1);
     });
 }
+
+#[test]
+fn migrate_moves_an_event_whole_and_the_target_keeps_sweeping_it() {
+    for_each_server(|kind| {
+        let source = Server::start(kind, &[]);
+        let target = Server::start(kind, &[]);
+        let mut con = source.connection();
+        ok(
+            &mut con,
+            &["QUEUE.CONFIG", "ev", "SET", "HEARTBEAT", "1000"],
+        );
+        let tickets: Vec<String> = (0..3)
+            .map(|i| enqueue(&mut con, "ev", &format!("u{i}")).0)
+            .collect();
+        let before = digest(&mut con, "ev");
+        let port = target.port.to_string();
+        assert_eq!(
+            text(&ok(
+                &mut con,
+                &["MIGRATE", "127.0.0.1", &port, "ev", "0", "5000"]
+            )),
+            "OK"
+        );
+        assert_eq!(int(&ok(&mut con, &["EXISTS", "ev"])), 0);
+        let mut tcon = target.connection();
+        assert_eq!(digest(&mut tcon, "ev"), before);
+        assert_eq!(int(&status(&mut tcon, "ev", &tickets[2])["position"]), 3);
+        // Nobody polls: the target's timer drops the tickets (rdb_load registered the event).
+        wait_until(Duration::from_secs(5), || {
+            int(&ok(&mut tcon, &["QUEUE.LEN", "ev"])) == 0
+        });
+    });
+}

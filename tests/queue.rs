@@ -526,3 +526,77 @@ fn the_repository_redis_conf_loads_the_module() {
     assert_eq!(text(&hb[1]), "60000");
     let _ = std::fs::remove_file(path);
 }
+
+#[test]
+fn commands_declare_flags_and_key_specs() {
+    for_each_server(|kind| {
+        let server = Server::start(kind, &[]);
+        let mut con = server.connection();
+        let flags = |con: &mut redis::Connection, name: &str| {
+            let info = items(&ok(con, &["COMMAND", "INFO", name]));
+            format!("{:?}", items(&info[0])[2])
+        };
+        for (name, sample, must, must_not) in [
+            (
+                "queue.enqueue",
+                &["u"][..],
+                &["write", "denyoom", "fast"][..],
+                &["readonly"][..],
+            ),
+            ("queue.status", &["1-0"], &["readonly", "fast"], &["write"]),
+            ("queue.leave", &["1-0"], &["write", "fast"], &["denyoom"]),
+            ("queue.dequeue", &[], &["write"], &["readonly"]),
+            ("queue.len", &[], &["readonly", "fast"], &["write"]),
+            (
+                "queue.range",
+                &["0", "1"],
+                &["readonly"],
+                &["write", "fast"],
+            ),
+            ("queue.info", &[], &["readonly", "fast"], &["write"]),
+            (
+                "queue.config",
+                &["GET"],
+                &["write", "denyoom"],
+                &["readonly"],
+            ),
+        ] {
+            let f = flags(&mut con, name);
+            for m in must {
+                assert!(f.contains(m), "{name} lacks {m}: {f}");
+            }
+            for m in must_not {
+                assert!(!f.contains(&format!("\"{m}\"")), "{name} has {m}: {f}");
+            }
+            let mut getkeys = vec!["COMMAND", "GETKEYS", name, "the-event"];
+            getkeys.extend_from_slice(sample);
+            let keys = items(&ok(&mut con, &getkeys));
+            assert_eq!(
+                keys.iter().map(text).collect::<Vec<_>>(),
+                ["the-event"],
+                "{name}"
+            );
+            let docs = format!("{:?}", ok(&mut con, &["COMMAND", "DOCS", name]));
+            assert!(
+                docs.contains("summary") && docs.contains("arguments"),
+                "{name}: {docs}"
+            );
+        }
+        // COMMAND INFO does not show may-replicate; CLIENT PAUSE WRITE does: it holds
+        // may-replicate commands (STATUS may renew a heartbeat) but lets plain reads through.
+        let ticket = enqueue(&mut con, "ev", "u").0;
+        ok(&mut con, &["CLIENT", "PAUSE", "600", "WRITE"]);
+        let mut other = server.connection();
+        let started = std::time::Instant::now();
+        ok(&mut other, &["QUEUE.LEN", "ev"]);
+        assert!(
+            started.elapsed() < Duration::from_millis(300),
+            "plain reads are not paused"
+        );
+        status(&mut other, "ev", &ticket);
+        assert!(
+            started.elapsed() >= Duration::from_millis(400),
+            "STATUS is held by CLIENT PAUSE WRITE"
+        );
+    });
+}
