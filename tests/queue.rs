@@ -600,3 +600,36 @@ fn commands_declare_flags_and_key_specs() {
         );
     });
 }
+
+#[test]
+fn a_journal_written_by_someone_else_still_records_every_change() {
+    for_each_server(|kind| {
+        let server = Server::start(kind, &[]);
+        let mut con = server.connection();
+        // Someone appends to the journal with an ID far in the future.
+        ok(
+            &mut con,
+            &[
+                "XADD",
+                "{ev}:journal",
+                "99999999999999-0",
+                "type",
+                "foreign",
+            ],
+        );
+        let (ticket, _) = enqueue(&mut con, "ev", "u");
+        let entries = journal(&mut con, "{ev}:journal");
+        assert_eq!(entries.len(), 2);
+        let last = &entries[1];
+        assert!(
+            last.0.as_str() > "99999999999999-0",
+            "appended after the foreign entry: {}",
+            last.0
+        );
+        assert_eq!(
+            (field(&last.1, "type"), field(&last.1, "ticket")),
+            ("joined", ticket.as_str())
+        );
+        assert_eq!(int(&status(&mut con, "ev", &ticket)["position"]), 1);
+    });
+}
