@@ -12,6 +12,8 @@ pub enum Setting {
     Journal,
     JournalMaxAge,
     Rate,
+    HoldTtl,
+    UserLimit,
 }
 
 pub struct SettingSpec {
@@ -30,7 +32,7 @@ pub struct SettingSpec {
 
 const DAY_MS: i64 = 86_400_000;
 
-pub const SETTINGS: [SettingSpec; 5] = [
+pub const SETTINGS: [SettingSpec; 7] = [
     SettingSpec {
         setting: Setting::Heartbeat,
         field: "HEARTBEAT",
@@ -79,6 +81,26 @@ pub const SETTINGS: [SettingSpec; 5] = [
         default: 100,
         min: 1,
         max: 1_000_000,
+        boolean: false,
+    },
+    SettingSpec {
+        setting: Setting::HoldTtl,
+        field: "HOLD-TTL",
+        module_config: "hold-ttl-ms",
+        persist_id: 6,
+        default: 600_000,
+        min: 1_000,
+        max: DAY_MS,
+        boolean: false,
+    },
+    SettingSpec {
+        setting: Setting::UserLimit,
+        field: "USER-LIMIT",
+        module_config: "user-limit",
+        persist_id: 7,
+        default: 0,
+        min: 0,
+        max: 100_000,
         boolean: false,
     },
 ];

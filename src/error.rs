@@ -17,6 +17,15 @@ pub enum SeatqError {
     NoSuchEvent,
     /// The journal key holds something other than a stream.
     JournalWrongType(Vec<u8>),
+    SeatUnavailable(Vec<u8>),
+    /// Not enough stock; the detail says how much is left (empty for named seats).
+    SoldOut(String),
+    NoSuchSeat(Vec<u8>),
+    /// The seat (or `QTY n`) is not held by the caller.
+    NotHeld(Vec<u8>),
+    NotOwner(Vec<u8>),
+    HoldExpired(Vec<u8>),
+    LimitExceeded(String),
     /// A bug caught before it reached Redis (a panic).
     Internal(String),
 }
@@ -29,6 +38,13 @@ impl SeatqError {
             SeatqError::Duplicate(_) => "DUPLICATE",
             SeatqError::NoSuchTicket(_) => "NO_SUCH_TICKET",
             SeatqError::NoSuchEvent => "NO_SUCH_EVENT",
+            SeatqError::SeatUnavailable(_) => "SEAT_UNAVAILABLE",
+            SeatqError::SoldOut(_) => "SOLD_OUT",
+            SeatqError::NoSuchSeat(_) => "NO_SUCH_SEAT",
+            SeatqError::NotHeld(_) => "NOT_HELD",
+            SeatqError::NotOwner(_) => "NOT_OWNER",
+            SeatqError::HoldExpired(_) => "HOLD_EXPIRED",
+            SeatqError::LimitExceeded(_) => "LIMIT_EXCEEDED",
             SeatqError::Internal(_) => "ERR",
         }
     }
@@ -51,8 +67,17 @@ impl SeatqError {
                     printable(key)
                 )
             }
+            SeatqError::SeatUnavailable(s)
+            | SeatqError::NoSuchSeat(s)
+            | SeatqError::NotHeld(s)
+            | SeatqError::NotOwner(s)
+            | SeatqError::HoldExpired(s) => printable(s),
+            SeatqError::SoldOut(m) | SeatqError::LimitExceeded(m) => m.clone(),
             SeatqError::Internal(m) => format!("seatq internal error: {m}"),
         };
+        if detail.is_empty() {
+            return self.code().to_string();
+        }
         format!("{} {}", self.code(), detail)
     }
 }

@@ -7,6 +7,7 @@ use crate::entry_id::EntryId;
 use crate::queue::idempotency::{IdempotencyLedger, IdempotencyRecord};
 use crate::queue::line::{EndState, WaitingLine};
 use crate::queue::payload::TicketPayload;
+use crate::seats::inventory::{HoldId, Inventory, Settlement};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Totals {
@@ -20,6 +21,7 @@ pub struct Event {
     pub config: EventConfig,
     pub line: WaitingLine,
     pub idempotency: IdempotencyLedger,
+    pub inventory: Inventory,
     /// The last ticket or journal entry ID handed out; new IDs are strictly greater.
     pub last_id: EntryId,
     pub totals: Totals,
@@ -55,6 +57,32 @@ pub enum Effect {
         now: u64,
     },
     Configured(Vec<(Setting, u64)>),
+    SeatsAdded {
+        names: Vec<Box<[u8]>>,
+    },
+    StockAdded {
+        qty: u64,
+    },
+    Held {
+        at: EntryId,
+        hold: HoldId,
+        user: Box<[u8]>,
+        expires_at: u64,
+        seats: Vec<Box<[u8]>>,
+        qty: u64,
+    },
+    /// Held units released to stock or sold (confirmed).
+    Settled {
+        at: EntryId,
+        user: Box<[u8]>,
+        how: Settlement,
+        seats: Vec<Box<[u8]>>,
+        qty: u64,
+    },
+    HoldExpired {
+        at: EntryId,
+        hold: HoldId,
+    },
 }
 
 /// A journal entry: its ID and field/value pairs, in order.
@@ -65,15 +93,32 @@ pub struct JournalRecord {
 }
 
 impl JournalRecord {
-    fn new(id: EntryId, kind: &str, ticket: EntryId, user: &[u8]) -> Self {
+    fn new(id: EntryId, kind: &str) -> Self {
         Self {
             id,
-            fields: vec![
-                (b"type".to_vec(), kind.as_bytes().to_vec()),
-                (b"ticket".to_vec(), ticket.to_string().into_bytes()),
-                (b"user".to_vec(), user.to_vec()),
-            ],
+            fields: vec![(b"type".to_vec(), kind.as_bytes().to_vec())],
         }
+    }
+
+    fn field(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
+        self.fields
+            .push((name.as_bytes().to_vec(), value.as_ref().to_vec()));
+        self
+    }
+
+    fn ticket(id: EntryId, kind: &str, ticket: EntryId, user: &[u8]) -> Self {
+        Self::new(id, kind)
+            .field("ticket", ticket.to_string())
+            .field("user", user)
+    }
+
+    /// A seat change: the user, the seats (comma-separated; seat names contain no comma) and
+    /// the general-admission quantity.
+    fn seats(id: EntryId, kind: &str, user: &[u8], seats: &[&[u8]], qty: u64) -> Self {
+        Self::new(id, kind)
+            .field("user", user)
+            .field("seats", seats.join(&b","[..]))
+            .field("qty", qty.to_string())
     }
 }
 
@@ -89,6 +134,7 @@ impl Event {
             config,
             line: WaitingLine::new(),
             idempotency: IdempotencyLedger::new(),
+            inventory: Inventory::new(),
             last_id: EntryId::default(),
             totals: Totals::default(),
             sweep_cursor: 0,
@@ -119,7 +165,7 @@ impl Event {
                 }
                 self.last_id = self.last_id.max(*ticket);
                 self.totals.joined += 1;
-                let mut record = JournalRecord::new(*ticket, "joined", *ticket, payload.user());
+                let mut record = JournalRecord::ticket(*ticket, "joined", *ticket, payload.user());
                 for (field, value) in payload.data() {
                     let mut name = b"data.".to_vec();
                     name.extend_from_slice(field);
@@ -146,7 +192,7 @@ impl Event {
                     EndState::Expired => &mut self.totals.expired,
                 };
                 *total += 1;
-                Some(JournalRecord::new(
+                Some(JournalRecord::ticket(
                     *at,
                     state.name(),
                     *ticket,
@@ -167,10 +213,95 @@ impl Event {
                 }
                 None
             }
+            Effect::SeatsAdded { names } => {
+                self.inventory.add_seats(names);
+                None
+            }
+            Effect::StockAdded { qty } => {
+                self.inventory.add_stock(*qty);
+                None
+            }
+            Effect::Held {
+                at,
+                hold,
+                user,
+                expires_at,
+                seats,
+                qty,
+            } => {
+                let indices = self.seat_indices(seats)?;
+                self.inventory
+                    .hold(*hold, user, *expires_at, &indices, *qty);
+                self.last_id = self.last_id.max(*at);
+                let names: Vec<&[u8]> = seats.iter().map(|s| &**s).collect();
+                Some(
+                    JournalRecord::seats(*at, "held", user, &names, *qty)
+                        .field("hold", hold.to_string())
+                        .field("expires_at_ms", expires_at.to_string()),
+                )
+            }
+            Effect::Settled {
+                at,
+                user,
+                how,
+                seats,
+                qty,
+            } => {
+                let buyer = self.inventory.buyer_index(user)?;
+                let indices = self.seat_indices(seats)?;
+                self.inventory.settle(buyer, &indices, *qty, *how);
+                self.last_id = self.last_id.max(*at);
+                let kind = match how {
+                    Settlement::Release => "released",
+                    Settlement::Sale => "sold",
+                };
+                let names: Vec<&[u8]> = seats.iter().map(|s| &**s).collect();
+                Some(JournalRecord::seats(*at, kind, user, &names, *qty))
+            }
+            Effect::HoldExpired { at, hold } => {
+                let expired = self.inventory.expire(*hold)?;
+                self.last_id = self.last_id.max(*at);
+                let inv = &self.inventory;
+                let names: Vec<&[u8]> = expired
+                    .seats
+                    .iter()
+                    .map(|&s| &*inv.seats[s as usize].name)
+                    .collect();
+                let user = &inv.buyers[expired.buyer as usize].id;
+                Some(
+                    JournalRecord::seats(*at, "hold_expired", user, &names, expired.qty)
+                        .field("hold", hold.to_string()),
+                )
+            }
         }
     }
 
+    /// Indices of named seats; None (the effect is ignored) if one is unknown.
+    fn seat_indices(&self, names: &[Box<[u8]>]) -> Option<Vec<u32>> {
+        names.iter().map(|n| self.inventory.seat_index(n)).collect()
+    }
+
+    /// Everything the timer does for this event at `now` (primary only): expire lapsed
+    /// tickets, purge idempotency keys, return lapsed holds.
+    pub fn plan_timer_run(
+        &mut self,
+        now: u64,
+        ticket_budget: usize,
+        hold_budget: usize,
+    ) -> Vec<Effect> {
+        let mut effects = self.plan_sweep(now, ticket_budget);
+        let after = effects.iter().rev().find_map(|e| match e {
+            Effect::Ended { at, .. } => Some(*at),
+            _ => None,
+        });
+        effects.extend(self.plan_hold_expiry(now, after, hold_budget));
+        effects
+    }
+
     pub fn heap_bytes(&self) -> usize {
-        std::mem::size_of::<Self>() + self.line.heap_bytes() + self.idempotency.heap_bytes()
+        std::mem::size_of::<Self>()
+            + self.line.heap_bytes()
+            + self.idempotency.heap_bytes()
+            + self.inventory.heap_bytes()
     }
 }

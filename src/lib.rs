@@ -20,5 +20,6 @@ mod module;
 mod persistence;
 mod queue;
 mod replication;
+mod seats;
 mod store;
 mod timer;

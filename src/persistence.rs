@@ -3,7 +3,8 @@
 //!
 //! Layout (encoding version 1): settings as (persist id, value) pairs, last ID, totals, tickets in
 //! ID order (ID, state, and for waiting tickets the heartbeat deadline and packed payload),
-//! idempotency records sorted by key. Unknown setting IDs are skipped so that a newer module can add
+//! idempotency records sorted by key, then the inventory (seats with their states, buyers, holds,
+//! general-admission counts). Unknown setting IDs are skipped so that a newer module can add
 //! settings without a version bump.
 
 use crate::config::{EventConfig, Setting, SETTINGS};
@@ -12,6 +13,8 @@ use crate::event::{Event, Totals};
 use crate::queue::idempotency::{IdempotencyLedger, IdempotencyRecord, MAX_KEY_LEN};
 use crate::queue::line::{EndState, Ticket, TicketBody, WaitingLine};
 use crate::queue::payload::TicketPayload;
+use crate::seats::inventory::{Buyer, Counts, Hold, Inventory, Seat, SeatState};
+use crate::seats::validate_seat_name;
 
 pub const ENCODING_VERSION: i32 = 1;
 
@@ -95,6 +98,146 @@ pub fn save(event: &Event, sink: &mut impl Sink) {
         put_id(sink, record.ticket);
         sink.unsigned(record.expires_at);
     }
+    save_inventory(&event.inventory, sink);
+}
+
+const SEAT_AVAILABLE: u64 = 0;
+const SEAT_HELD: u64 = 1;
+const SEAT_SOLD: u64 = 2;
+
+fn save_inventory(inv: &Inventory, sink: &mut impl Sink) {
+    sink.unsigned(inv.seats.len() as u64);
+    for seat in &inv.seats {
+        sink.bytes(&seat.name);
+        let (code, value) = match seat.state {
+            SeatState::Available { lapsed_holder } => (
+                SEAT_AVAILABLE,
+                lapsed_holder.map_or(0, |b| u64::from(b) + 1),
+            ),
+            SeatState::Held { hold } => (SEAT_HELD, hold),
+            SeatState::Sold { buyer } => (SEAT_SOLD, u64::from(buyer)),
+        };
+        sink.unsigned(code);
+        sink.unsigned(value);
+    }
+    sink.unsigned(inv.buyers.len() as u64);
+    for b in &inv.buyers {
+        sink.bytes(&b.id);
+        for n in [b.held, b.sold, b.lapsed_qty] {
+            sink.unsigned(n);
+        }
+    }
+    sink.unsigned(inv.holds.len() as u64);
+    for (id, h) in &inv.holds {
+        for n in [
+            *id,
+            u64::from(h.buyer),
+            h.expires_at,
+            h.qty,
+            h.seats.len() as u64,
+        ] {
+            sink.unsigned(n);
+        }
+        for &s in &h.seats {
+            sink.unsigned(u64::from(s));
+        }
+    }
+    let g = &inv.general;
+    for n in [
+        inv.next_hold,
+        g.total,
+        g.available,
+        g.held,
+        g.sold,
+        inv.holds_expired_total,
+    ] {
+        sink.unsigned(n);
+    }
+}
+
+fn get_u32(source: &mut impl Source) -> Result<u32, String> {
+    u32::try_from(source.unsigned()?).map_err(|_| "index out of range".to_string())
+}
+
+fn load_inventory(source: &mut impl Source) -> Result<Inventory, String> {
+    let mut inv = Inventory::new();
+    let mut named = Counts::default();
+    for _ in 0..get_count(source, MAX_ITEMS)? {
+        let name = source.bytes()?;
+        validate_seat_name(&name).map_err(|e| e.message())?;
+        let (code, value) = (source.unsigned()?, source.unsigned()?);
+        let state = match code {
+            SEAT_AVAILABLE => SeatState::Available {
+                lapsed_holder: value.checked_sub(1).map(|b| b as u32),
+            },
+            SEAT_HELD => SeatState::Held { hold: value },
+            SEAT_SOLD => SeatState::Sold {
+                buyer: u32::try_from(value).map_err(|_| "bad buyer")?,
+            },
+            other => return Err(format!("unknown seat state {other}")),
+        };
+        match state {
+            SeatState::Available { .. } => named.available += 1,
+            SeatState::Held { .. } => named.held += 1,
+            SeatState::Sold { .. } => named.sold += 1,
+        }
+        named.total += 1;
+        inv.seats.push(Seat {
+            name: name.into(),
+            state,
+        });
+    }
+    inv.named = named;
+    for _ in 0..get_count(source, MAX_ITEMS)? {
+        let id = source.bytes()?;
+        let (held, sold, lapsed_qty) = (source.unsigned()?, source.unsigned()?, source.unsigned()?);
+        inv.buyers.push(Buyer {
+            id: id.into(),
+            held,
+            sold,
+            lapsed_qty,
+            holds: Vec::new(),
+        });
+    }
+    for _ in 0..get_count(source, MAX_ITEMS)? {
+        let id = source.unsigned()?;
+        let buyer = get_u32(source)?;
+        let (expires_at, qty) = (source.unsigned()?, source.unsigned()?);
+        let n = get_count(source, inv.seats.len() as u64)?;
+        let seats = (0..n)
+            .map(|_| get_u32(source))
+            .collect::<Result<Vec<_>, _>>()?;
+        inv.holds.insert(
+            id,
+            Hold {
+                buyer,
+                expires_at,
+                seats,
+                qty,
+            },
+        );
+    }
+    inv.next_hold = source.unsigned()?;
+    inv.general = Counts {
+        total: source.unsigned()?,
+        available: source.unsigned()?,
+        held: source.unsigned()?,
+        sold: source.unsigned()?,
+    };
+    inv.holds_expired_total = source.unsigned()?;
+    let buyers = inv.buyers.len();
+    let bad_ref = inv.seats.iter().any(|s| match s.state {
+        SeatState::Available {
+            lapsed_holder: Some(b),
+        }
+        | SeatState::Sold { buyer: b } => b as usize >= buyers,
+        _ => false,
+    });
+    if bad_ref || inv.holds.keys().any(|&id| id >= inv.next_hold) {
+        return Err("inventory references are out of range".into());
+    }
+    inv.reindex()?;
+    Ok(inv)
 }
 
 const MAX_ITEMS: u64 = 1 << 32;
@@ -145,6 +288,7 @@ pub fn load(source: &mut impl Source, version: i32) -> Result<Event, String> {
         ledger.remember(&key, IdempotencyRecord { ticket, expires_at });
     }
     event.idempotency = ledger;
+    event.inventory = load_inventory(source)?;
     if event.line.last_id().is_some_and(|id| id > event.last_id) {
         return Err("last ID is behind the newest ticket".into());
     }
@@ -217,6 +361,7 @@ mod tests {
     use super::*;
     use crate::event::Effect;
     use crate::queue::line::EndState;
+    use crate::seats::inventory::Settlement;
 
     fn sample() -> Event {
         let mut ev = Event::default();

@@ -10,6 +10,8 @@ use crate::event::Effect;
 use crate::queue::idempotency::{IdempotencyRecord, MAX_KEY_LEN};
 use crate::queue::line::EndState;
 use crate::queue::payload::TicketPayload;
+use crate::seats::inventory::Settlement;
+use crate::seats::validate_seat_name;
 
 pub const APPLY_COMMAND: &str = "SEATQ.APPLY";
 
@@ -67,7 +69,62 @@ pub fn encode(effect: &Effect) -> Vec<Vec<u8>> {
             }
             args
         }
+        Effect::SeatsAdded { names } => with_seats(vec![b"SEATS".to_vec()], names),
+        Effect::StockAdded { qty } => vec![b"STOCK".to_vec(), num(*qty)],
+        Effect::Held {
+            at,
+            hold,
+            user,
+            expires_at,
+            seats,
+            qty,
+        } => with_seats(
+            vec![
+                b"HOLD".to_vec(),
+                id(*at),
+                num(*hold),
+                user.to_vec(),
+                num(*expires_at),
+                num(*qty),
+            ],
+            seats,
+        ),
+        Effect::Settled {
+            at,
+            user,
+            how,
+            seats,
+            qty,
+        } => {
+            let op = match how {
+                Settlement::Release => b"RELEASE".to_vec(),
+                Settlement::Sale => b"SELL".to_vec(),
+            };
+            with_seats(vec![op, id(*at), user.to_vec(), num(*qty)], seats)
+        }
+        Effect::HoldExpired { at, hold } => vec![b"EXPIRE-HOLD".to_vec(), id(*at), num(*hold)],
     }
+}
+
+fn with_seats(mut args: Vec<Vec<u8>>, seats: &[Box<[u8]>]) -> Vec<Vec<u8>> {
+    args.extend(seats.iter().map(|s| s.to_vec()));
+    args
+}
+
+fn seat_names(args: &[&[u8]]) -> Result<Vec<Box<[u8]>>, SeatqError> {
+    args.iter()
+        .map(|a| {
+            validate_seat_name(a)?;
+            Ok((*a).into())
+        })
+        .collect()
+}
+
+fn user_id(arg: &[u8]) -> Result<Box<[u8]>, SeatqError> {
+    if arg.is_empty() || arg.len() > crate::queue::payload::MAX_USER_LEN {
+        return Err(bad("bad user"));
+    }
+    Ok(arg.into())
 }
 
 fn bad(what: &str) -> SeatqError {
@@ -149,6 +206,42 @@ pub fn decode(args: &[&[u8]]) -> Result<Effect, SeatqError> {
                 .collect::<Result<_, SeatqError>>()?;
             Effect::Configured(values)
         }
+        b"SEATS" if !rest.is_empty() => Effect::SeatsAdded {
+            names: seat_names(rest)?,
+        },
+        b"STOCK" => {
+            arity(1)?;
+            Effect::StockAdded {
+                qty: parse_num(rest[0])?,
+            }
+        }
+        b"HOLD" if rest.len() >= 5 => Effect::Held {
+            at: parse_id(rest[0])?,
+            hold: parse_num(rest[1])?,
+            user: user_id(rest[2])?,
+            expires_at: parse_num(rest[3])?,
+            qty: parse_num(rest[4])?,
+            seats: seat_names(&rest[5..])?,
+        },
+        b"RELEASE" | b"SELL" if rest.len() >= 3 => Effect::Settled {
+            at: parse_id(rest[0])?,
+            user: user_id(rest[1])?,
+            how: if op == b"SELL" {
+                Settlement::Sale
+            } else {
+                Settlement::Release
+            },
+            qty: parse_num(rest[2])?,
+            seats: seat_names(&rest[3..])?,
+        },
+        b"EXPIRE-HOLD" => {
+            arity(2)?;
+            Effect::HoldExpired {
+                at: parse_id(rest[0])?,
+                hold: parse_num(rest[1])?,
+            }
+        }
+        b"SEATS" | b"HOLD" | b"RELEASE" | b"SELL" => return Err(SeatqError::WrongArity),
         _ => return Err(bad("unknown effect")),
     })
 }
@@ -183,6 +276,44 @@ mod tests {
             },
             Effect::Purged { now: 8 },
             Effect::Configured(vec![(Setting::Heartbeat, 5000), (Setting::Journal, 0)]),
+            Effect::SeatsAdded {
+                names: vec![b"A-1".to_vec().into(), b"B-2".to_vec().into()],
+            },
+            Effect::StockAdded { qty: 100 },
+            Effect::Held {
+                at: EntryId::new(9, 0),
+                hold: 3,
+                user: b"u".to_vec().into(),
+                expires_at: 50,
+                seats: vec![b"A-1".to_vec().into()],
+                qty: 0,
+            },
+            Effect::Held {
+                at: EntryId::new(9, 1),
+                hold: 4,
+                user: b"u".to_vec().into(),
+                expires_at: 50,
+                seats: vec![],
+                qty: 2,
+            },
+            Effect::Settled {
+                at: EntryId::new(9, 2),
+                user: b"u".to_vec().into(),
+                how: Settlement::Sale,
+                seats: vec![b"A-1".to_vec().into()],
+                qty: 1,
+            },
+            Effect::Settled {
+                at: EntryId::new(9, 3),
+                user: b"u".to_vec().into(),
+                how: Settlement::Release,
+                seats: vec![],
+                qty: 1,
+            },
+            Effect::HoldExpired {
+                at: EntryId::new(9, 4),
+                hold: 4,
+            },
         ];
         for effect in effects {
             let args = encode(&effect);
@@ -202,6 +333,12 @@ mod tests {
             &[b"TOUCH", b"x", b"1"],
             &[b"PURGE", b"-1"],
             &[b"EXPLODE"],
+            &[b"SEATS"],
+            &[b"SEATS", b"bad seat"],
+            &[b"HOLD", b"1-0", b"1", b"u", b"5"],
+            &[b"HOLD", b"1-0", b"x", b"u", b"5", b"0"],
+            &[b"SELL", b"1-0", b"", b"0"],
+            &[b"EXPIRE-HOLD", b"1-0"],
         ] {
             assert!(decode(junk).is_err(), "{junk:?}");
         }

@@ -10,6 +10,7 @@ use crate::ffi::{bytes_of, Ctx, Key, RawString};
 use crate::journal::Journal;
 use crate::queue::line::EndState;
 use crate::replication::{self, APPLY_COMMAND};
+use crate::seats::inventory::Settlement;
 use crate::timer;
 
 /// Opens an event key for reading: Ok(None) when it does not exist, WRONGTYPE for other types.
@@ -39,6 +40,17 @@ fn notification(effect: &Effect) -> Option<&'static str> {
         Effect::Remembered { .. } => return None,
         Effect::Purged { .. } => "queue.idempotency-purge",
         Effect::Configured(_) => "queue.config",
+        Effect::SeatsAdded { .. } | Effect::StockAdded { .. } => "seat.add",
+        Effect::Held { .. } => "seat.hold",
+        Effect::Settled {
+            how: Settlement::Release,
+            ..
+        } => "seat.release",
+        Effect::Settled {
+            how: Settlement::Sale,
+            ..
+        } => "seat.confirm",
+        Effect::HoldExpired { .. } => "seat.expire",
     })
 }
 
@@ -67,7 +79,14 @@ fn create(handle: &mut Key, effects: &mut Vec<Effect>) {
 }
 
 fn journaled(effect: &Effect) -> bool {
-    matches!(effect, Effect::Joined { .. } | Effect::Ended { .. })
+    matches!(
+        effect,
+        Effect::Joined { .. }
+            | Effect::Ended { .. }
+            | Effect::Held { .. }
+            | Effect::Settled { .. }
+            | Effect::HoldExpired { .. }
+    )
 }
 
 /// Applies effects decided on the primary: journal, replication and notifications included.

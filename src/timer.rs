@@ -1,5 +1,5 @@
 //! The active side of expiry: a timer on the primary that sweeps every known event for lapsed
-//! heartbeats and expired idempotency keys, and trims journals by age. Replicas run the timer
+//! heartbeats, expired idempotency keys and lapsed seat holds, and trims journals by age. Replicas run the timer
 //! too but only to keep their registry; they change nothing (the primary's effects reach them).
 //!
 //! The registry lists (db, key) of events. Events enter it when created by a command or an
@@ -23,6 +23,8 @@ pub const TICK_MS: i64 = 100;
 /// in steps of well under a millisecond.
 const SWEEP_BUDGET: usize = 65_536;
 const TRIM_EVERY_MS: u64 = 1_000;
+/// Holds returned per event per tick.
+const HOLD_BUDGET: usize = 10_000;
 
 /// Event keys per database.
 static REGISTRY: Mutex<BTreeMap<i32, BTreeSet<Vec<u8>>>> = Mutex::new(BTreeMap::new());
@@ -92,7 +94,7 @@ fn sweep_one(ctx: &Ctx, key: RawString) -> bool {
     let Ok(Some(event)) = handle.event_mut() else {
         return false;
     };
-    let effects = event.plan_sweep(now, SWEEP_BUDGET);
+    let effects = event.plan_timer_run(now, SWEEP_BUDGET, HOLD_BUDGET);
     let max_age = event.config.get(crate::config::Setting::JournalMaxAge);
     let trim =
         event.config.journal_on() && max_age > 0 && now >= event.journal_trimmed_at + TRIM_EVERY_MS;

@@ -4,6 +4,7 @@
 mod apply;
 mod args;
 mod queue;
+mod seats;
 
 use std::ffi::{c_int, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -162,6 +163,24 @@ commands! {
     config_entry => queue::config, "queue.config", "write deny-oom", RW_UPDATE, -3,
         "Gets or sets an event's settings (HEARTBEAT, IDEMPOTENCY-TTL, JOURNAL, JOURNAL-MAXAGE, RATE).",
         "O(1)", queue::CONFIG_ARGS;
+    seat_add_entry => seats::add, "seat.add", "write deny-oom", RW_INSERT, -3,
+        "Adds named seats, or general-admission stock with QTY n.",
+        "O(N) where N is the number of seats named", seats::ADD_ARGS;
+    seat_hold_entry => seats::hold, "seat.hold", "write deny-oom fast", RW_UPDATE, -4,
+        "Holds seats (all or nothing) or QTY n general-admission units for a user until TTL seconds pass.",
+        "O(N) where N is the number of seats named", seats::HOLD_ARGS;
+    seat_release_entry => seats::release, "seat.release", "write fast", RW_UPDATE, -4,
+        "Returns seats or QTY n units held by the user to stock; answers the units available.",
+        "O(N) where N is the number of seats named", seats::SETTLE_ARGS;
+    seat_confirm_entry => seats::confirm, "seat.confirm", "write fast", RW_UPDATE, -4,
+        "Turns seats or QTY n units held by the user into sold.",
+        "O(N) where N is the number of seats named", seats::SETTLE_ARGS;
+    seat_status_entry => seats::status, "seat.status", "readonly fast", RO, -3,
+        "Returns each seat's state, holder and hold expiry.",
+        "O(N) where N is the number of seats named", seats::STATUS_ARGS;
+    seat_info_entry => seats::info, "seat.info", "readonly fast", RO, 2,
+        "Returns total, available, held and sold counts (named seats, general admission, both).",
+        "O(1) (plus holds past their deadline not yet swept)", seats::KEY_ONLY;
     apply_entry => apply::apply, "seatq.apply", "write deny-oom", RW_UPDATE, -3,
         "Internal: applies one replicated effect (sent by the primary and written to the AOF).",
         "O(log N), O(N) for SNAPSHOT", apply::APPLY_ARGS;
