@@ -390,6 +390,53 @@ mod tests {
                 expires_at: 7,
             },
         });
+        let names: Vec<Box<[u8]>> = (0..6)
+            .map(|i| format!("S-{i}").into_bytes().into())
+            .collect();
+        let user = |u: &str| -> Box<[u8]> { u.as_bytes().into() };
+        for effect in [
+            Effect::SeatsAdded {
+                names: names.clone(),
+            },
+            Effect::StockAdded { qty: 50 },
+            Effect::Held {
+                at: EntryId::new(300, 0),
+                hold: 0,
+                user: user("a"),
+                expires_at: 900,
+                seats: names[0..2].to_vec(),
+                qty: 3,
+            },
+            Effect::Held {
+                at: EntryId::new(300, 1),
+                hold: 1,
+                user: user("b"),
+                expires_at: 950,
+                seats: names[2..3].to_vec(),
+                qty: 0,
+            },
+            Effect::Settled {
+                at: EntryId::new(300, 2),
+                user: user("a"),
+                how: Settlement::Sale,
+                seats: names[0..1].to_vec(),
+                qty: 1,
+            },
+            Effect::HoldExpired {
+                at: EntryId::new(300, 3),
+                hold: 1,
+            },
+        ] {
+            let journaled = ev.apply(&effect).is_some();
+            assert!(
+                journaled
+                    || matches!(
+                        effect,
+                        Effect::SeatsAdded { .. } | Effect::StockAdded { .. }
+                    )
+            );
+        }
+        ev.inventory.check_invariants().unwrap();
         ev
     }
 
@@ -402,10 +449,24 @@ mod tests {
         assert_eq!(back.line.waiting(), 19);
         assert_eq!(back.config.heartbeat_ms(), 5000);
         assert!(!back.config.journal_on());
-        assert_eq!(back.last_id, EntryId::new(200, 0));
+        assert_eq!(back.last_id, EntryId::new(300, 3));
         assert_eq!(
             back.idempotency.lookup(b"idem", 0),
             Some(EntryId::new(101, 0))
+        );
+        let (a, b) = (&back.inventory, &ev.inventory);
+        assert_eq!(
+            (&a.named, &a.general, &a.holds, &a.seats, &a.buyers),
+            (&b.named, &b.general, &b.holds, &b.seats, &b.buyers)
+        );
+        assert_eq!(
+            (
+                a.named.sold,
+                a.general.sold,
+                a.general.held,
+                a.holds_expired_total
+            ),
+            (1, 1, 2, 1)
         );
     }
 
