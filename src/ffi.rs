@@ -239,27 +239,27 @@ impl Reply {
         raw::reply_with_string_buffer(self.0, value.as_ptr().cast::<c_char>(), value.len());
     }
 
-    pub fn simple(&self, value: &str) {
-        let s = cstring(value);
-        raw::reply_with_simple_string(self.0, s.as_ptr());
-    }
-
     pub fn null(&self) {
         raw::reply_with_null(self.0);
     }
 
     pub fn ok(&self) {
-        self.simple("OK");
+        raw::reply_with_simple_string(self.0, c"OK".as_ptr());
+    }
+
+    /// A map key. Bulk rather than simple strings: no C string to allocate per field.
+    pub fn key(&self, name: &str) {
+        self.bulk(name.as_bytes());
     }
 
     /// A map field whose value is a string.
     pub fn field_bulk(&self, name: &str, value: &[u8]) {
-        self.simple(name);
+        self.key(name);
         self.bulk(value);
     }
 
     pub fn field_int(&self, name: &str, value: i64) {
-        self.simple(name);
+        self.key(name);
         self.int(value);
     }
 

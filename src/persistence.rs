@@ -196,7 +196,7 @@ fn load_inventory(source: &mut impl Source) -> Result<Inventory, String> {
             held,
             sold,
             lapsed_qty,
-            holds: Vec::new(),
+            ..Buyer::default()
         });
     }
     for _ in 0..get_count(source, MAX_ITEMS)? {

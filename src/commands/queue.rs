@@ -89,12 +89,12 @@ fn reply_view(reply: &Reply, view: &TicketView) {
     reply.field_int("ahead", view.position.saturating_sub(1) as i64);
     reply.field_int("eta_ms", view.eta_ms as i64);
     reply.field_int("heartbeat_expires_at_ms", view.heartbeat_deadline as i64);
-    reply.simple("user");
+    reply.key("user");
     match &view.user {
         Some(user) => reply.bulk(user),
         None => reply.null(),
     }
-    reply.simple("data");
+    reply.key("data");
     reply.map(view.data.len());
     for (field, value) in &view.data {
         reply.bulk(field);
@@ -271,14 +271,14 @@ pub fn info(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
             reply.field_int("expired_total", event.totals.expired as i64);
             reply.field_int("idempotency_keys", event.idempotency.len() as i64);
             for (name, id) in [("head_ticket", head), ("tail_ticket", tail)] {
-                reply.simple(name);
+                reply.key(name);
                 match id {
                     Some(id) => reply.bulk(id.as_bytes()),
                     None => reply.null(),
                 }
             }
             reply.field_bulk("last_id", event.last_id.to_string().as_bytes());
-            reply.simple("journal_key");
+            reply.key("journal_key");
             match journal_key(key) {
                 Ok(name) => reply.bulk(&name),
                 Err(_) => reply.null(),

@@ -203,7 +203,7 @@ pub fn status(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
         reply.map(4);
         reply.field_bulk("seat", &view.seat);
         reply.field_bulk("state", view.state.as_bytes());
-        reply.simple("holder");
+        reply.key("holder");
         match &view.holder {
             Some(user) => reply.bulk(user),
             None => reply.null(),

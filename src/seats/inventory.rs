@@ -51,8 +51,10 @@ pub struct Buyer {
     /// GA units of this buyer's holds that expired since their last GA hold (a late GA confirm
     /// answers HOLD_EXPIRED).
     pub lapsed_qty: u64,
-    /// This buyer's live holds.
-    pub holds: Vec<HoldId>,
+    /// GA units in this buyer's holds, and those holds in expiry order, so a GA release or
+    /// confirm touches only the holds it takes units from.
+    pub ga_held: u64,
+    pub ga_holds: BTreeSet<(u64, HoldId)>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -178,13 +180,13 @@ impl Inventory {
 
     /// GA units `buyer` holds in holds still live at `now`.
     pub fn held_qty(&self, buyer: u32, now: u64) -> u64 {
-        self.buyers[buyer as usize]
-            .holds
-            .iter()
-            .map(|id| &self.holds[id])
-            .filter(|h| h.expires_at > now)
-            .map(|h| h.qty)
-            .sum()
+        let b = &self.buyers[buyer as usize];
+        let lapsed: u64 = b
+            .ga_holds
+            .range(..=(now, HoldId::MAX))
+            .map(|(_, id)| self.holds[id].qty)
+            .sum();
+        b.ga_held - lapsed
     }
 
     /// Creates a hold. The caller has validated that the seats and units are available.
@@ -201,8 +203,9 @@ impl Inventory {
         b.held += seats.len() as u64 + qty;
         if qty > 0 {
             b.lapsed_qty = 0;
+            b.ga_held += qty;
+            b.ga_holds.insert((expires_at, id));
         }
-        b.holds.push(id);
         self.holds.insert(
             id,
             Hold {
@@ -238,22 +241,19 @@ impl Inventory {
                 self.named.take(1, to_sold);
             }
         }
-        let mut ga_holds: Vec<(u64, HoldId)> = self.buyers[buyer as usize]
-            .holds
-            .iter()
-            .map(|id| (self.holds[id].expires_at, *id))
-            .filter(|(_, id)| self.holds[id].qty > 0)
-            .collect();
-        ga_holds.sort_unstable();
+        // Earliest-expiring GA holds first; only the holds the quantity reaches are touched.
         let mut remaining = qty;
-        for (_, id) in ga_holds {
+        let mut takes = Vec::new();
+        for &(_, id) in &self.buyers[buyer as usize].ga_holds {
             if remaining == 0 {
                 break;
             }
-            let h = self.holds.get_mut(&id).expect("buyer's hold exists");
-            let n = h.qty.min(remaining);
-            h.qty -= n;
+            let n = self.holds[&id].qty.min(remaining);
+            takes.push((id, n));
             remaining -= n;
+        }
+        for (id, n) in takes {
+            self.holds.get_mut(&id).expect("buyer's hold exists").qty -= n;
             touched.push(id);
         }
         let moved_qty = qty - remaining;
@@ -261,6 +261,7 @@ impl Inventory {
         let b = &mut self.buyers[buyer as usize];
         let units = seats.len() as u64 + moved_qty;
         b.held -= units;
+        b.ga_held -= moved_qty;
         if to_sold {
             b.sold += units;
         }
@@ -272,10 +273,10 @@ impl Inventory {
     fn drop_if_empty(&mut self, id: HoldId) {
         let Some(h) = self.holds.get(&id) else { return };
         if h.seats.is_empty() && h.qty == 0 {
-            self.deadlines.remove(&(h.expires_at, id));
-            let buyer = h.buyer;
+            let key = (h.expires_at, id);
+            self.deadlines.remove(&key);
+            self.buyers[h.buyer as usize].ga_holds.remove(&key);
             self.holds.remove(&id);
-            self.buyers[buyer as usize].holds.retain(|&x| x != id);
         }
     }
 
@@ -293,7 +294,8 @@ impl Inventory {
         let b = &mut self.buyers[hold.buyer as usize];
         b.held -= hold.seats.len() as u64 + hold.qty;
         b.lapsed_qty += hold.qty;
-        b.holds.retain(|&x| x != id);
+        b.ga_held -= hold.qty;
+        b.ga_holds.remove(&(hold.expires_at, id));
         self.holds_expired_total += 1;
         Some(hold)
     }
@@ -321,14 +323,18 @@ impl Inventory {
             .map(|(id, h)| (h.expires_at, *id))
             .collect();
         for b in &mut self.buyers {
-            b.holds.clear();
+            b.ga_holds.clear();
+            b.ga_held = 0;
         }
         for (id, h) in &self.holds {
             let b = self
                 .buyers
                 .get_mut(h.buyer as usize)
                 .ok_or("hold of an unknown buyer")?;
-            b.holds.push(*id);
+            if h.qty > 0 {
+                b.ga_holds.insert((h.expires_at, *id));
+                b.ga_held += h.qty;
+            }
             if h.seats.iter().any(|&s| {
                 self.seats.get(s as usize).map(|seat| seat.state)
                     != Some(SeatState::Held { hold: *id })
@@ -373,9 +379,13 @@ impl Inventory {
                 "general counts {g:?} disagree with holds ({ga_held} held)"
             ));
         }
+        let mut ga_per_buyer = vec![0u64; self.buyers.len()];
+        for h in self.holds.values() {
+            ga_per_buyer[h.buyer as usize] += h.qty;
+        }
         for (i, b) in self.buyers.iter().enumerate() {
-            let ga: u64 = b.holds.iter().map(|id| self.holds[id].qty).sum();
-            if b.held != per_buyer[i].0 + ga || b.sold < per_buyer[i].1 {
+            let ga = ga_per_buyer[i];
+            if b.held != per_buyer[i].0 + ga || b.ga_held != ga || b.sold < per_buyer[i].1 {
                 return Err(format!("buyer {i} counts disagree"));
             }
         }
@@ -392,9 +402,7 @@ impl Inventory {
             + self
                 .buyers
                 .iter()
-                .map(|b| {
-                    std::mem::size_of::<Buyer>() + 2 * b.id.len() + 48 + b.holds.capacity() * 8
-                })
+                .map(|b| std::mem::size_of::<Buyer>() + 2 * b.id.len() + 48 + b.ga_holds.len() * 24)
                 .sum::<usize>()
             + self
                 .holds
