@@ -243,6 +243,12 @@ fn bad_input_table_answers_errors_and_changes_nothing() {
             "QUEUE.INFO",
             "QUEUE.CONFIG",
             "SEATQ.APPLY",
+            "SEAT.ADD",
+            "SEAT.HOLD",
+            "SEAT.RELEASE",
+            "SEAT.CONFIRM",
+            "SEAT.STATUS",
+            "SEAT.INFO",
         ] {
             for arity in 0..6 {
                 for j in junk {

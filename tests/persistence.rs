@@ -77,6 +77,19 @@ fn workload(con: &mut Connection) {
             "0",
         ],
     );
+    // Seats on the same events: holds, a sale, a release and a hold left to lapse.
+    ok(con, &["SEAT.ADD", "{long}", "A-1", "A-2", "A-3", "A-4"]);
+    ok(con, &["SEAT.ADD", "{long}", "QTY", "40"]);
+    ok(con, &["SEAT.HOLD", "{long}", "buyer-1", "A-1", "A-2"]);
+    ok(con, &["SEAT.CONFIRM", "{long}", "buyer-1", "A-1"]);
+    ok(con, &["SEAT.HOLD", "{long}", "buyer-2", "QTY", "5"]);
+    ok(con, &["SEAT.RELEASE", "{long}", "buyer-2", "QTY", "2"]);
+    ok(con, &["SEAT.HOLD", "{long}", "walker", "A-3", "TTL", "1"]);
+    wait_until(Duration::from_secs(5), || {
+        journal(con, "{long}:journal")
+            .iter()
+            .any(|e| field(&e.1, "type") == "hold_expired")
+    });
 }
 
 /// Everything observable about the events, for comparing copies.
@@ -87,7 +100,8 @@ fn snapshot(con: &mut Connection) -> (String, Vec<String>, String) {
         .map(|k| format!("{:?}", journal(con, k)))
         .collect();
     let info = format!(
-        "{:?} {:?}",
+        "{:?} {:?} {:?}",
+        ok(con, &["SEAT.INFO", "{long}"]),
         record(&ok(con, &["QUEUE.INFO", "short"])).get("expired_total"),
         record(&ok(con, &["QUEUE.INFO", "{long}"])).get("waiting")
     );

@@ -560,6 +560,27 @@ fn commands_declare_flags_and_key_specs() {
                 &["write", "denyoom"],
                 &["readonly"],
             ),
+            ("seat.add", &["A-1"], &["write", "denyoom"], &["readonly"]),
+            (
+                "seat.hold",
+                &["u", "A-1"],
+                &["write", "denyoom", "fast"],
+                &["readonly"],
+            ),
+            (
+                "seat.release",
+                &["u", "A-1"],
+                &["write", "fast"],
+                &["denyoom"],
+            ),
+            (
+                "seat.confirm",
+                &["u", "A-1"],
+                &["write", "fast"],
+                &["denyoom"],
+            ),
+            ("seat.status", &["A-1"], &["readonly", "fast"], &["write"]),
+            ("seat.info", &[], &["readonly", "fast"], &["write"]),
         ] {
             let f = flags(&mut con, name);
             for m in must {
