@@ -157,7 +157,12 @@ extern "C" fn free(value: *mut c_void) {
 extern "C" fn free_effort(_key: RawString, value: *const c_void) -> usize {
     guarded(1, || {
         let event = unsafe { &*value.cast::<Event>() };
-        event.line.tickets().len() + event.idempotency.len()
+        let inv = &event.inventory;
+        event.line.tickets().len()
+            + event.idempotency.len()
+            + inv.seats.len()
+            + inv.holds.len()
+            + inv.buyers.len()
     })
 }
 
