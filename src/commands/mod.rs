@@ -161,7 +161,7 @@ commands! {
     info_entry => queue::info, "queue.info", "readonly fast", RO, 2,
         "Returns the event's counters, head and tail tickets, journal key and settings.", "O(1)", queue::KEY_ONLY;
     config_entry => queue::config, "queue.config", "write deny-oom", RW_UPDATE, -3,
-        "Gets or sets an event's settings (HEARTBEAT, IDEMPOTENCY-TTL, JOURNAL, JOURNAL-MAXAGE, RATE).",
+        "Gets or sets an event's settings (QUEUE.CONFIG key GET lists them all).",
         "O(1)", queue::CONFIG_ARGS;
     seat_add_entry => seats::add, "seat.add", "write deny-oom", RW_INSERT, -3,
         "Adds named seats, or general-admission stock with QTY n.",
