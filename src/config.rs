@@ -14,6 +14,12 @@ pub enum Setting {
     Rate,
     HoldTtl,
     UserLimit,
+    Burst,
+    Capacity,
+    PassTtl,
+    RequirePass,
+    ConfirmEndsSession,
+    OpensAt,
 }
 
 pub struct SettingSpec {
@@ -32,7 +38,7 @@ pub struct SettingSpec {
 
 const DAY_MS: i64 = 86_400_000;
 
-pub const SETTINGS: [SettingSpec; 7] = [
+pub const SETTINGS: [SettingSpec; 13] = [
     SettingSpec {
         setting: Setting::Heartbeat,
         field: "HEARTBEAT",
@@ -101,6 +107,66 @@ pub const SETTINGS: [SettingSpec; 7] = [
         default: 0,
         min: 0,
         max: 100_000,
+        boolean: false,
+    },
+    SettingSpec {
+        setting: Setting::Burst,
+        field: "BURST",
+        module_config: "burst",
+        persist_id: 8,
+        default: 10,
+        min: 1,
+        max: 1_000_000,
+        boolean: false,
+    },
+    SettingSpec {
+        setting: Setting::Capacity,
+        field: "CAPACITY",
+        module_config: "capacity",
+        persist_id: 9,
+        default: 0,
+        min: 0,
+        max: 100_000_000,
+        boolean: false,
+    },
+    SettingSpec {
+        setting: Setting::PassTtl,
+        field: "PASS-TTL",
+        module_config: "pass-ttl-ms",
+        persist_id: 10,
+        default: 900_000,
+        min: 1_000,
+        max: DAY_MS,
+        boolean: false,
+    },
+    SettingSpec {
+        setting: Setting::RequirePass,
+        field: "REQUIRE-PASS",
+        module_config: "require-pass",
+        persist_id: 11,
+        default: 0,
+        min: 0,
+        max: 1,
+        boolean: true,
+    },
+    SettingSpec {
+        setting: Setting::ConfirmEndsSession,
+        field: "CONFIRM-ENDS-SESSION",
+        module_config: "confirm-ends-session",
+        persist_id: 12,
+        default: 1,
+        min: 0,
+        max: 1,
+        boolean: true,
+    },
+    SettingSpec {
+        setting: Setting::OpensAt,
+        field: "OPENS-AT",
+        module_config: "opens-at-ms",
+        persist_id: 13,
+        default: 0,
+        min: 0,
+        max: 4_102_444_800_000, // 2100-01-01
         boolean: false,
     },
 ];

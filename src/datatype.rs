@@ -163,6 +163,7 @@ extern "C" fn free_effort(_key: RawString, value: *const c_void) -> usize {
             + inv.seats.len()
             + inv.holds.len()
             + inv.buyers.len()
+            + event.sessions.len()
     })
 }
 

@@ -26,6 +26,20 @@ pub enum SeatqError {
     NotOwner(Vec<u8>),
     HoldExpired(Vec<u8>),
     LimitExceeded(String),
+    /// Not this ticket's turn yet (or the venue is full): retry after the given time.
+    NotReady {
+        position: u64,
+        retry_after_ms: u64,
+    },
+    /// The admission budget is spent for now.
+    RateLimited {
+        position: u64,
+        retry_after_ms: u64,
+    },
+    /// The ticket can no longer be admitted: it left, expired or was taken by a worker.
+    TicketEnded(&'static str),
+    PassRequired,
+    PassInvalid,
     /// A bug caught before it reached Redis (a panic).
     Internal(String),
 }
@@ -45,6 +59,11 @@ impl SeatqError {
             SeatqError::NotOwner(_) => "NOT_OWNER",
             SeatqError::HoldExpired(_) => "HOLD_EXPIRED",
             SeatqError::LimitExceeded(_) => "LIMIT_EXCEEDED",
+            SeatqError::NotReady { .. } => "NOT_READY",
+            SeatqError::RateLimited { .. } => "RATE_LIMITED",
+            SeatqError::TicketEnded(_) => "TICKET_ENDED",
+            SeatqError::PassRequired => "PASS_REQUIRED",
+            SeatqError::PassInvalid => "PASS_INVALID",
             SeatqError::Internal(_) => "ERR",
         }
     }
@@ -73,6 +92,19 @@ impl SeatqError {
             | SeatqError::NotOwner(s)
             | SeatqError::HoldExpired(s) => printable(s),
             SeatqError::SoldOut(m) | SeatqError::LimitExceeded(m) => m.clone(),
+            SeatqError::NotReady {
+                position,
+                retry_after_ms,
+            }
+            | SeatqError::RateLimited {
+                position,
+                retry_after_ms,
+            } => {
+                format!("position {position} retry_after_ms {retry_after_ms}")
+            }
+            SeatqError::TicketEnded(state) => state.to_string(),
+            SeatqError::PassRequired => "this event requires an admission pass (PASS)".into(),
+            SeatqError::PassInvalid => "the pass is unknown, expired or not this user's".into(),
             SeatqError::Internal(m) => format!("seatq internal error: {m}"),
         };
         if detail.is_empty() {

@@ -2,6 +2,8 @@
 //! decides effects (with its clock), applies them, journals them and replicates them; replicas and
 //! AOF replays only apply them. Applying is deterministic and reads no clock, so all copies agree.
 
+use crate::admission::budget::{AdmissionBudget, RateHistory};
+use crate::admission::sessions::{Pass, Session, Sessions};
 use crate::config::{EventConfig, Setting};
 use crate::entry_id::EntryId;
 use crate::queue::idempotency::{IdempotencyLedger, IdempotencyRecord};
@@ -22,6 +24,11 @@ pub struct Event {
     pub line: WaitingLine,
     pub idempotency: IdempotencyLedger,
     pub inventory: Inventory,
+    pub admission_budget: AdmissionBudget,
+    pub admission_history: RateHistory,
+    pub sessions: Sessions,
+    /// The pre-queue was shuffled (at OPENS-AT); it happens once.
+    pub opened: bool,
     /// The last ticket or journal entry ID handed out; new IDs are strictly greater.
     pub last_id: EntryId,
     pub totals: Totals,
@@ -29,6 +36,38 @@ pub struct Event {
     pub sweep_cursor: usize,
     /// When the timer last trimmed the journal (not persisted).
     pub journal_trimmed_at: u64,
+}
+
+/// Why an admitted session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionEnd {
+    Leave,
+    Confirm,
+    PassExpired,
+}
+
+impl SessionEnd {
+    pub const ALL: [SessionEnd; 3] = [
+        SessionEnd::Leave,
+        SessionEnd::Confirm,
+        SessionEnd::PassExpired,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SessionEnd::Leave => "leave",
+            SessionEnd::Confirm => "confirm",
+            SessionEnd::PassExpired => "pass_expired",
+        }
+    }
+
+    /// The ticket's final state.
+    pub fn state(self) -> EndState {
+        match self {
+            SessionEnd::PassExpired => EndState::Expired,
+            SessionEnd::Leave | SessionEnd::Confirm => EndState::Left,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,6 +122,24 @@ pub enum Effect {
         at: EntryId,
         hold: HoldId,
     },
+    /// QUEUE.ADMIT let the ticket in: it spends one unit of the budget and starts a session.
+    Admitted {
+        at: EntryId,
+        ticket: EntryId,
+        pass: Pass,
+        expires_at: u64,
+    },
+    SessionEnded {
+        at: EntryId,
+        ticket: EntryId,
+        why: SessionEnd,
+    },
+    /// OPENS-AT passed: the pre-queue is shuffled with this seed (the primary's randomness,
+    /// replicated so every copy shuffles the same way).
+    Opened {
+        at: EntryId,
+        seed: u64,
+    },
 }
 
 /// A journal entry: its ID and field/value pairs, in order.
@@ -122,6 +179,23 @@ impl JournalRecord {
     }
 }
 
+impl Effect {
+    /// The ID of the journal entry this effect writes, if it writes one.
+    pub fn journal_id(&self) -> Option<EntryId> {
+        match self {
+            Effect::Joined { ticket, .. } => Some(*ticket),
+            Effect::Ended { at, .. }
+            | Effect::Held { at, .. }
+            | Effect::Settled { at, .. }
+            | Effect::HoldExpired { at, .. }
+            | Effect::Admitted { at, .. }
+            | Effect::SessionEnded { at, .. }
+            | Effect::Opened { at, .. } => Some(*at),
+            _ => None,
+        }
+    }
+}
+
 impl Default for Event {
     fn default() -> Self {
         Self::new(EventConfig::from_defaults())
@@ -135,6 +209,10 @@ impl Event {
             line: WaitingLine::new(),
             idempotency: IdempotencyLedger::new(),
             inventory: Inventory::new(),
+            admission_budget: AdmissionBudget::default(),
+            admission_history: RateHistory::default(),
+            sessions: Sessions::default(),
+            opened: false,
             last_id: EntryId::default(),
             totals: Totals::default(),
             sweep_cursor: 0,
@@ -186,6 +264,9 @@ impl Event {
                 let index = self.line.find(*ticket)?;
                 let payload = self.line.end(index, *state)?;
                 self.last_id = self.last_id.max(*at);
+                if *state == EndState::Admitted {
+                    self.admission_history.record(at.ms);
+                }
                 let total = match state {
                     EndState::Admitted => &mut self.totals.admitted,
                     EndState::Left => &mut self.totals.left,
@@ -273,6 +354,57 @@ impl Event {
                         .field("hold", hold.to_string()),
                 )
             }
+            Effect::Admitted {
+                at,
+                ticket,
+                pass,
+                expires_at,
+            } => {
+                let index = self.line.find(*ticket)?;
+                let payload = self.line.end(index, EndState::Admitted)?;
+                // Time comes from the entry ID, so replicas spend the budget identically.
+                let rate = self.config.get(Setting::Rate);
+                self.admission_budget.consume(at.ms, rate);
+                self.admission_history.record(at.ms);
+                self.totals.admitted += 1;
+                self.last_id = self.last_id.max(*at);
+                let user: Box<[u8]> = payload.user().into();
+                self.sessions.insert(
+                    *ticket,
+                    Session {
+                        user,
+                        pass: *pass,
+                        expires_at: *expires_at,
+                    },
+                );
+                Some(
+                    JournalRecord::ticket(*at, "admitted", *ticket, payload.user())
+                        .field("via", "admit")
+                        .field("pass_expires_at_ms", expires_at.to_string()),
+                )
+            }
+            Effect::Opened { at, seed } => {
+                if self.opened {
+                    return None;
+                }
+                self.opened = true;
+                let shuffled = self
+                    .line
+                    .shuffle_prequeue(self.config.get(Setting::OpensAt), *seed);
+                self.last_id = self.last_id.max(*at);
+                Some(JournalRecord::new(*at, "opened").field("shuffled", shuffled.to_string()))
+            }
+            Effect::SessionEnded { at, ticket, why } => {
+                let session = self.sessions.remove(*ticket)?;
+                if let Some(index) = self.line.find(*ticket) {
+                    self.line.restate(index, EndState::Admitted, why.state());
+                }
+                self.last_id = self.last_id.max(*at);
+                Some(
+                    JournalRecord::ticket(*at, "session_ended", *ticket, &session.user)
+                        .field("reason", why.name()),
+                )
+            }
         }
     }
 
@@ -288,14 +420,36 @@ impl Event {
         now: u64,
         ticket_budget: usize,
         hold_budget: usize,
+        seed: u64,
     ) -> Vec<Effect> {
+        if let Some(open) = self.plan_open(now, seed) {
+            // Opening reorders the line: the rest runs at the next tick, on the new order.
+            return vec![open];
+        }
         let mut effects = self.plan_sweep(now, ticket_budget);
-        let after = effects.iter().rev().find_map(|e| match e {
-            Effect::Ended { at, .. } => Some(*at),
-            _ => None,
-        });
+        let after = effects.iter().rev().find_map(Effect::journal_id);
         effects.extend(self.plan_hold_expiry(now, after, hold_budget));
+        let mut after = effects.iter().rev().find_map(Effect::journal_id);
+        let lapsed: Vec<EntryId> = self.sessions.lapsed(now).take(hold_budget).collect();
+        for ticket in lapsed {
+            let at = self.next_id(now, after);
+            after = Some(at);
+            effects.push(Effect::SessionEnded {
+                at,
+                ticket,
+                why: SessionEnd::PassExpired,
+            });
+        }
         effects
+    }
+
+    /// Shuffles the pre-queue once OPENS-AT has passed (timer, or the first ADMIT after it).
+    pub fn plan_open(&self, now: u64, seed: u64) -> Option<Effect> {
+        let opens_at = self.config.get(Setting::OpensAt);
+        (!self.opened && opens_at > 0 && now >= opens_at).then(|| Effect::Opened {
+            at: self.next_id(now, None),
+            seed,
+        })
     }
 
     pub fn heap_bytes(&self) -> usize {

@@ -66,6 +66,13 @@ impl Ctx {
         OwnedString { ctx: self.0, s }
     }
 
+    /// 128 bits from Redis' own cryptographic random source, for admission passes.
+    pub fn random_pass(&self) -> [u8; 16] {
+        let mut pass = [0u8; 16];
+        unsafe { api!(RedisModule_GetRandomBytes)(pass.as_mut_ptr(), pass.len()) };
+        pass
+    }
+
     pub fn select_db(&self, db: i32) -> bool {
         unsafe { api!(RedisModule_SelectDb)(self.0, db) == raw::REDISMODULE_OK as c_int }
     }

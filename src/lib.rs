@@ -7,6 +7,7 @@
 // builds leave out (they use the system allocator, not Redis').
 #![cfg_attr(test, allow(dead_code))]
 
+mod admission;
 mod commands;
 mod config;
 mod datatype;

@@ -1,12 +1,14 @@
 //! The event's serialized form. One encoder serves RDB (`rdb_save`), DEBUG DIGEST and the AOF
 //! snapshot blob, through the `Sink` trait; one decoder serves RDB load and the snapshot.
 //!
-//! Layout (encoding version 1): settings as (persist id, value) pairs, last ID, totals, tickets in
-//! ID order (ID, state, and for waiting tickets the heartbeat deadline and packed payload),
+//! Layout (encoding version 1): settings as (persist id, value) pairs, last ID, totals, whether
+//! the pre-queue was opened and how many tickets it shuffled, tickets in line order (ID, state, and for waiting tickets the heartbeat deadline and packed payload),
 //! idempotency records sorted by key, then the inventory (seats with their states, buyers, holds,
 //! general-admission counts). Unknown setting IDs are skipped so that a newer module can add
 //! settings without a version bump.
 
+use crate::admission::budget::{self, AdmissionBudget};
+use crate::admission::sessions::{Pass, Session};
 use crate::config::{EventConfig, Setting, SETTINGS};
 use crate::entry_id::EntryId;
 use crate::event::{Event, Totals};
@@ -76,6 +78,8 @@ pub fn save(event: &Event, sink: &mut impl Sink) {
         sink.unsigned(total);
     }
     let tickets = event.line.tickets();
+    sink.unsigned(u64::from(event.opened));
+    sink.unsigned(event.line.shuffled_len() as u64);
     sink.unsigned(tickets.len() as u64);
     for ticket in tickets {
         put_id(sink, ticket.id);
@@ -99,6 +103,58 @@ pub fn save(event: &Event, sink: &mut impl Sink) {
         sink.unsigned(record.expires_at);
     }
     save_inventory(&event.inventory, sink);
+    save_admission(event, sink);
+}
+
+fn save_admission(event: &Event, sink: &mut impl Sink) {
+    sink.unsigned(event.admission_budget.tat_us);
+    let history = &event.admission_history.seconds;
+    sink.unsigned(history.len() as u64);
+    for &(second, count) in history {
+        sink.unsigned(second);
+        sink.unsigned(count);
+    }
+    sink.unsigned(event.sessions.len() as u64);
+    for (ticket, session) in &event.sessions.by_ticket {
+        put_id(sink, *ticket);
+        sink.bytes(&session.user);
+        sink.bytes(&session.pass);
+        sink.unsigned(session.expires_at);
+    }
+}
+
+fn load_admission(event: &mut Event, source: &mut impl Source) -> Result<(), String> {
+    event.admission_budget = AdmissionBudget {
+        tat_us: source.unsigned()?,
+    };
+    for _ in 0..get_count(source, budget::WINDOW_S + 1)? {
+        let (second, count) = (source.unsigned()?, source.unsigned()?);
+        event.admission_history.seconds.push_back((second, count));
+    }
+    for _ in 0..get_count(source, MAX_ITEMS)? {
+        let ticket = get_id(source)?;
+        let user = source.bytes()?;
+        let pass: Pass = source.bytes()?.try_into().map_err(|_| "bad pass")?;
+        let expires_at = source.unsigned()?;
+        let admitted = event.line.find(ticket).map(|i| &event.line.get(i).body)
+            == Some(&TicketBody::Ended(EndState::Admitted));
+        if !admitted
+            || user.is_empty()
+            || event.sessions.of_pass(&pass).is_some()
+            || event.sessions.of_user(&user).is_some()
+        {
+            return Err("inconsistent admitted session".into());
+        }
+        event.sessions.insert(
+            ticket,
+            Session {
+                user: user.into(),
+                pass,
+                expires_at,
+            },
+        );
+    }
+    Ok(())
 }
 
 const SEAT_AVAILABLE: u64 = 0;
@@ -263,6 +319,8 @@ pub fn load(source: &mut impl Source, version: i32) -> Result<Event, String> {
         left: source.unsigned()?,
         expired: source.unsigned()?,
     };
+    event.opened = source.unsigned()? == 1;
+    let shuffled_len = get_count(source, MAX_ITEMS)?;
     let n = get_count(source, MAX_ITEMS)?;
     let mut tickets = Vec::with_capacity(n.min(1 << 20));
     for _ in 0..n {
@@ -276,7 +334,7 @@ pub fn load(source: &mut impl Source, version: i32) -> Result<Event, String> {
         };
         tickets.push(Ticket { id, body });
     }
-    event.line = WaitingLine::from_tickets(tickets)?;
+    event.line = WaitingLine::from_tickets(tickets, shuffled_len)?;
     let mut ledger = IdempotencyLedger::new();
     for _ in 0..get_count(source, MAX_ITEMS)? {
         let key = source.bytes()?;
@@ -289,6 +347,7 @@ pub fn load(source: &mut impl Source, version: i32) -> Result<Event, String> {
     }
     event.idempotency = ledger;
     event.inventory = load_inventory(source)?;
+    load_admission(&mut event, source)?;
     if event.line.last_id().is_some_and(|id| id > event.last_id) {
         return Err("last ID is behind the newest ticket".into());
     }

@@ -3,10 +3,11 @@
 //! never consults a clock. Decoding validates everything, since the command is reachable by
 //! clients too.
 
+use crate::admission::sessions::{pass_from_hex, pass_to_hex};
 use crate::config::Setting;
 use crate::entry_id::{parse_u64, EntryId};
 use crate::error::SeatqError;
-use crate::event::Effect;
+use crate::event::{Effect, SessionEnd};
 use crate::queue::idempotency::{IdempotencyRecord, MAX_KEY_LEN};
 use crate::queue::line::EndState;
 use crate::queue::payload::TicketPayload;
@@ -103,6 +104,29 @@ pub fn encode(effect: &Effect) -> Vec<Vec<u8>> {
             with_seats(vec![op, id(*at), user.to_vec(), num(*qty)], seats)
         }
         Effect::HoldExpired { at, hold } => vec![b"EXPIRE-HOLD".to_vec(), id(*at), num(*hold)],
+        Effect::Admitted {
+            at,
+            ticket,
+            pass,
+            expires_at,
+        } => {
+            vec![
+                b"ADMIT".to_vec(),
+                id(*at),
+                id(*ticket),
+                pass_to_hex(pass).into_bytes(),
+                num(*expires_at),
+            ]
+        }
+        Effect::Opened { at, seed } => vec![b"OPEN".to_vec(), id(*at), num(*seed)],
+        Effect::SessionEnded { at, ticket, why } => {
+            vec![
+                b"SESSION-END".to_vec(),
+                id(*at),
+                id(*ticket),
+                why.name().as_bytes().to_vec(),
+            ]
+        }
     }
 }
 
@@ -241,6 +265,33 @@ pub fn decode(args: &[&[u8]]) -> Result<Effect, SeatqError> {
                 hold: parse_num(rest[1])?,
             }
         }
+        b"ADMIT" => {
+            arity(4)?;
+            Effect::Admitted {
+                at: parse_id(rest[0])?,
+                ticket: parse_id(rest[1])?,
+                pass: pass_from_hex(rest[2]).ok_or_else(|| bad("bad pass"))?,
+                expires_at: parse_num(rest[3])?,
+            }
+        }
+        b"OPEN" => {
+            arity(2)?;
+            Effect::Opened {
+                at: parse_id(rest[0])?,
+                seed: parse_num(rest[1])?,
+            }
+        }
+        b"SESSION-END" => {
+            arity(3)?;
+            Effect::SessionEnded {
+                at: parse_id(rest[0])?,
+                ticket: parse_id(rest[1])?,
+                why: SessionEnd::ALL
+                    .into_iter()
+                    .find(|w| w.name().as_bytes() == rest[2])
+                    .ok_or_else(|| bad("bad reason"))?,
+            }
+        }
         b"SEATS" | b"HOLD" | b"RELEASE" | b"SELL" => return Err(SeatqError::WrongArity),
         _ => return Err(bad("unknown effect")),
     })
@@ -309,6 +360,21 @@ mod tests {
                 how: Settlement::Release,
                 seats: vec![],
                 qty: 1,
+            },
+            Effect::Opened {
+                at: EntryId::new(11, 0),
+                seed: u64::MAX,
+            },
+            Effect::Admitted {
+                at: EntryId::new(10, 0),
+                ticket: EntryId::new(5, 1),
+                pass: [0xa5; 16],
+                expires_at: 99,
+            },
+            Effect::SessionEnded {
+                at: EntryId::new(10, 1),
+                ticket: EntryId::new(5, 1),
+                why: SessionEnd::Confirm,
             },
             Effect::HoldExpired {
                 at: EntryId::new(9, 4),

@@ -51,6 +51,9 @@ fn notification(effect: &Effect) -> Option<&'static str> {
             ..
         } => "seat.confirm",
         Effect::HoldExpired { .. } => "seat.expire",
+        Effect::Admitted { .. } => "queue.admit",
+        Effect::SessionEnded { .. } => "queue.session-end",
+        Effect::Opened { .. } => "queue.open",
     })
 }
 
@@ -79,14 +82,7 @@ fn create(handle: &mut Key, effects: &mut Vec<Effect>) {
 }
 
 fn journaled(effect: &Effect) -> bool {
-    matches!(
-        effect,
-        Effect::Joined { .. }
-            | Effect::Ended { .. }
-            | Effect::Held { .. }
-            | Effect::Settled { .. }
-            | Effect::HoldExpired { .. }
-    )
+    effect.journal_id().is_some()
 }
 
 /// Applies effects decided on the primary: journal, replication and notifications included.

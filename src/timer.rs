@@ -94,7 +94,8 @@ fn sweep_one(ctx: &Ctx, key: RawString) -> bool {
     let Ok(Some(event)) = handle.event_mut() else {
         return false;
     };
-    let effects = event.plan_timer_run(now, SWEEP_BUDGET, HOLD_BUDGET);
+    let seed = u64::from_le_bytes(ctx.random_pass()[..8].try_into().expect("8 bytes"));
+    let effects = event.plan_timer_run(now, SWEEP_BUDGET, HOLD_BUDGET, seed);
     let max_age = event.config.get(crate::config::Setting::JournalMaxAge);
     let trim =
         event.config.journal_on() && max_age > 0 && now >= event.journal_trimmed_at + TRIM_EVERY_MS;

@@ -148,6 +148,9 @@ commands! {
     status_entry => queue::status, "queue.status", "readonly fast may-replicate", RW_ACCESS_UPDATE, 3,
         "Returns a ticket's state, exact position and ETA, and renews its heartbeat.",
         "O(log N) where N is the number of waiting tickets", queue::TICKET_ARGS;
+    admit_entry => queue::admit, "queue.admit", "write deny-oom fast", RW_ACCESS_UPDATE, 3,
+        "Admits the ticket at the front of the line within RATE/BURST and CAPACITY; returns its pass.",
+        "O(log N)", queue::TICKET_ARGS;
     leave_entry => queue::leave, "queue.leave", "write fast", RW_ACCESS_DELETE, 3,
         "Leaves the waiting line.", "O(log N)", queue::TICKET_ARGS;
     dequeue_entry => queue::dequeue, "queue.dequeue", "write fast", RW_ACCESS_DELETE, -2,

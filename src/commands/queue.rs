@@ -2,6 +2,7 @@
 
 use super::args::{number, unknown_option, Options};
 use super::{ArgDoc, ArgKind, Args, KEY};
+use crate::admission::sessions::pass_to_hex;
 use crate::config::{Setting, SETTINGS};
 use crate::error::SeatqError;
 use crate::event::{Effect, Event};
@@ -82,7 +83,7 @@ fn with_event<T>(
 }
 
 fn reply_view(reply: &Reply, view: &TicketView) {
-    reply.map(8);
+    reply.map(10);
     reply.field_bulk("ticket", view.ticket.to_string().as_bytes());
     reply.field_bulk("state", view.state.as_bytes());
     reply.field_int("position", view.position as i64);
@@ -94,6 +95,12 @@ fn reply_view(reply: &Reply, view: &TicketView) {
         Some(user) => reply.bulk(user),
         None => reply.null(),
     }
+    reply.key("pass");
+    match &view.pass {
+        Some(pass) => reply.bulk(pass_to_hex(pass).as_bytes()),
+        None => reply.null(),
+    }
+    reply.field_int("pass_expires_at_ms", view.pass_expires_at as i64);
     reply.key("data");
     reply.map(view.data.len());
     for (field, value) in &view.data {
@@ -151,7 +158,7 @@ pub fn enqueue(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     reply.map(4);
     reply.field_bulk("ticket", joined.ticket.to_string().as_bytes());
     reply.field_int("position", joined.position as i64);
-    reply.field_bulk("state", b"waiting");
+    reply.field_bulk("state", joined.state.as_bytes());
     reply.field_int("existing", i64::from(joined.existing));
     Ok(())
 }
@@ -177,6 +184,35 @@ pub fn status(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
         store::commit(ctx, args.key(), effects)?;
     }
     reply_view(&ctx.reply(), &view);
+    Ok(())
+}
+
+pub fn admit(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
+    arity(args, 3, true)?;
+    let ticket = args.bytes[2];
+    let now = ctx.now_ms();
+    // If OPENS-AT has just passed, the pre-queue is shuffled first (once), so the first ADMIT
+    // after opening never sees the unshuffled order.
+    let seed = u64::from_le_bytes(ctx.random_pass()[..8].try_into().expect("8 bytes"));
+    let open = with_event(
+        ctx,
+        args,
+        || Ok(None),
+        |event| Ok(event.plan_open(now, seed)),
+    )?;
+    store::commit(ctx, args.key(), open.into_iter().collect())?;
+    let (effects, admission) = with_event(
+        ctx,
+        args,
+        || Err(SeatqError::NoSuchTicket(ticket.to_vec())),
+        |event| event.plan_admit(now, ticket, ctx.random_pass()),
+    )?;
+    store::commit(ctx, args.key(), effects)?;
+    let reply = ctx.reply();
+    reply.map(3);
+    reply.field_bulk("pass", pass_to_hex(&admission.pass).as_bytes());
+    reply.field_int("expires_at_ms", admission.expires_at as i64);
+    reply.field_int("existing", i64::from(admission.existing));
     Ok(())
 }
 

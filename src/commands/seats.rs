@@ -2,8 +2,9 @@
 
 use super::args::number;
 use super::{ArgDoc, ArgKind, Args, KEY};
+use crate::config::Setting;
 use crate::error::SeatqError;
-use crate::event::{Effect, Event};
+use crate::event::{Effect, Event, SessionEnd};
 use crate::ffi::Ctx;
 use crate::seats::inventory::{Counts, Settlement};
 use crate::seats::Units;
@@ -30,22 +31,30 @@ pub const HOLD_ARGS: &[ArgDoc] = &[
 pub const STATUS_ARGS: &[ArgDoc] = &[KEY, ArgDoc::new("seat", ArgKind::String).multiple()];
 pub const KEY_ONLY: &[ArgDoc] = &[KEY];
 
-/// Parses `seat [seat ...] | QTY n`, plus `TTL seconds` when `ttl_allowed`.
-fn parse_units(args: &[&[u8]], ttl_allowed: bool) -> Result<(Units, Option<u64>), SeatqError> {
+/// What SEAT.HOLD / RELEASE / CONFIRM / ADD were given after the user.
+struct SeatArgs<'a> {
+    units: Units,
+    ttl: Option<u64>,
+    pass: Option<&'a [u8]>,
+}
+
+/// Parses `seat [seat ...] | QTY n`, plus `TTL seconds` and `PASS pass` when `hold_options`.
+fn parse_units<'a>(args: &[&'a [u8]], hold_options: bool) -> Result<SeatArgs<'a>, SeatqError> {
     let mut seats: Vec<Box<[u8]>> = Vec::new();
-    let (mut qty, mut ttl) = (None, None);
+    let (mut qty, mut ttl, mut pass) = (None, None, None);
     let mut rest = args.iter();
     while let Some(&word) = rest.next() {
-        let mut value = |name: &str, max: u64| {
-            let v = rest
-                .next()
-                .ok_or_else(|| SeatqError::Syntax(format!("{name} needs a value")))?;
-            number(v, name, 1, max)
+        let mut value = |name: &str| {
+            rest.next()
+                .copied()
+                .ok_or_else(|| SeatqError::Syntax(format!("{name} needs a value")))
         };
         if word.eq_ignore_ascii_case(b"QTY") && qty.is_none() {
-            qty = Some(value("QTY", MAX_QTY)?);
-        } else if word.eq_ignore_ascii_case(b"TTL") && ttl_allowed && ttl.is_none() {
-            ttl = Some(value("TTL", MAX_TTL_SECONDS)?);
+            qty = Some(number(value("QTY")?, "QTY", 1, MAX_QTY)?);
+        } else if word.eq_ignore_ascii_case(b"TTL") && hold_options && ttl.is_none() {
+            ttl = Some(number(value("TTL")?, "TTL", 1, MAX_TTL_SECONDS)?);
+        } else if word.eq_ignore_ascii_case(b"PASS") && hold_options && pass.is_none() {
+            pass = Some(value("PASS")?);
         } else if crate::seats::inventory::RESERVED_NAMES
             .iter()
             .any(|r| r.as_bytes().eq_ignore_ascii_case(word))
@@ -68,7 +77,7 @@ fn parse_units(args: &[&[u8]], ttl_allowed: bool) -> Result<(Units, Option<u64>)
             ))
         }
     };
-    Ok((units, ttl))
+    Ok(SeatArgs { units, ttl, pass })
 }
 
 fn unit_count(units: &Units) -> u64 {
@@ -113,7 +122,7 @@ pub fn add(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     if args.bytes.len() < 3 {
         return Err(SeatqError::WrongArity);
     }
-    let (units, _) = parse_units(&args.bytes[2..], false)?;
+    let units = parse_units(&args.bytes[2..], false)?.units;
     let answer = seat_write(ctx, args, |event, _| {
         let answer = match &units {
             Units::Seats(names) => {
@@ -138,12 +147,10 @@ pub fn hold(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     }
     let user = args.bytes[2];
     crate::queue::payload::TicketPayload::new(user, &[])?; // the same user ID rules as the line
-    let (units, ttl) = parse_units(&args.bytes[3..], true)?;
+    let SeatArgs { units, ttl, pass } = parse_units(&args.bytes[3..], true)?;
     let receipt = seat_write(ctx, args, |event, now| {
-        let ttl_ms = ttl.map_or_else(
-            || event.config.get(crate::config::Setting::HoldTtl),
-            |s| s * 1000,
-        );
+        event.check_pass(now, user, pass)?;
+        let ttl_ms = ttl.map_or_else(|| event.config.get(Setting::HoldTtl), |s| s * 1000);
         event.plan_hold(now, user, units, ttl_ms)
     })?;
     let reply = ctx.reply();
@@ -162,10 +169,16 @@ fn settle(ctx: &Ctx, args: &Args, how: Settlement) -> Result<(u64, u64), SeatqEr
         return Err(SeatqError::WrongArity);
     }
     let user = args.bytes[2];
-    let (units, _) = parse_units(&args.bytes[3..], false)?;
+    let units = parse_units(&args.bytes[3..], false)?.units;
     let count = unit_count(&units);
     let remaining = seat_write(ctx, args, |event, now| {
-        event.plan_settle(now, user, units, how)
+        let (mut effects, remaining) = event.plan_settle(now, user, units, how)?;
+        // A purchase ends the buyer's admitted session when the event says so, freeing CAPACITY.
+        if how == Settlement::Sale && event.config.get(Setting::ConfirmEndsSession) == 1 {
+            let after = effects.last().and_then(Effect::journal_id);
+            effects.extend(event.plan_session_end_of(now, user, after, SessionEnd::Confirm));
+        }
+        Ok((effects, remaining))
     })?;
     Ok((count, remaining))
 }

@@ -66,7 +66,12 @@ impl Ticket {
 
 #[derive(Default)]
 pub struct WaitingLine {
+    /// Tickets in line order: first the pre-queue shuffled at opening (`shuffled_len` of them,
+    /// found through `shuffled`), then everyone else in ID order (found by binary search).
     tickets: Vec<Ticket>,
+    shuffled_len: usize,
+    shuffled: std::collections::HashMap<EntryId, u32>,
+    newest: Option<EntryId>,
     rank: RankIndex,
     /// Index into `tickets` of each waiting ticket, keyed by its user.
     by_user: HashTable<u32>,
@@ -79,21 +84,44 @@ impl WaitingLine {
         Self::default()
     }
 
-    /// Rebuilds a line from tickets in ID order (RDB load); rejects unordered IDs or a user
+    /// Rebuilds a line from tickets in line order (RDB load): `shuffled_len` shuffled ones, then
+    /// the rest in ID order, all newer than the shuffled ones. Rejects anything else, and a user
     /// with two waiting tickets.
-    pub fn from_tickets(tickets: Vec<Ticket>) -> Result<Self, String> {
-        if tickets.windows(2).any(|w| w[0].id >= w[1].id) {
-            return Err("ticket IDs are not strictly increasing".into());
+    pub fn from_tickets(tickets: Vec<Ticket>, shuffled_len: usize) -> Result<Self, String> {
+        if shuffled_len > tickets.len()
+            || tickets[shuffled_len..]
+                .windows(2)
+                .any(|w| w[0].id >= w[1].id)
+        {
+            return Err("ticket IDs are not in line order".into());
+        }
+        let newest_shuffled = tickets[..shuffled_len].iter().map(|t| t.id).max();
+        if newest_shuffled.is_some_and(|n| tickets.get(shuffled_len).is_some_and(|t| t.id <= n)) {
+            return Err("a ticket after the shuffled pre-queue is older than it".into());
         }
         let mut line = Self {
             tickets,
+            shuffled_len,
             ..Self::default()
         };
         line.reindex()?;
+        if line.shuffled.len() != shuffled_len {
+            return Err("duplicate ticket IDs in the pre-queue".into());
+        }
         Ok(line)
     }
 
+    pub fn shuffled_len(&self) -> usize {
+        self.shuffled_len
+    }
+
     fn reindex(&mut self) -> Result<(), String> {
+        self.shuffled = self.tickets[..self.shuffled_len]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.id, i as u32))
+            .collect();
+        self.newest = self.tickets.iter().map(|t| t.id).max();
         self.rank = RankIndex::from_bits(
             self.tickets
                 .iter()
@@ -121,12 +149,19 @@ impl WaitingLine {
         self.rank.count()
     }
 
+    /// The newest ticket ID.
     pub fn last_id(&self) -> Option<EntryId> {
-        self.tickets.last().map(|t| t.id)
+        self.newest
     }
 
     pub fn find(&self, id: EntryId) -> Option<usize> {
-        self.tickets.binary_search_by(|t| t.id.cmp(&id)).ok()
+        if let Some(&i) = self.shuffled.get(&id) {
+            return Some(i as usize);
+        }
+        let tail = &self.tickets[self.shuffled_len..];
+        tail.binary_search_by(|t| t.id.cmp(&id))
+            .ok()
+            .map(|i| i + self.shuffled_len)
     }
 
     pub fn get(&self, index: usize) -> &Ticket {
@@ -186,6 +221,7 @@ impl WaitingLine {
             return false;
         }
         self.payload_bytes += payload.len();
+        self.newest = Some(id);
         self.tickets.push(Ticket {
             id,
             body: TicketBody::Waiting {
@@ -232,16 +268,62 @@ impl WaitingLine {
         // Keep the newest TOMBSTONES_KEPT / 2 tombstones so a recently ended ticket still answers.
         let ended = self.tickets.len() - self.waiting();
         let mut drop = ended - TOMBSTONES_KEPT / 2;
+        let mut index = 0;
+        let mut shuffled_kept = 0;
+        let shuffled_len = self.shuffled_len;
         self.tickets.retain(|t| {
-            if drop > 0 && matches!(t.body, TicketBody::Ended(_)) {
+            let keep = !(drop > 0 && matches!(t.body, TicketBody::Ended(_)));
+            if !keep {
                 drop -= 1;
-                false
-            } else {
-                true
+            } else if index < shuffled_len {
+                shuffled_kept += 1;
             }
+            index += 1;
+            keep
         });
+        self.shuffled_len = shuffled_kept;
         self.tickets.shrink_to_fit();
         self.reindex().expect("compaction keeps a valid line");
+    }
+
+    /// Shuffles, once, the waiting tickets that joined before `opens_at` (the pre-queue), with a
+    /// deterministic generator seeded by `seed` so replicas and AOF replays shuffle identically.
+    /// They take the front of the line in the new order; later tickets keep theirs. Returns how
+    /// many were shuffled.
+    pub fn shuffle_prequeue(&mut self, opens_at: u64, seed: u64) -> usize {
+        let region = self.shuffled_len
+            + self.tickets[self.shuffled_len..].partition_point(|t| t.id.ms < opens_at);
+        let (mut waiting, ended): (Vec<Ticket>, Vec<Ticket>) = self
+            .tickets
+            .drain(..region)
+            .partition(|t| matches!(t.body, TicketBody::Waiting { .. }));
+        let mut state = seed;
+        for i in (1..waiting.len()).rev() {
+            // splitmix64: fixed, portable, good enough to order a line fairly.
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            waiting.swap(i, (z % (i as u64 + 1)) as usize);
+        }
+        let shuffled = waiting.len();
+        let rest = std::mem::take(&mut self.tickets);
+        self.tickets = waiting.into_iter().chain(ended).chain(rest).collect();
+        self.shuffled_len = region;
+        self.reindex().expect("shuffling keeps a valid line");
+        shuffled
+    }
+
+    /// Changes an ended ticket's final state (an admitted session that ended); false if the
+    /// ticket is not in state `from`.
+    pub fn restate(&mut self, index: usize, from: EndState, to: EndState) -> bool {
+        let body = &mut self.tickets[index].body;
+        if *body != TicketBody::Ended(from) {
+            return false;
+        }
+        *body = TicketBody::Ended(to);
+        true
     }
 
     /// IDs of waiting tickets whose heartbeat deadline is at or before `now`, scanning at most
@@ -360,8 +442,55 @@ mod tests {
                 .map(|i| line.position(i)),
             Some(9)
         );
-        let rebuilt = WaitingLine::from_tickets(line.tickets().to_vec()).unwrap();
+        let rebuilt = WaitingLine::from_tickets(line.tickets().to_vec(), 0).unwrap();
         assert_eq!(rebuilt.waiting(), 9);
+    }
+
+    #[test]
+    fn the_prequeue_is_shuffled_once_and_stays_findable() {
+        let mut line = line_of(40); // IDs 1000..1040 ms
+        line.end(3, EndState::Left);
+        let late = EntryId::new(5000, 0);
+        assert!(line.push(late, 5000, payload("late")));
+        let shuffled = line.shuffle_prequeue(1040, 42);
+        assert_eq!(shuffled, 39);
+        assert_eq!(line.shuffled_len(), 40);
+        let order: Vec<EntryId> = (0..39)
+            .map(|k| line.get(line.nth_waiting(k).unwrap()).id)
+            .collect();
+        let mut sorted = order.clone();
+        sorted.sort();
+        assert_ne!(order, sorted, "the order changed");
+        assert_eq!(
+            sorted,
+            (0..40)
+                .filter(|&i| i != 3)
+                .map(|i| EntryId::new(1000 + i, 0))
+                .collect::<Vec<_>>(),
+            "a permutation"
+        );
+        for (k, id) in order.iter().enumerate() {
+            assert_eq!(line.position(line.find(*id).unwrap()), k + 1);
+        }
+        assert_eq!(
+            line.position(line.find(late).unwrap()),
+            40,
+            "later joiners stay behind"
+        );
+        assert_eq!(
+            line.get(line.find(EntryId::new(1003, 0)).unwrap()).body,
+            TicketBody::Ended(EndState::Left)
+        );
+        // The same seed gives the same order (replicas), and a round trip keeps it.
+        let mut again = line_of(40);
+        again.end(3, EndState::Left);
+        again.push(late, 5000, payload("late"));
+        again.shuffle_prequeue(1040, 42);
+        assert_eq!(again.tickets(), line.tickets());
+        let rebuilt =
+            WaitingLine::from_tickets(line.tickets().to_vec(), line.shuffled_len()).unwrap();
+        assert_eq!(rebuilt.find(order[7]), line.find(order[7]));
+        assert!(line.push(EntryId::new(6000, 0), 0, payload("later")));
     }
 
     #[test]
@@ -369,9 +498,9 @@ mod tests {
         let line = line_of(3);
         let mut tickets = line.tickets().to_vec();
         tickets.swap(0, 1);
-        assert!(WaitingLine::from_tickets(tickets).is_err());
+        assert!(WaitingLine::from_tickets(tickets, 0).is_err());
         let mut tickets = line.tickets().to_vec();
         tickets[2].body = tickets[0].body.clone();
-        assert!(WaitingLine::from_tickets(tickets).is_err());
+        assert!(WaitingLine::from_tickets(tickets, 0).is_err());
     }
 }

@@ -9,7 +9,7 @@ pub mod rank;
 use crate::config::Setting;
 use crate::entry_id::EntryId;
 use crate::error::SeatqError;
-use crate::event::{Effect, Event};
+use crate::event::{Effect, Event, SessionEnd};
 use idempotency::IdempotencyRecord;
 use line::{EndState, TicketBody};
 use payload::TicketPayload;
@@ -21,6 +21,8 @@ pub const IDEMPOTENCY_PURGE_SLACK_MS: u64 = 1_000;
 pub struct Joined {
     pub ticket: EntryId,
     pub position: usize,
+    /// `waiting`, or `admitted` when the user already has a live session.
+    pub state: &'static str,
     pub existing: bool,
 }
 
@@ -36,6 +38,9 @@ pub struct TicketView {
     pub heartbeat_deadline: u64,
     pub user: Option<Vec<u8>>,
     pub data: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The admission pass of an admitted ticket whose session is live.
+    pub pass: Option<crate::admission::sessions::Pass>,
+    pub pass_expires_at: u64,
 }
 
 impl Event {
@@ -80,12 +85,24 @@ impl Event {
             }
         }
         let mut effects = Vec::new();
+        let session = self
+            .sessions
+            .of_user(payload.user())
+            .filter(|&t| self.sessions.get(t).is_some_and(|s| s.expires_at > now));
         let joined = match self.line.waiting_of(payload.user()) {
+            // One live ticket per user: an admitted user's ticket is their session's.
+            _ if session.is_some() => Joined {
+                ticket: session.expect("checked"),
+                position: 0,
+                state: "admitted",
+                existing: true,
+            },
             Some(index) if !self.lapsed(index, now) => {
                 effects.extend(self.renewal(index, now));
                 Joined {
                     ticket: self.line.get(index).id,
                     position: self.line.position(index),
+                    state: "waiting",
                     existing: true,
                 }
             }
@@ -111,6 +128,7 @@ impl Event {
                 Joined {
                     ticket,
                     position: self.line.waiting() + 1 - usize::from(lapsed.is_some()),
+                    state: "waiting",
                     existing: false,
                 }
             }
@@ -127,7 +145,7 @@ impl Event {
         Ok((effects, joined))
     }
 
-    fn find_ticket(&self, ticket: &[u8]) -> Result<usize, SeatqError> {
+    pub(crate) fn find_ticket(&self, ticket: &[u8]) -> Result<usize, SeatqError> {
         EntryId::parse(ticket)
             .and_then(|id| self.line.find(id))
             .ok_or_else(|| SeatqError::NoSuchTicket(ticket.to_vec()))
@@ -135,40 +153,52 @@ impl Event {
 
     fn view(&self, index: usize, now: u64) -> TicketView {
         let ticket = self.line.get(index);
+        let mut view = TicketView {
+            ticket: ticket.id,
+            state: EndState::Expired.name(),
+            position: 0,
+            eta_ms: 0,
+            heartbeat_deadline: 0,
+            user: None,
+            data: Vec::new(),
+            pass: None,
+            pass_expires_at: 0,
+        };
         match &ticket.body {
             TicketBody::Waiting {
                 heartbeat_deadline,
                 payload,
             } if *heartbeat_deadline > now => {
-                let position = self.line.position(index);
-                let rate = self.config.get(Setting::Rate);
-                TicketView {
-                    ticket: ticket.id,
-                    state: "waiting",
-                    position,
-                    eta_ms: ((position as u64 - 1) * 1000).div_ceil(rate),
-                    heartbeat_deadline: *heartbeat_deadline,
-                    user: Some(payload.user().to_vec()),
-                    data: payload
-                        .data()
-                        .into_iter()
-                        .map(|(f, v)| (f.to_vec(), v.to_vec()))
-                        .collect(),
-                }
+                view.state = "waiting";
+                view.position = self.line.position(index);
+                let rate = self.outflow_rate(now);
+                // Before OPENS-AT nobody is admitted: the wait until opening comes first.
+                let until_open = self.config.get(Setting::OpensAt).saturating_sub(now);
+                view.eta_ms =
+                    until_open + ((view.position - 1) as f64 * 1000.0 / rate).ceil() as u64;
+                view.heartbeat_deadline = *heartbeat_deadline;
+                view.user = Some(payload.user().to_vec());
+                view.data = payload
+                    .data()
+                    .into_iter()
+                    .map(|(f, v)| (f.to_vec(), v.to_vec()))
+                    .collect();
             }
-            body => TicketView {
-                ticket: ticket.id,
-                state: match body {
-                    TicketBody::Ended(state) => state.name(),
-                    TicketBody::Waiting { .. } => EndState::Expired.name(),
-                },
-                position: 0,
-                eta_ms: 0,
-                heartbeat_deadline: 0,
-                user: None,
-                data: Vec::new(),
+            TicketBody::Waiting { .. } => {}
+            TicketBody::Ended(EndState::Admitted) => match self.sessions.get(ticket.id) {
+                // A pass past its expiry ends the session even before the timer records it.
+                Some(s) if s.expires_at <= now => {}
+                Some(s) => {
+                    view.state = EndState::Admitted.name();
+                    view.user = Some(s.user.to_vec());
+                    view.pass = Some(s.pass);
+                    view.pass_expires_at = s.expires_at;
+                }
+                None => view.state = EndState::Admitted.name(), // taken by QUEUE.DEQUEUE
             },
+            TicketBody::Ended(state) => view.state = state.name(),
         }
+        view
     }
 
     /// STATUS: the ticket's view, plus the effects the primary applies: a heartbeat renewal,
@@ -210,6 +240,19 @@ impl Event {
                         at: self.next_id(now, None),
                     }],
                     state == EndState::Left,
+                )
+            }
+            // LEAVE also ends an admitted session, freeing its place under CAPACITY at once.
+            TicketBody::Ended(EndState::Admitted)
+                if self.sessions.get(t.id).is_some_and(|s| s.expires_at > now) =>
+            {
+                (
+                    vec![Effect::SessionEnded {
+                        at: self.next_id(now, None),
+                        ticket: t.id,
+                        why: SessionEnd::Leave,
+                    }],
+                    true,
                 )
             }
             TicketBody::Ended(_) => (Vec::new(), false),
@@ -336,6 +379,7 @@ mod tests {
             Joined {
                 ticket: tickets[2].ticket,
                 position: 3,
+                state: "waiting",
                 existing: true
             }
         );
