@@ -243,6 +243,7 @@ fn bad_input_table_answers_errors_and_changes_nothing() {
             "QUEUE.INFO",
             "QUEUE.CONFIG",
             "SEATQ.APPLY",
+            "QUEUE.ADMIT",
             "SEAT.ADD",
             "SEAT.HOLD",
             "SEAT.RELEASE",

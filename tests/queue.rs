@@ -560,6 +560,12 @@ fn commands_declare_flags_and_key_specs() {
                 &["write", "denyoom"],
                 &["readonly"],
             ),
+            (
+                "queue.admit",
+                &["1-0"],
+                &["write", "denyoom", "fast"],
+                &["readonly"],
+            ),
             ("seat.add", &["A-1"], &["write", "denyoom"], &["readonly"]),
             (
                 "seat.hold",
