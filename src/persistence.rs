@@ -419,6 +419,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Event, String> {
 mod tests {
     use super::*;
     use crate::event::Effect;
+    use crate::event::SessionEnd;
     use crate::queue::line::EndState;
     use crate::seats::inventory::Settlement;
 
@@ -496,6 +497,29 @@ mod tests {
             );
         }
         ev.inventory.check_invariants().unwrap();
+        // Admission: a pre-queue shuffle, two sessions (one ended), the budget and its history.
+        ev.apply(&Effect::Configured(vec![(Setting::OpensAt, 110)]));
+        assert!(ev
+            .apply(&Effect::Opened {
+                at: EntryId::new(400, 0),
+                seed: 7
+            })
+            .is_some());
+        for (i, ticket) in [105u64, 106].into_iter().enumerate() {
+            let admitted = Effect::Admitted {
+                at: EntryId::new(400, 1 + i as u64),
+                ticket: EntryId::new(ticket, 0),
+                pass: [i as u8 + 1; 16],
+                expires_at: 5000,
+            };
+            assert!(ev.apply(&admitted).is_some());
+        }
+        let ended = Effect::SessionEnded {
+            at: EntryId::new(400, 3),
+            ticket: EntryId::new(106, 0),
+            why: SessionEnd::Leave,
+        };
+        assert!(ev.apply(&ended).is_some());
         ev
     }
 
@@ -505,14 +529,23 @@ mod tests {
         let bytes = to_bytes(&ev);
         let back = from_bytes(&bytes).unwrap();
         assert_eq!(to_bytes(&back), bytes);
-        assert_eq!(back.line.waiting(), 19);
+        assert_eq!(back.line.waiting(), 17, "two of the 19 were admitted");
         assert_eq!(back.config.heartbeat_ms(), 5000);
         assert!(!back.config.journal_on());
-        assert_eq!(back.last_id, EntryId::new(300, 3));
+        assert_eq!(back.last_id, EntryId::new(400, 3));
         assert_eq!(
             back.idempotency.lookup(b"idem", 0),
             Some(EntryId::new(101, 0))
         );
+        assert!(back.opened);
+        assert_eq!(back.line.shuffled_len(), ev.line.shuffled_len());
+        assert_eq!(back.line.tickets(), ev.line.tickets());
+        assert_eq!(back.sessions.by_ticket, ev.sessions.by_ticket);
+        assert_eq!(
+            (back.admission_budget, &back.admission_history),
+            (ev.admission_budget, &ev.admission_history)
+        );
+        assert_eq!(back.sessions.of_pass(&[1; 16]), Some(EntryId::new(105, 0)));
         let (a, b) = (&back.inventory, &ev.inventory);
         assert_eq!(
             (&a.named, &a.general, &a.holds, &a.seats, &a.buyers),
