@@ -20,6 +20,29 @@ pub fn read(ctx: &Ctx, key: RawString) -> Result<(Key, bool), SeatqError> {
     Ok((handle, exists))
 }
 
+/// The write path of the command handlers: plans a change on the event stored at `key` (a
+/// new event with the module defaults when the key is empty, so a plan that changes nothing
+/// creates nothing) and commits the effects it returns.
+pub fn plan_commit<T>(
+    ctx: &Ctx,
+    key: RawString,
+    plan: impl FnOnce(&Event) -> Result<(Vec<Effect>, T), SeatqError>,
+) -> Result<T, SeatqError> {
+    let handle = ctx.open(key, false);
+    let fresh;
+    let event = match handle.event()? {
+        Some(event) => event,
+        None => {
+            fresh = Event::default();
+            &fresh
+        }
+    };
+    let (effects, out) = plan(event)?;
+    drop(handle);
+    commit(ctx, key, effects)?;
+    Ok(out)
+}
+
 /// The keyspace event name of an effect (class `d`, module events).
 fn notification(effect: &Effect) -> Option<&'static str> {
     Some(match effect {

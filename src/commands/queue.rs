@@ -142,18 +142,9 @@ pub fn enqueue(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     }
     let payload = TicketPayload::new(args.bytes[2], &data)?;
     let now = ctx.now_ms();
-    let (handle, _) = store::read(ctx, args.key())?;
-    let fresh;
-    let event = match handle.event()? {
-        Some(event) => event,
-        None => {
-            fresh = Event::default();
-            &fresh
-        }
-    };
-    let (effects, joined) = event.plan_enqueue(now, payload, idempotency)?;
-    drop(handle);
-    store::commit(ctx, args.key(), effects)?;
+    let joined = store::plan_commit(ctx, args.key(), |event| {
+        event.plan_enqueue(now, payload, idempotency)
+    })?;
     let reply = ctx.reply();
     reply.map(4);
     reply.field_bulk("ticket", joined.ticket.to_string().as_bytes());
@@ -194,20 +185,12 @@ pub fn admit(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     // If OPENS-AT has just passed, the pre-queue is shuffled first (once), so the first ADMIT
     // after opening never sees the unshuffled order.
     let seed = u64::from_le_bytes(ctx.random_pass()[..8].try_into().expect("8 bytes"));
-    let open = with_event(
-        ctx,
-        args,
-        || Ok(None),
-        |event| Ok(event.plan_open(now, seed)),
-    )?;
-    store::commit(ctx, args.key(), open.into_iter().collect())?;
-    let (effects, admission) = with_event(
-        ctx,
-        args,
-        || Err(SeatqError::NoSuchTicket(ticket.to_vec())),
-        |event| event.plan_admit(now, ticket, ctx.random_pass()),
-    )?;
-    store::commit(ctx, args.key(), effects)?;
+    store::plan_commit(ctx, args.key(), |event| {
+        Ok((event.plan_open(now, seed).into_iter().collect(), ()))
+    })?;
+    let admission = store::plan_commit(ctx, args.key(), |event| {
+        event.plan_admit(now, ticket, ctx.random_pass())
+    })?;
     let reply = ctx.reply();
     reply.map(3);
     reply.field_bulk("pass", pass_to_hex(&admission.pass).as_bytes());
@@ -220,13 +203,7 @@ pub fn leave(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     arity(args, 3, true)?;
     let ticket = args.bytes[2];
     let now = ctx.now_ms();
-    let (effects, left) = with_event(
-        ctx,
-        args,
-        || Err(SeatqError::NoSuchTicket(ticket.to_vec())),
-        |event| event.plan_leave(now, ticket),
-    )?;
-    store::commit(ctx, args.key(), effects)?;
+    let left = store::plan_commit(ctx, args.key(), |event| event.plan_leave(now, ticket))?;
     ctx.reply().int(i64::from(left));
     Ok(())
 }
@@ -242,13 +219,9 @@ pub fn dequeue(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
         }
     }
     let now = ctx.now_ms();
-    let (effects, taken) = with_event(
-        ctx,
-        args,
-        || Ok((Vec::new(), Vec::new())),
-        |event| Ok(event.plan_dequeue(now, count as usize)),
-    )?;
-    store::commit(ctx, args.key(), effects)?;
+    let taken = store::plan_commit(ctx, args.key(), |event| {
+        Ok(event.plan_dequeue(now, count as usize))
+    })?;
     let reply = ctx.reply();
     reply.array(taken.len());
     for view in &taken {
@@ -370,8 +343,9 @@ pub fn config(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
                     Ok((setting, setting.parse(pair[1])?))
                 })
                 .collect::<Result<Vec<_>, SeatqError>>()?;
-            store::read(ctx, args.key())?;
-            store::commit(ctx, args.key(), vec![Effect::Configured(values)])?;
+            store::plan_commit(ctx, args.key(), |_| {
+                Ok((vec![Effect::Configured(values)], ()))
+            })?;
             ctx.reply().ok();
             Ok(())
         }

@@ -95,26 +95,10 @@ fn seat_write<T>(
     plan: impl FnOnce(&Event, u64) -> Result<(Vec<Effect>, T), SeatqError>,
 ) -> Result<T, SeatqError> {
     let now = ctx.now_ms();
-    let (handle, _) = store::read(ctx, args.key())?;
-    let expiry = match handle.event()? {
-        Some(event) => event.plan_hold_expiry(now, None, usize::MAX),
-        None => Vec::new(),
-    };
-    drop(handle);
-    store::commit(ctx, args.key(), expiry)?;
-    let (handle, _) = store::read(ctx, args.key())?;
-    let fresh;
-    let event = match handle.event()? {
-        Some(event) => event,
-        None => {
-            fresh = Event::default();
-            &fresh
-        }
-    };
-    let (effects, out) = plan(event, now)?;
-    drop(handle);
-    store::commit(ctx, args.key(), effects)?;
-    Ok(out)
+    store::plan_commit(ctx, args.key(), |event| {
+        Ok((event.plan_hold_expiry(now, None, usize::MAX), ()))
+    })?;
+    store::plan_commit(ctx, args.key(), |event| plan(event, now))
 }
 
 /// Answers the number of seats that were new, or with QTY the new general-admission total.
