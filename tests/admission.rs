@@ -334,6 +334,8 @@ fn require_pass_accepts_the_right_live_pass_only() {
             .starts_with("PASS_INVALID"),
             "an expired pass"
         );
+        let docs = format!("{:?}", ok(&mut con, &["COMMAND", "DOCS", "seat.hold"]));
+        assert!(docs.contains("PASS"), "COMMAND DOCS lists PASS: {docs}");
         // Bad input for QUEUE.ADMIT changes nothing.
         let before = text(&ok(&mut con, &["DEBUG", "DIGEST"]));
         assert!(err(&mut con, &["QUEUE.ADMIT", "ev"]).starts_with("ERR wrong number of arguments"));

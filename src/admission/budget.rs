@@ -80,7 +80,12 @@ impl RateHistory {
             .filter(|&&(s, _)| s >= from && s < current)
             .map(|&(_, n)| n)
             .sum();
-        (admitted as f64 / span as f64).max(0.001)
+        if admitted == 0 {
+            // Nobody was admitted for a minute (a pause): the configured rate is the best guess
+            // of what happens when admission resumes.
+            return configured as f64;
+        }
+        admitted as f64 / span as f64
     }
 }
 
@@ -137,6 +142,11 @@ mod tests {
         }
         assert!((h.rate(20_000, 7) - 4.0).abs() < 1e-9);
         assert!(h.rate(70_000, 7) < 4.0, "old history ages out");
+        assert_eq!(
+            h.rate(200_000, 7),
+            7.0,
+            "after a minute without admissions, RATE again"
+        );
         assert!(h.seconds.len() as u64 <= WINDOW_S + 1);
     }
 }

@@ -48,8 +48,14 @@ impl Sessions {
 
     pub fn remove(&mut self, ticket: EntryId) -> Option<Session> {
         let session = self.by_ticket.remove(&ticket)?;
-        self.by_pass.remove(&session.pass);
-        self.by_user.remove(&session.user);
+        // The user may already have a newer session (re-admitted after this pass lapsed but
+        // before the timer ended it): only drop index entries that still point here.
+        if self.by_pass.get(&session.pass) == Some(&ticket) {
+            self.by_pass.remove(&session.pass);
+        }
+        if self.by_user.get(&session.user) == Some(&ticket) {
+            self.by_user.remove(&session.user);
+        }
         self.deadlines.remove(&(session.expires_at, ticket));
         Some(session)
     }

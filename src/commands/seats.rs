@@ -27,6 +27,9 @@ pub const HOLD_ARGS: &[ArgDoc] = &[
     ArgDoc::new("seconds", ArgKind::Integer)
         .token("TTL")
         .optional(),
+    ArgDoc::new("pass", ArgKind::String)
+        .token("PASS")
+        .optional(),
 ];
 pub const STATUS_ARGS: &[ArgDoc] = &[KEY, ArgDoc::new("seat", ArgKind::String).multiple()];
 pub const KEY_ONLY: &[ArgDoc] = &[KEY];
