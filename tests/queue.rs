@@ -480,39 +480,44 @@ fn module_configs_set_the_defaults_of_new_events() {
 fn the_repository_redis_conf_loads_the_module() {
     // redis.conf names the module by a path relative to the repository; point it at this build.
     let conf = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/redis.conf")).unwrap();
-    let module = server::module_path();
-    let conf = conf.replace("target/release/libseatq.so", module.to_str().unwrap());
-    let path = std::env::temp_dir().join(format!("seatq-conf-{}.conf", std::process::id()));
-    std::fs::write(&path, conf).unwrap();
-    let mut cmd = std::process::Command::new(ServerKind::Redis.binary());
+    let conf = conf.replace(
+        "target/release/libseatq.so",
+        server::module_path().to_str().unwrap(),
+    );
+    // A directory of its own: redis.conf turns on the AOF, which must load nothing else.
+    let dir = std::env::temp_dir().join(format!("seatq-conf-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("redis.conf"), conf).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let child = cmd
-        .arg(&path)
+    struct Stop(std::process::Child, std::path::PathBuf);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+            let _ = std::fs::remove_dir_all(&self.1);
+        }
+    }
+    let child = std::process::Command::new(ServerKind::Redis.binary())
+        .arg(dir.join("redis.conf"))
         .args([
             "--port",
             &port.to_string(),
             "--daemonize",
             "no",
-            "--dir",
-            "/tmp",
             "--logfile",
             "",
         ])
+        .arg("--dir")
+        .arg(&dir)
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _guard = Kill(child);
+    let _stop = Stop(child, dir);
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
     let mut con = None;
     wait_until(Duration::from_secs(10), || {
@@ -524,7 +529,7 @@ fn the_repository_redis_conf_loads_the_module() {
     assert!(modules.contains("seatq"), "{modules}");
     let hb = items(&ok(&mut con, &["CONFIG", "GET", "seatq.heartbeat-ms"]));
     assert_eq!(text(&hb[1]), "60000");
-    let _ = std::fs::remove_file(path);
+    assert_eq!(enqueue(&mut con, "ev", "u").1, 1);
 }
 
 #[test]
