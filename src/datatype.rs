@@ -102,6 +102,7 @@ extern "C" fn rdb_load(io: *mut raw::RedisModuleIO, encver: c_int) -> *mut c_voi
                         );
                     }
                 }
+                crate::metrics::event_stored(&event);
                 Box::into_raw(Box::new(event)).cast()
             }
             Err(e) => {
@@ -148,7 +149,10 @@ extern "C" fn digest(md: *mut raw::RedisModuleDigest, value: *mut c_void) {
 
 extern "C" fn free(value: *mut c_void) {
     if !value.is_null() {
-        guarded((), || drop(unsafe { Box::from_raw(value.cast::<Event>()) }))
+        guarded((), || {
+            let event = unsafe { Box::from_raw(value.cast::<Event>()) };
+            crate::metrics::event_freed(&event);
+        })
     }
 }
 
@@ -171,7 +175,10 @@ extern "C" fn copy(_from: RawString, _to: RawString, value: *const c_void) -> *m
     guarded(std::ptr::null_mut(), || {
         let event = unsafe { &*value.cast::<Event>() };
         match persistence::from_bytes(&persistence::to_bytes(event)) {
-            Ok(copy) => Box::into_raw(Box::new(copy)).cast(),
+            Ok(copy) => {
+                crate::metrics::event_stored(&copy);
+                Box::into_raw(Box::new(copy)).cast()
+            }
             Err(_) => std::ptr::null_mut(),
         }
     })

@@ -211,6 +211,8 @@ impl Key {
     /// Stores `event` under this writable key, replacing what it held.
     pub fn set_event(&mut self, event: Box<Event>) {
         assert!(self.write, "set_event on a read-only key");
+        // A value this replaces is freed by Redis through the type's free callback.
+        crate::metrics::event_stored(&event);
         unsafe {
             api!(RedisModule_ModuleTypeSetValue)(
                 self.key,

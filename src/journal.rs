@@ -94,6 +94,7 @@ impl Journal {
         xadd.extend_from_slice(&argv);
         ctx.replicate_strings("XADD", &mut xadd);
         ctx.notify(raw::REDISMODULE_NOTIFY_STREAM, "xadd", self.name.s);
+        crate::metrics::JOURNAL_ENTRIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Deletes entries older than `min_id` (exact trim, so replicas end identical) and

@@ -16,6 +16,7 @@ mod error;
 mod event;
 mod ffi;
 mod journal;
+mod metrics;
 #[cfg(not(test))]
 mod module;
 mod persistence;

@@ -11,7 +11,7 @@ use crate::journal::Journal;
 use crate::queue::line::EndState;
 use crate::replication::{self, APPLY_COMMAND};
 use crate::seats::inventory::Settlement;
-use crate::timer;
+use crate::{metrics, timer};
 
 /// Opens an event key for reading: Ok(None) when it does not exist, WRONGTYPE for other types.
 pub fn read(ctx: &Ctx, key: RawString) -> Result<(Key, bool), SeatqError> {
@@ -129,8 +129,10 @@ pub fn commit(ctx: &Ctx, key: RawString, mut effects: Vec<Effect>) -> Result<(),
     }
     timer::register(ctx.selected_db(), key_bytes);
     let event = handle.event_mut()?.expect("exists or was created above");
+    let gauges = metrics::before_change(event);
     for effect in &effects {
         let record = event.apply(effect);
+        metrics::count_effect(effect);
         let mut args: Vec<Vec<u8>> = vec![key_bytes.to_vec()];
         args.extend(replication::encode(effect));
         let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
@@ -139,6 +141,7 @@ pub fn commit(ctx: &Ctx, key: RawString, mut effects: Vec<Effect>) -> Result<(),
             journal.append(ctx, &record);
         }
     }
+    metrics::event_changed(gauges, event);
     notify_all(ctx, key, &effects);
     Ok(())
 }
@@ -152,7 +155,11 @@ pub fn apply_received(ctx: &Ctx, key: RawString, effect: Effect) -> Result<(), S
         handle.set_event(Box::default());
         timer::register(ctx.selected_db(), bytes_of(key));
     }
-    handle.event_mut()?.expect("created above").apply(&effect);
+    let event = handle.event_mut()?.expect("created above");
+    let gauges = metrics::before_change(event);
+    event.apply(&effect);
+    metrics::count_effect(&effect);
+    metrics::event_changed(gauges, event);
     ctx.replicate_verbatim();
     notify_all(ctx, key, std::slice::from_ref(&effect));
     Ok(())

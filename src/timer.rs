@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::c_void;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
 use redis_module::raw;
@@ -18,7 +19,8 @@ use crate::ffi::{api, bytes_of, Ctx, RawString};
 use crate::journal::Journal;
 use crate::store;
 
-pub const TICK_MS: i64 = 100;
+/// `seatq.timer-interval-ms`: how often the timer runs (10..1000 ms, default 100).
+pub static TICK_MS: AtomicI64 = AtomicI64::new(100);
 /// Tickets scanned per event per tick: a 1,000,000-ticket line is fully swept every ~1.6 s
 /// in steps of well under a millisecond.
 const SWEEP_BUDGET: usize = 65_536;
@@ -51,7 +53,12 @@ fn unregister(db: i32, key: &[u8]) {
 
 pub fn start(ctx: &Ctx) {
     unsafe {
-        api!(RedisModule_CreateTimer)(ctx.0, TICK_MS, Some(on_tick), std::ptr::null_mut());
+        api!(RedisModule_CreateTimer)(
+            ctx.0,
+            TICK_MS.load(Ordering::Relaxed),
+            Some(on_tick),
+            std::ptr::null_mut(),
+        );
     }
 }
 
@@ -68,6 +75,7 @@ fn sweep_all(ctx: &Ctx) {
     if !ctx.may_decide_writes() {
         return;
     }
+    crate::metrics::TIMER_RUNS.fetch_add(1, Ordering::Relaxed);
     let keys: Vec<(i32, Vec<u8>)> = REGISTRY
         .lock()
         .unwrap_or_else(|e| e.into_inner())

@@ -29,8 +29,16 @@ impl Args<'_> {
 
 type Handler = fn(&Ctx, &Args) -> Result<(), SeatqError>;
 
-/// Runs a handler with a panic guard: a bug answers an error instead of aborting Redis.
-fn dispatch(ctx: RawCtx, argv: *mut RawString, argc: c_int, handler: Handler) -> c_int {
+/// Runs a handler with a panic guard (a bug answers an error instead of aborting Redis) and
+/// records its latency and outcome for INFO seatq.
+fn dispatch(
+    ctx: RawCtx,
+    argv: *mut RawString,
+    argc: c_int,
+    handler: Handler,
+    name: &'static str,
+) -> c_int {
+    let started = std::time::Instant::now();
     let ctx = Ctx(ctx);
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let raw = unsafe { std::slice::from_raw_parts(argv, argc.max(0) as usize) };
@@ -41,17 +49,24 @@ fn dispatch(ctx: RawCtx, argv: *mut RawString, argc: c_int, handler: Handler) ->
         handler(&ctx, &args)
     }));
     let error = match outcome {
-        Ok(Ok(())) => return raw::REDISMODULE_OK as c_int,
-        Ok(Err(error)) => error,
-        Err(panic) => SeatqError::Internal(
+        Ok(Ok(())) => None,
+        Ok(Err(error)) => Some(error),
+        Err(panic) => Some(SeatqError::Internal(
             panic
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unexpected panic".into()),
-        ),
+        )),
     };
-    ctx.reply().error(&error);
+    if let Some(error) = &error {
+        ctx.reply().error(error);
+    }
+    crate::metrics::record_call(
+        name,
+        started.elapsed().as_nanos() as u64,
+        error.as_ref().map(SeatqError::code),
+    );
     raw::REDISMODULE_OK as c_int
 }
 
@@ -124,7 +139,7 @@ macro_rules! commands {
         $summary:literal, $complexity:literal, $args:expr; )*) => {
         $(
             extern "C" fn $entry(ctx: RawCtx, argv: *mut RawString, argc: c_int) -> c_int {
-                dispatch(ctx, argv, argc, $handler)
+                dispatch(ctx, argv, argc, $handler, $name)
             }
         )*
         pub const COMMANDS: &[CommandSpec] = &[$(
