@@ -191,3 +191,43 @@ fn every_module_config_is_settable_at_load_and_at_run_time_and_validated() {
         );
     });
 }
+
+#[test]
+fn command_docs_and_key_specs_describe_every_command() {
+    for_each_server(|kind| {
+        let server = Server::start(kind, &[]);
+        let mut con = server.connection();
+        let mut names: Vec<String> = items(&ok(
+            &mut con,
+            &["COMMAND", "LIST", "FILTERBY", "MODULE", "seatq"],
+        ))
+        .iter()
+        .map(text)
+        .collect();
+        names.sort();
+        assert_eq!(names.len(), 16, "{names:?}");
+        for name in &names {
+            let docs = record(&items(&ok(&mut con, &["COMMAND", "DOCS", name]))[1]);
+            for field in ["summary", "since", "complexity", "arguments"] {
+                assert!(
+                    docs.contains_key(field),
+                    "{name} docs lack {field}: {docs:?}"
+                );
+            }
+            assert!(!text(&docs["summary"]).is_empty());
+            let info = items(&items(&ok(&mut con, &["COMMAND", "INFO", name]))[0]);
+            assert_eq!(
+                (int(&info[3]), int(&info[4]), int(&info[5])),
+                (1, 1, 1),
+                "{name}: first, last key and step"
+            );
+            let specs = format!("{:?}", info[8]);
+            assert!(
+                specs.contains("begin_search")
+                    && specs.contains("index")
+                    && specs.contains("find_keys"),
+                "{name} key specs: {specs}"
+            );
+        }
+    });
+}
