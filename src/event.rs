@@ -457,5 +457,7 @@ impl Event {
             + self.line.heap_bytes()
             + self.idempotency.heap_bytes()
             + self.inventory.heap_bytes()
+            // A session: its entry in three maps and a deadline set, plus the user ID.
+            + self.sessions.len() * 256
     }
 }

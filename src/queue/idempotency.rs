@@ -15,6 +15,8 @@ pub struct IdempotencyRecord {
 #[derive(Default)]
 pub struct IdempotencyLedger {
     records: HashMap<Box<[u8]>, IdempotencyRecord>,
+    /// Total length of the keys, so MEMORY USAGE needs no scan.
+    key_bytes: usize,
     /// Earliest `expires_at` among the records (u64::MAX when empty), so the timer knows
     /// without a scan whether a purge would remove anything.
     earliest_expiry: u64,
@@ -24,6 +26,7 @@ impl IdempotencyLedger {
     pub fn new() -> Self {
         Self {
             records: HashMap::new(),
+            key_bytes: 0,
             earliest_expiry: u64::MAX,
         }
     }
@@ -38,7 +41,9 @@ impl IdempotencyLedger {
 
     pub fn remember(&mut self, key: &[u8], record: IdempotencyRecord) {
         self.earliest_expiry = self.earliest_expiry.min(record.expires_at);
-        self.records.insert(key.into(), record);
+        if self.records.insert(key.into(), record).is_none() {
+            self.key_bytes += key.len();
+        }
     }
 
     /// Whether a purge at `now` is due: something expired at least `slack_ms` ago. The slack
@@ -50,7 +55,14 @@ impl IdempotencyLedger {
     /// Drops every record expired at `now`; returns how many.
     pub fn purge(&mut self, now: u64) -> usize {
         let before = self.records.len();
-        self.records.retain(|_, r| r.expires_at > now);
+        let key_bytes = &mut self.key_bytes;
+        self.records.retain(|k, r| {
+            let keep = r.expires_at > now;
+            if !keep {
+                *key_bytes -= k.len();
+            }
+            keep
+        });
         self.earliest_expiry = self
             .records
             .values()
@@ -73,7 +85,7 @@ impl IdempotencyLedger {
 
     pub fn heap_bytes(&self) -> usize {
         self.records.capacity() * (std::mem::size_of::<(Box<[u8]>, IdempotencyRecord)>() + 1)
-            + self.records.keys().map(|k| k.len()).sum::<usize>()
+            + self.key_bytes
     }
 }
 

@@ -392,22 +392,12 @@ impl Inventory {
         Ok(())
     }
 
+    /// An estimate for MEMORY USAGE in O(1): per-item sizes with an allowance for names,
+    /// user IDs and allocator rounding, rather than a walk over every seat and hold.
     pub fn heap_bytes(&self) -> usize {
-        self.seats.capacity() * std::mem::size_of::<Seat>()
-            + self
-                .seats
-                .iter()
-                .map(|s| 2 * s.name.len() + 48)
-                .sum::<usize>()
-            + self
-                .buyers
-                .iter()
-                .map(|b| std::mem::size_of::<Buyer>() + 2 * b.id.len() + 48 + b.ga_holds.len() * 24)
-                .sum::<usize>()
-            + self
-                .holds
-                .values()
-                .map(|h| 96 + h.seats.capacity() * 4)
-                .sum::<usize>()
+        const NAME_ALLOWANCE: usize = 2 * MAX_SEAT_NAME;
+        self.seats.capacity() * (std::mem::size_of::<Seat>() + NAME_ALLOWANCE)
+            + self.buyers.capacity() * (std::mem::size_of::<Buyer>() + NAME_ALLOWANCE)
+            + self.holds.len() * (std::mem::size_of::<Hold>() + 64)
     }
 }
