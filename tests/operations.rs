@@ -231,3 +231,41 @@ fn command_docs_and_key_specs_describe_every_command() {
         }
     });
 }
+
+#[test]
+fn the_exporter_collect_script_turns_info_seatq_into_numbers() {
+    // docker/compose.yaml runs this script with redis_exporter's --script --lua-script-read-only.
+    let script = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docker/redis-exporter/seatq-info.lua"
+    ))
+    .unwrap();
+    for_each_server(|kind| {
+        let server = Server::start(kind, &[]);
+        let mut con = server.connection();
+        ok(&mut con, &["QUEUE.ENQUEUE", "ev", "u", "IDEMPOTENCY", "k"]);
+        err(&mut con, &["QUEUE.ENQUEUE", "ev", "v", "IDEMPOTENCY", "k"]);
+        ok(&mut con, &["SEAT.ADD", "ev", "A-1"]);
+        let values = items(&ok(&mut con, &["EVAL_RO", &script, "0"]));
+        let metrics: HashMap<String, String> = values
+            .chunks(2)
+            .map(|p| (text(&p[0]), text(&p[1])))
+            .collect();
+        assert!(
+            metrics.values().all(|v| v.parse::<f64>().is_ok()),
+            "every value is a number: {metrics:?}"
+        );
+        assert_eq!(metrics["seatq_events"], "1");
+        assert_eq!(metrics["seatq_tickets_waiting"], "1");
+        assert_eq!(metrics["seatq_enqueue_duplicates_total"], "1");
+        assert_eq!(
+            (
+                metrics["seatq_cmd_queue_enqueue_calls"].as_str(),
+                metrics["seatq_cmd_queue_enqueue_failed"].as_str()
+            ),
+            ("2", "1")
+        );
+        assert!(metrics.contains_key("seatq_cmd_queue_enqueue_p99_usec"));
+        assert_eq!(metrics["seatq_errors_DUPLICATE_count"], "1");
+    });
+}
