@@ -269,3 +269,40 @@ fn the_exporter_collect_script_turns_info_seatq_into_numbers() {
         assert_eq!(metrics["seatq_errors_DUPLICATE_count"], "1");
     });
 }
+
+#[test]
+fn the_python_client_example_runs_the_whole_flow() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/python/flow.py");
+    for_each_server(|kind| {
+        let server = Server::start(kind, &[]);
+        let out = std::process::Command::new("python3")
+            .arg(script)
+            .arg("--url")
+            .arg(format!("{}0", server.url()))
+            .output()
+            .expect("python3 runs examples/python/flow.py (./run test installs redis-py)");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "flow.py failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.lines().last() == Some("flow ok"), "{stdout}");
+        for shown in [
+            "DUPLICATE",
+            "PASS_REQUIRED",
+            "PASS_INVALID",
+            "SEAT_UNAVAILABLE",
+            "LIMIT_EXCEEDED",
+            "HOLD_EXPIRED",
+            "SOLD_OUT",
+            "NOT_OWNER",
+            "TICKET_ENDED",
+        ] {
+            assert!(
+                stdout.contains(shown),
+                "the example handles {shown}:\n{stdout}"
+            );
+        }
+    });
+}
