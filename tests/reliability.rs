@@ -288,3 +288,218 @@ fn thousands_of_random_commands_never_crash_or_corrupt() {
         );
     }
 }
+
+/// What clients were told succeeded before the crash.
+#[derive(Default)]
+struct Acknowledged {
+    joins: Vec<(String, String)>, // (user, ticket)
+    holds: Vec<(String, String)>, // (user, seat)
+    sales: Vec<(String, String)>, // (user, seat)
+}
+
+/// Eight clients join, hold and confirm for `run_for`; then the server is killed (`kill -9`)
+/// under their feet if `crash`, else they stop. Returns what was acknowledged.
+fn load(server: &mut Server, run_for: std::time::Duration, crash: bool) -> Acknowledged {
+    let url = server.url();
+    let log = std::sync::Mutex::new(Acknowledged::default());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for c in 0..8 {
+            let (url, log, stop) = (&url, &log, &stop);
+            s.spawn(move || {
+                let mut con = redis::Client::open(url.as_str())
+                    .unwrap()
+                    .get_connection()
+                    .unwrap();
+                for i in 0.. {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        return;
+                    }
+                    let user = format!("c{c}-u{i}");
+                    let seat = format!("S-{}", (c * 1000 + i) % 400);
+                    let joined = redis::cmd("QUEUE.ENQUEUE")
+                        .arg("sale")
+                        .arg(&user)
+                        .query::<redis::Value>(&mut con);
+                    match joined {
+                        Ok(v) => log
+                            .lock()
+                            .unwrap()
+                            .joins
+                            .push((user.clone(), text(&record(&v)["ticket"]))),
+                        Err(e) if e.is_io_error() || e.is_connection_dropped() => return,
+                        Err(_) => {}
+                    }
+                    match redis::cmd("SEAT.HOLD")
+                        .arg("sale")
+                        .arg(&user)
+                        .arg(&seat)
+                        .query::<redis::Value>(&mut con)
+                    {
+                        Ok(_) => log.lock().unwrap().holds.push((user.clone(), seat.clone())),
+                        Err(e) if e.is_io_error() || e.is_connection_dropped() => return,
+                        Err(_) => continue,
+                    }
+                    if i % 2 == 0 {
+                        match redis::cmd("SEAT.CONFIRM")
+                            .arg("sale")
+                            .arg(&user)
+                            .arg(&seat)
+                            .query::<redis::Value>(&mut con)
+                        {
+                            Ok(_) => log.lock().unwrap().sales.push((user, seat)),
+                            Err(e) if e.is_io_error() || e.is_connection_dropped() => return,
+                            Err(_) => {}
+                        }
+                    }
+                }
+            });
+        }
+        std::thread::sleep(run_for);
+        if crash {
+            server.kill();
+        } else {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    log.into_inner().unwrap()
+}
+
+/// Every acknowledged join, hold and sale is in the reloaded state; no seat is sold twice. A
+/// crash may also have let through one operation per client whose reply never arrived.
+fn assert_survived(con: &mut redis::Connection, acked: &Acknowledged) {
+    assert!(
+        acked.joins.len() > 100 && acked.sales.len() > 20,
+        "the load ran: {} joins, {} sales",
+        acked.joins.len(),
+        acked.sales.len()
+    );
+    for (user, ticket) in &acked.joins {
+        let s = status(con, "sale", ticket);
+        assert_eq!(
+            text(&s["user"]),
+            *user,
+            "acknowledged join of {user} ({ticket}) survived"
+        );
+    }
+    let sold: std::collections::HashMap<&str, &str> = acked
+        .sales
+        .iter()
+        .map(|(u, s)| (s.as_str(), u.as_str()))
+        .collect();
+    for (user, seat) in &acked.holds {
+        let st = record(&items(&ok(con, &["SEAT.STATUS", "sale", seat]))[0]);
+        let (state, holder) = (text(&st["state"]), text(&st["holder"]));
+        assert_eq!(holder, *user, "acknowledged hold of {seat} by {user}");
+        if sold.get(seat.as_str()) == Some(&user.as_str()) {
+            assert_eq!(state, "sold", "acknowledged sale of {seat} to {user}");
+        } else {
+            assert!(
+                state == "held" || state == "sold",
+                "acknowledged hold of {seat}: {state}"
+            );
+        }
+    }
+    let i = record(&ok(con, &["SEAT.INFO", "sale"]));
+    let seats_sold = int(&i["seats_sold"]) as usize;
+    assert!(
+        (sold.len()..=sold.len() + 8).contains(&seats_sold),
+        "{seats_sold} sold, {} acknowledged",
+        sold.len()
+    );
+    assert_eq!(
+        int(&i["seats_available"]) + int(&i["seats_held"]) + int(&i["seats_sold"]),
+        400
+    );
+    let mut sales_per_seat = std::collections::HashMap::new();
+    for (_, entry) in journal(con, "{sale}:journal") {
+        if field(&entry, "type") == "sold" {
+            *sales_per_seat
+                .entry(field(&entry, "seats").to_string())
+                .or_insert(0) += 1;
+        }
+    }
+    assert!(
+        sales_per_seat.values().all(|&n| n == 1),
+        "the journal sold a seat twice"
+    );
+    assert_eq!(
+        sales_per_seat.len(),
+        seats_sold,
+        "the journal agrees with the inventory"
+    );
+}
+
+fn prepare_sale(con: &mut redis::Connection) {
+    let seats: Vec<String> = (0..400).map(|i| format!("S-{i}")).collect();
+    redis::cmd("SEAT.ADD")
+        .arg("sale")
+        .arg(&seats)
+        .query::<i64>(con)
+        .unwrap();
+}
+
+#[test]
+fn acknowledged_writes_survive_kill_9_with_appendfsync_always() {
+    for_each_server(|kind| {
+        let mut server = Server::start(kind, &["--appendonly", "yes", "--appendfsync", "always"]);
+        prepare_sale(&mut server.connection());
+        let acked = load(&mut server, std::time::Duration::from_millis(1500), true);
+        server.restart();
+        assert_survived(&mut server.connection(), &acked);
+    });
+}
+
+#[test]
+fn rdb_save_and_aof_rewrite_without_preamble_survive_kill_9() {
+    for_each_server(|kind| {
+        // RDB only: what SAVE wrote comes back after a crash.
+        let mut server = Server::start(kind, &[]);
+        prepare_sale(&mut server.connection());
+        let acked = load(&mut server, std::time::Duration::from_millis(800), false);
+        let mut con = server.connection();
+        let digest = text(&ok(&mut con, &["DEBUG", "DIGEST"]));
+        ok(&mut con, &["SAVE"]);
+        server.kill();
+        server.restart();
+        let mut con = server.connection();
+        assert_eq!(
+            text(&ok(&mut con, &["DEBUG", "DIGEST"])),
+            digest,
+            "the RDB holds the state"
+        );
+        assert_survived(&mut con, &acked);
+
+        // AOF rewritten by the type's aof_rewrite, then more writes, then a crash.
+        let mut server = Server::start(
+            kind,
+            &[
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--aof-use-rdb-preamble",
+                "no",
+            ],
+        );
+        let mut con = server.connection();
+        prepare_sale(&mut con);
+        ok(&mut con, &["QUEUE.ENQUEUE", "sale", "before-rewrite"]);
+        ok(&mut con, &["BGREWRITEAOF"]);
+        wait_until(std::time::Duration::from_secs(20), || {
+            let info = text(&ok(&mut con, &["INFO", "persistence"]));
+            info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrite_scheduled:0")
+        });
+        let acked = load(&mut server, std::time::Duration::from_millis(1200), true);
+        server.restart();
+        let mut con = server.connection();
+        assert_survived(&mut con, &acked);
+        // Each of the 8 clients may have had one join applied whose reply the crash swallowed.
+        let waiting = int(&ok(&mut con, &["QUEUE.LEN", "sale"])) as usize;
+        assert!(
+            (acked.joins.len() + 1..=acked.joins.len() + 1 + 8).contains(&waiting),
+            "{waiting} waiting, {} acknowledged",
+            acked.joins.len()
+        );
+    });
+}
