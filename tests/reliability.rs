@@ -503,3 +503,257 @@ fn rdb_save_and_aof_rewrite_without_preamble_survive_kill_9() {
         );
     });
 }
+
+const EVENTS: [&str; 3] = ["ev-a", "{tagged}:ev-b", "ev-c"];
+
+/// One random write of any kind on a random event, from client `client`.
+fn random_write(
+    con: &mut redis::Connection,
+    rng: &mut Rng,
+    tickets: &mut Vec<(String, String)>,
+    client: u64,
+) {
+    let event = EVENTS[rng.below(3) as usize];
+    let user = format!("c{client}-u{}", rng.below(400));
+    let seat = format!("S-{}", rng.below(30));
+    // One of this client's 50 newest tickets of that event (or none: an unknown ticket).
+    let recent: Vec<&(String, String)> = tickets
+        .iter()
+        .rev()
+        .filter(|t| t.0 == event)
+        .take(50)
+        .collect();
+    let ticket = recent
+        .get(rng.below(50) as usize)
+        .map(|t| t.1.clone())
+        .unwrap_or_default();
+    let cmd = match rng.below(13) {
+        0 | 5 | 12 => redis::cmd("QUEUE.ENQUEUE").arg(event).arg(&user).clone(),
+        1 => redis::cmd("QUEUE.ENQUEUE")
+            .arg(event)
+            .arg(&user)
+            .arg("IDEMPOTENCY")
+            .arg(format!("{client}-{}", rng.below(1000)))
+            .clone(),
+        2 => redis::cmd("QUEUE.STATUS").arg(event).arg(&ticket).clone(),
+        3 => redis::cmd("QUEUE.ADMIT").arg(event).arg(&ticket).clone(),
+        4 if rng.below(4) == 0 => redis::cmd("QUEUE.DEQUEUE")
+            .arg(event)
+            .arg("COUNT")
+            .arg(1)
+            .clone(),
+        4 => redis::cmd("QUEUE.LEAVE").arg(event).arg(&ticket).clone(),
+        6 => redis::cmd("SEAT.HOLD")
+            .arg(event)
+            .arg(&user)
+            .arg(&seat)
+            .arg("TTL")
+            .arg(1 + rng.below(2))
+            .clone(),
+        7 => redis::cmd("SEAT.HOLD")
+            .arg(event)
+            .arg(&user)
+            .arg("QTY")
+            .arg(1 + rng.below(2))
+            .arg("TTL")
+            .arg(1)
+            .clone(),
+        8 => redis::cmd("SEAT.CONFIRM")
+            .arg(event)
+            .arg(&user)
+            .arg(&seat)
+            .clone(),
+        9 => redis::cmd("SEAT.RELEASE")
+            .arg(event)
+            .arg(&user)
+            .arg(&seat)
+            .clone(),
+        10 => redis::cmd("SEAT.ADD").arg(event).arg("QTY").arg(1).clone(),
+        _ => redis::cmd("QUEUE.CONFIG")
+            .arg(event)
+            .arg("SET")
+            .arg("CAPACITY")
+            .arg(rng.below(6))
+            .clone(),
+    };
+    if let Ok(redis::Value::Array(items)) = cmd.query::<redis::Value>(con) {
+        if items.len() == 8 && text(&items[0]) == "ticket" {
+            tickets.push((event.to_string(), text(&items[1])));
+        }
+    }
+}
+
+/// Everything a replica must agree on: the digest, each event's QUEUE.INFO and SEAT.INFO,
+/// each journal's full stream info, and key expiry times.
+fn replicated_state(con: &mut redis::Connection) -> Vec<String> {
+    let mut state = vec![text(&ok(con, &["DEBUG", "DIGEST"]))];
+    for (event, journal_key) in
+        EVENTS
+            .iter()
+            .zip(["{ev-a}:journal", "{tagged}:ev-b:journal", "{ev-c}:journal"])
+    {
+        let mut info = record(&ok(con, &["QUEUE.INFO", event]));
+        info.remove("memory_bytes"); // an allocator estimate, not replicated state
+        let mut info: Vec<_> = info
+            .into_iter()
+            .map(|(k, v)| format!("{k}={}", text(&v)))
+            .collect();
+        info.sort();
+        state.push(info.join(","));
+        state.push(format!("{:?}", ok(con, &["SEAT.INFO", event])));
+        state.push(format!(
+            "{:?}",
+            ok(con, &["XINFO", "STREAM", journal_key, "FULL"])
+        ));
+        state.push(format!("{:?}", ok(con, &["PEXPIRETIME", event])));
+    }
+    state
+}
+
+fn setup_events(con: &mut redis::Connection) {
+    for event in EVENTS {
+        let seats: Vec<String> = (0..30).map(|i| format!("S-{i}")).collect();
+        redis::cmd("SEAT.ADD")
+            .arg(event)
+            .arg(&seats)
+            .query::<i64>(con)
+            .unwrap();
+        ok(con, &["SEAT.ADD", event, "QTY", "50"]);
+        ok(
+            con,
+            &[
+                "QUEUE.CONFIG",
+                event,
+                "SET",
+                "HEARTBEAT",
+                "1000",
+                "PASS-TTL",
+                "1000",
+                "RATE",
+                "200",
+                "BURST",
+                "5",
+                "USER-LIMIT",
+                "3",
+            ],
+        );
+    }
+    ok(con, &["PEXPIRE", "ev-c", "3600000"]);
+}
+
+#[test]
+fn a_replica_equals_its_primary_after_twenty_clients_and_the_timers() {
+    for_each_server(|kind| {
+        let primary = Server::start(kind, &[]);
+        let replica = primary.start_replica(&[]);
+        let mut con = primary.connection();
+        setup_events(&mut con);
+        let started = std::time::Instant::now();
+        let ops: u64 = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..20u64)
+                .map(|c| {
+                    let primary = &primary;
+                    s.spawn(move || {
+                        let mut con = primary.connection();
+                        let mut rng = Rng(0xC0FFEE + c);
+                        let mut tickets = Vec::new();
+                        let mut n = 0;
+                        while started.elapsed() < std::time::Duration::from_secs(20) {
+                            random_write(&mut con, &mut rng, &mut tickets, c);
+                            n += 1;
+                        }
+                        n
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        // Let every heartbeat, pass and hold lapse and the primary's timer act on them.
+        std::thread::sleep(std::time::Duration::from_millis(2500));
+        assert_eq!(int(&ok(&mut con, &["WAIT", "1", "5000"])), 1);
+        let on_primary = replicated_state(&mut con);
+        let mut rcon = replica.connection();
+        wait_until(std::time::Duration::from_secs(10), || {
+            replicated_state(&mut rcon) == on_primary
+        });
+        let total = |con: &mut redis::Connection, cmd: &str, field: &str| -> i64 {
+            EVENTS
+                .iter()
+                .map(|e| int(&record(&ok(con, &[cmd, e]))[field]))
+                .sum()
+        };
+        let (expired, holds_expired, admitted) = (
+            total(&mut con, "QUEUE.INFO", "expired_total"),
+            total(&mut con, "SEAT.INFO", "holds_expired_total"),
+            total(&mut con, "QUEUE.INFO", "admitted_total"),
+        );
+        eprintln!("{}: {ops} writes by 20 clients in 20 s; timer expired {expired} tickets and {holds_expired} holds; {admitted} admitted; replica identical", kind.name());
+        assert!(
+            ops > 10_000 && expired > 0 && holds_expired > 0 && admitted > 0,
+            "the load and the timers ran"
+        );
+    });
+}
+
+#[test]
+fn a_promoted_replica_continues_the_sale() {
+    for_each_server(|kind| {
+        let primary = Server::start(kind, &[]);
+        let replica = primary.start_replica(&[]);
+        let mut con = primary.connection();
+        ok(&mut con, &["SEAT.ADD", "sale", "A-1", "A-2", "A-3"]);
+        ok(
+            &mut con,
+            &[
+                "QUEUE.CONFIG",
+                "sale",
+                "SET",
+                "RATE",
+                "1000",
+                "PASS-TTL",
+                "600000",
+            ],
+        );
+        let t: Vec<String> = (0..3)
+            .map(|i| enqueue(&mut con, "sale", &format!("u{i}")).0)
+            .collect();
+        let pass = text(&record(&ok(&mut con, &["QUEUE.ADMIT", "sale", &t[0]]))["pass"]);
+        let long = record(&ok(
+            &mut con,
+            &["SEAT.HOLD", "sale", "u0", "A-1", "TTL", "600"],
+        ));
+        ok(&mut con, &["SEAT.HOLD", "sale", "u1", "A-2", "TTL", "2"]);
+        assert_eq!(int(&ok(&mut con, &["WAIT", "1", "5000"])), 1);
+        // The primary is lost; the replica is promoted mid-sale.
+        drop(con);
+        drop(primary);
+        let mut con = replica.connection();
+        ok(&mut con, &["REPLICAOF", "NO", "ONE"]);
+        // Holds keep their deadlines.
+        let a1 = record(&items(&ok(&mut con, &["SEAT.STATUS", "sale", "A-1"]))[0]);
+        assert_eq!(int(&a1["expires_at_ms"]), int(&long["expires_at_ms"]));
+        // The new primary's timer returns the short hold by itself.
+        wait_until(std::time::Duration::from_secs(5), || {
+            journal(&mut con, "{sale}:journal")
+                .iter()
+                .any(|e| field(&e.1, "type") == "hold_expired")
+        });
+        // No admission is granted twice: the admitted ticket gets its pass back; the next one is new.
+        let again = record(&ok(&mut con, &["QUEUE.ADMIT", "sale", &t[0]]));
+        assert_eq!((text(&again["pass"]), int(&again["existing"])), (pass, 1));
+        let second = record(&ok(&mut con, &["QUEUE.ADMIT", "sale", &t[1]]));
+        assert_eq!(int(&second["existing"]), 0);
+        let admitted: Vec<String> = journal(&mut con, "{sale}:journal")
+            .iter()
+            .filter(|e| field(&e.1, "type") == "admitted")
+            .map(|e| field(&e.1, "ticket").to_string())
+            .collect();
+        assert_eq!(admitted, [t[0].clone(), t[1].clone()]);
+        // And it keeps selling.
+        ok(&mut con, &["SEAT.CONFIRM", "sale", "u0", "A-1"]);
+        assert_eq!(
+            int(&record(&ok(&mut con, &["SEAT.INFO", "sale"]))["seats_sold"]),
+            1
+        );
+    });
+}
