@@ -127,3 +127,21 @@ pub fn field<'a>(entry: &'a [(String, String)], name: &str) -> &'a str {
         .map(|(_, v)| v.as_str())
         .unwrap_or("")
 }
+
+/// Runs each (command, expected error prefix) row: every one must be refused with that error,
+/// and together they must leave the whole database unchanged (DEBUG DIGEST).
+pub fn assert_refused_unchanged(con: &mut Connection, table: &[(Vec<&str>, &str)]) {
+    let before = text(&ok(con, &["DEBUG", "DIGEST"]));
+    for (args, expected) in table {
+        let got = err(con, args);
+        assert!(
+            got.starts_with(expected),
+            "{args:?}: expected '{expected}', got '{got}'"
+        );
+    }
+    assert_eq!(
+        text(&ok(con, &["DEBUG", "DIGEST"])),
+        before,
+        "no bad command changed anything"
+    );
+}
