@@ -64,6 +64,9 @@ impl Ticket {
     }
 }
 
+/// Tickets per block of the fence index (see `WaitingLine::fences`): 0.5 bytes per ticket.
+const FENCE_SPACING: usize = 32;
+
 #[derive(Default)]
 pub struct WaitingLine {
     /// Tickets in line order: first the pre-queue shuffled at opening (`shuffled_len` of them,
@@ -72,6 +75,11 @@ pub struct WaitingLine {
     shuffled_len: usize,
     shuffled: std::collections::HashMap<EntryId, u32>,
     newest: Option<EntryId>,
+    /// The ID of every `FENCE_SPACING`-th ticket of the part in ID order. Finding a ticket is a
+    /// binary search over these (small enough to stay in cache) and then over one block of
+    /// tickets; a binary search over the whole line missed the cache on each of its last dozen
+    /// probes and made QUEUE.STATUS on a million-ticket line 1.7-2.5x slower than on a short one.
+    fences: Vec<EntryId>,
     rank: RankIndex,
     /// Index into `tickets` of each waiting ticket, keyed by its user.
     by_user: HashTable<u32>,
@@ -122,6 +130,11 @@ impl WaitingLine {
             .map(|(i, t)| (t.id, i as u32))
             .collect();
         self.newest = self.tickets.iter().map(|t| t.id).max();
+        self.fences = self.tickets[self.shuffled_len..]
+            .iter()
+            .step_by(FENCE_SPACING)
+            .map(|t| t.id)
+            .collect();
         self.rank = RankIndex::from_bits(
             self.tickets
                 .iter()
@@ -158,10 +171,16 @@ impl WaitingLine {
         if let Some(&i) = self.shuffled.get(&id) {
             return Some(i as usize);
         }
-        let tail = &self.tickets[self.shuffled_len..];
-        tail.binary_search_by(|t| t.id.cmp(&id))
+        let block = self
+            .fences
+            .partition_point(|&fence| fence <= id)
+            .checked_sub(1)?;
+        let start = self.shuffled_len + block * FENCE_SPACING;
+        let end = (start + FENCE_SPACING).min(self.tickets.len());
+        self.tickets[start..end]
+            .binary_search_by(|t| t.id.cmp(&id))
             .ok()
-            .map(|i| i + self.shuffled_len)
+            .map(|i| i + start)
     }
 
     pub fn get(&self, index: usize) -> &Ticket {
@@ -222,6 +241,9 @@ impl WaitingLine {
         }
         self.payload_bytes += payload.len();
         self.newest = Some(id);
+        if (self.tickets.len() - self.shuffled_len) % FENCE_SPACING == 0 {
+            self.fences.push(id);
+        }
         self.tickets.push(Ticket {
             id,
             body: TicketBody::Waiting {
@@ -348,6 +370,7 @@ impl WaitingLine {
             + self.waiting() * 8 // allocator rounding of payload blocks, on average
             + self.by_user.capacity() * 5 * 8 / 7
             + self.rank.heap_bytes()
+            + self.fences.capacity() * std::mem::size_of::<EntryId>()
     }
 }
 
@@ -491,6 +514,41 @@ mod tests {
             WaitingLine::from_tickets(line.tickets().to_vec(), line.shuffled_len()).unwrap();
         assert_eq!(rebuilt.find(order[7]), line.find(order[7]));
         assert!(line.push(EntryId::new(6000, 0), 0, payload("later")));
+    }
+
+    #[test]
+    fn every_ticket_is_found_through_the_fences_and_nothing_else_is() {
+        // IDs with gaps, across many fence blocks, through compaction and a pre-queue shuffle.
+        let mut line = WaitingLine::new();
+        let id = |i: u64| EntryId::new(1000 + i * 3, i % 2);
+        let n = (TOMBSTONES_KEPT + 5 * FENCE_SPACING) as u64;
+        for i in 0..n {
+            assert!(line.push(id(i), 0, payload(&format!("u{i}"))));
+        }
+        let check = |line: &WaitingLine| {
+            for (index, ticket) in line.tickets().iter().enumerate() {
+                assert_eq!(line.find(ticket.id), Some(index), "{:?}", ticket.id);
+            }
+            let kept: std::collections::HashSet<EntryId> =
+                line.tickets().iter().map(|t| t.id).collect();
+            for i in 0..n + 2 {
+                for probe in [id(i), EntryId::new(id(i).ms + 1, 0), EntryId::new(0, i)] {
+                    if !kept.contains(&probe) {
+                        assert_eq!(line.find(probe), None, "{probe:?}");
+                    }
+                }
+            }
+        };
+        check(&line);
+        for _ in 0..TOMBSTONES_KEPT + 1 {
+            let head = line.nth_waiting(0).unwrap();
+            line.end(head, EndState::Left);
+        }
+        assert!(line.tickets().len() < n as usize, "compacted");
+        check(&line);
+        line.shuffle_prequeue(id(n - 40).ms, 9);
+        assert!(line.shuffled_len() > 0);
+        check(&line);
     }
 
     #[test]
