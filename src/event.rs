@@ -4,6 +4,7 @@
 
 use crate::admission::budget::{AdmissionBudget, RateHistory};
 use crate::admission::sessions::{Pass, Session, Sessions};
+use crate::arg_list::ArgList;
 use crate::config::{EventConfig, Setting};
 use crate::entry_id::EntryId;
 use crate::queue::idempotency::{IdempotencyLedger, IdempotencyRecord};
@@ -146,36 +147,45 @@ pub enum Effect {
 #[derive(Debug, PartialEq, Eq)]
 pub struct JournalRecord {
     pub id: EntryId,
-    pub fields: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Field, value, field, value, ...
+    pub fields: ArgList,
 }
 
 impl JournalRecord {
     fn new(id: EntryId, kind: &str) -> Self {
-        Self {
-            id,
-            fields: vec![(b"type".to_vec(), kind.as_bytes().to_vec())],
-        }
+        let mut fields = ArgList::with_capacity(12, 128);
+        fields.push(b"type").push(kind.as_bytes());
+        Self { id, fields }
     }
 
-    fn field(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
-        self.fields
-            .push((name.as_bytes().to_vec(), value.as_ref().to_vec()));
+    fn field(mut self, name: &str, value: &[u8]) -> Self {
+        self.fields.push(name.as_bytes()).push(value);
+        self
+    }
+
+    fn field_u64(mut self, name: &str, value: u64) -> Self {
+        self.fields.push(name.as_bytes()).push_u64(value);
         self
     }
 
     fn ticket(id: EntryId, kind: &str, ticket: EntryId, user: &[u8]) -> Self {
-        Self::new(id, kind)
-            .field("ticket", ticket.to_string())
-            .field("user", user)
+        let mut record = Self::new(id, kind);
+        record.fields.push(b"ticket").push_id(ticket);
+        record.field("user", user)
     }
 
     /// A seat change: the user, the seats (comma-separated; seat names contain no comma) and
     /// the general-admission quantity.
-    fn seats(id: EntryId, kind: &str, user: &[u8], seats: &[&[u8]], qty: u64) -> Self {
-        Self::new(id, kind)
-            .field("user", user)
-            .field("seats", seats.join(&b","[..]))
-            .field("qty", qty.to_string())
+    fn seats<'a>(
+        id: EntryId,
+        kind: &str,
+        user: &[u8],
+        seats: impl IntoIterator<Item = &'a [u8]>,
+        qty: u64,
+    ) -> Self {
+        let mut record = Self::new(id, kind).field("user", user);
+        record.fields.push(b"seats").push_joined(seats, b',');
+        record.field_u64("qty", qty)
     }
 }
 
@@ -226,9 +236,10 @@ impl Event {
         after.unwrap_or(self.last_id).next_at(now)
     }
 
-    /// Applies one effect and returns the journal entry that records it, if any. An effect that
-    /// does not fit the state (a replica fed a foreign stream) changes nothing.
-    pub fn apply(&mut self, effect: &Effect) -> Option<JournalRecord> {
+    /// Applies one effect and, when `record` is set, returns the journal entry that records it
+    /// (None when the effect writes none). An effect that does not fit the state (a replica fed
+    /// a foreign stream) changes nothing and records nothing.
+    pub fn apply(&mut self, effect: &Effect, record: bool) -> Option<JournalRecord> {
         match effect {
             Effect::Joined {
                 ticket,
@@ -243,13 +254,17 @@ impl Event {
                 }
                 self.last_id = self.last_id.max(*ticket);
                 self.totals.joined += 1;
-                let mut record = JournalRecord::ticket(*ticket, "joined", *ticket, payload.user());
-                for (field, value) in payload.data() {
-                    let mut name = b"data.".to_vec();
-                    name.extend_from_slice(field);
-                    record.fields.push((name, value.to_vec()));
-                }
-                Some(record)
+                record.then(|| {
+                    let mut entry =
+                        JournalRecord::ticket(*ticket, "joined", *ticket, payload.user());
+                    for (field, value) in payload.data() {
+                        entry
+                            .fields
+                            .push_joined([&b"data"[..], field], b'.')
+                            .push(value);
+                    }
+                    entry
+                })
             }
             Effect::Touched {
                 ticket,
@@ -273,12 +288,7 @@ impl Event {
                     EndState::Expired => &mut self.totals.expired,
                 };
                 *total += 1;
-                Some(JournalRecord::ticket(
-                    *at,
-                    state.name(),
-                    *ticket,
-                    payload.user(),
-                ))
+                record.then(|| JournalRecord::ticket(*at, state.name(), *ticket, payload.user()))
             }
             Effect::Remembered { key, record } => {
                 self.idempotency.remember(key, *record);
@@ -314,12 +324,11 @@ impl Event {
                 self.inventory
                     .hold(*hold, user, *expires_at, &indices, *qty);
                 self.last_id = self.last_id.max(*at);
-                let names: Vec<&[u8]> = seats.iter().map(|s| &**s).collect();
-                Some(
-                    JournalRecord::seats(*at, "held", user, &names, *qty)
-                        .field("hold", hold.to_string())
-                        .field("expires_at_ms", expires_at.to_string()),
-                )
+                record.then(|| {
+                    JournalRecord::seats(*at, "held", user, seats.iter().map(|s| &**s), *qty)
+                        .field_u64("hold", *hold)
+                        .field_u64("expires_at_ms", *expires_at)
+                })
             }
             Effect::Settled {
                 at,
@@ -336,23 +345,20 @@ impl Event {
                     Settlement::Release => "released",
                     Settlement::Sale => "sold",
                 };
-                let names: Vec<&[u8]> = seats.iter().map(|s| &**s).collect();
-                Some(JournalRecord::seats(*at, kind, user, &names, *qty))
+                record.then(|| {
+                    JournalRecord::seats(*at, kind, user, seats.iter().map(|s| &**s), *qty)
+                })
             }
             Effect::HoldExpired { at, hold } => {
                 let expired = self.inventory.expire(*hold)?;
                 self.last_id = self.last_id.max(*at);
                 let inv = &self.inventory;
-                let names: Vec<&[u8]> = expired
-                    .seats
-                    .iter()
-                    .map(|&s| &*inv.seats[s as usize].name)
-                    .collect();
-                let user = &inv.buyers[expired.buyer as usize].id;
-                Some(
-                    JournalRecord::seats(*at, "hold_expired", user, &names, expired.qty)
-                        .field("hold", hold.to_string()),
-                )
+                record.then(|| {
+                    let names = expired.seats.iter().map(|&s| &*inv.seats[s as usize].name);
+                    let user = &inv.buyers[expired.buyer as usize].id;
+                    JournalRecord::seats(*at, "hold_expired", user, names, expired.qty)
+                        .field_u64("hold", *hold)
+                })
             }
             Effect::Admitted {
                 at,
@@ -377,11 +383,11 @@ impl Event {
                         expires_at: *expires_at,
                     },
                 );
-                Some(
+                record.then(|| {
                     JournalRecord::ticket(*at, "admitted", *ticket, payload.user())
-                        .field("via", "admit")
-                        .field("pass_expires_at_ms", expires_at.to_string()),
-                )
+                        .field("via", b"admit")
+                        .field_u64("pass_expires_at_ms", *expires_at)
+                })
             }
             Effect::Opened { at, seed } => {
                 if self.opened {
@@ -392,7 +398,9 @@ impl Event {
                     .line
                     .shuffle_prequeue(self.config.get(Setting::OpensAt), *seed);
                 self.last_id = self.last_id.max(*at);
-                Some(JournalRecord::new(*at, "opened").field("shuffled", shuffled.to_string()))
+                record.then(|| {
+                    JournalRecord::new(*at, "opened").field_u64("shuffled", shuffled as u64)
+                })
             }
             Effect::SessionEnded { at, ticket, why } => {
                 let session = self.sessions.remove(*ticket)?;
@@ -400,10 +408,10 @@ impl Event {
                     self.line.restate(index, EndState::Admitted, why.state());
                 }
                 self.last_id = self.last_id.max(*at);
-                Some(
+                record.then(|| {
                     JournalRecord::ticket(*at, "session_ended", *ticket, &session.user)
-                        .field("reason", why.name()),
-                )
+                        .field("reason", why.name().as_bytes())
+                })
             }
         }
     }

@@ -7,6 +7,8 @@ use std::ptr::NonNull;
 
 use redis_module::raw;
 
+use crate::arg_list::ArgList;
+
 use crate::datatype::EVENT_TYPE;
 use crate::error::SeatqError;
 use crate::event::Event;
@@ -82,7 +84,7 @@ impl Ctx {
     }
 
     /// Appends a command to what this command (or timer run) propagates to replicas and AOF.
-    pub fn replicate(&self, command: &str, args: &[&[u8]]) {
+    pub fn replicate(&self, command: &str, args: &ArgList) {
         let strings: Vec<OwnedString> = args.iter().map(|a| self.create_string(a)).collect();
         let mut raw_args: Vec<RawString> = strings.iter().map(|s| s.s).collect();
         self.replicate_strings(command, &mut raw_args);

@@ -4,7 +4,10 @@
 //! otherwise `{<key>}:journal`. Both hash exactly like the event key. A key without a hash tag
 //! that contains `}` cannot be wrapped that way, so journaling refuses it (with a clear error).
 
+use std::cell::RefCell;
 use std::ffi::c_int;
+
+use hashbrown::HashMap;
 
 use redis_module::raw;
 
@@ -39,6 +42,34 @@ pub fn journal_key(event_key: &[u8]) -> Result<Vec<u8>, SeatqError> {
     Ok(name)
 }
 
+/// At most this many recurring words are kept (DATA field names come from clients).
+const MAX_RECURRING_WORDS: usize = 1024;
+
+thread_local! {
+    // Journals are written on the main thread only.
+    static RECURRING_WORDS: RefCell<HashMap<Box<[u8]>, RawString>> = RefCell::new(HashMap::new());
+}
+
+/// A module string holding `word`, created once and kept: field names and entry types make up
+/// most of a journal entry, and creating and freeing a string for each on every write showed up
+/// in profiles. None once the set is full (the caller creates a temporary string instead).
+fn recurring_word(word: &[u8]) -> Option<RawString> {
+    RECURRING_WORDS.with_borrow_mut(|words| {
+        if let Some(&kept) = words.get(word) {
+            return Some(kept);
+        }
+        if words.len() >= MAX_RECURRING_WORDS {
+            return None;
+        }
+        // A string without a context is never freed automatically: it lives as long as the set.
+        let kept = unsafe {
+            api!(RedisModule_CreateString)(std::ptr::null_mut(), word.as_ptr().cast(), word.len())
+        };
+        words.insert(word.into(), kept);
+        Some(kept)
+    })
+}
+
 pub struct Journal {
     name: OwnedString,
     key: Key,
@@ -57,27 +88,36 @@ impl Journal {
         Ok(Self { name, key })
     }
 
-    /// Appends one entry at the record's ID and propagates it as an XADD with that ID. If the
-    /// stream already holds a larger ID (someone wrote to it directly), the entry gets the
-    /// next ID the stream allows; its `ticket` field still names the ticket.
+    /// Appends one entry at the record's ID. If the stream already holds a larger ID (someone
+    /// wrote to it directly), the entry gets the next ID the stream allows; its `ticket` field
+    /// still names the ticket. Not propagated: replicas and the AOF write the same entry when
+    /// they apply the effect (`store::apply_received`).
     pub fn append(&self, ctx: &Ctx, record: &JournalRecord) {
-        let strings: Vec<OwnedString> = record
-            .fields
-            .iter()
-            .flat_map(|(f, v)| [ctx.create_string(f), ctx.create_string(v)])
-            .collect();
-        let mut argv: Vec<RawString> = strings.iter().map(|s| s.s).collect();
+        let mut argv: Vec<RawString> = Vec::with_capacity(record.fields.len());
+        let mut values: Vec<OwnedString> = Vec::with_capacity(record.fields.len() / 2);
+        for (i, arg) in record.fields.iter().enumerate() {
+            // Field names and the entry type (the first value) recur in every entry.
+            let recurring = i % 2 == 0 || i == 1;
+            match recurring.then(|| recurring_word(arg)).flatten() {
+                Some(word) => argv.push(word),
+                None => {
+                    let value = ctx.create_string(arg);
+                    argv.push(value.s);
+                    values.push(value);
+                }
+            }
+        }
         let mut id = raw::RedisModuleStreamID {
             ms: record.id.ms,
             seq: record.id.seq,
         };
-        let add = |flags: u32, id: &mut raw::RedisModuleStreamID, argv: &mut Vec<RawString>| unsafe {
+        let add = |flags: u32, id: &mut raw::RedisModuleStreamID, argv: &mut [RawString]| unsafe {
             api!(RedisModule_StreamAdd)(
                 self.key.raw(),
                 flags as c_int,
                 id,
                 argv.as_mut_ptr(),
-                record.fields.len() as i64,
+                (argv.len() / 2) as i64,
             )
         };
         if add(0, &mut id, &mut argv) != raw::REDISMODULE_OK as c_int
@@ -87,12 +127,6 @@ impl Journal {
             ctx.log_warning("seatq: could not append to a journal stream");
             return;
         }
-        let id_text = ctx.create_string(EntryId::new(id.ms, id.seq).to_string().as_bytes());
-        let mut xadd = Vec::with_capacity(argv.len() + 2);
-        xadd.push(self.name.s);
-        xadd.push(id_text.s);
-        xadd.extend_from_slice(&argv);
-        ctx.replicate_strings("XADD", &mut xadd);
         ctx.notify(raw::REDISMODULE_NOTIFY_STREAM, "xadd", self.name.s);
         crate::metrics::JOURNAL_ENTRIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }

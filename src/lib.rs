@@ -8,6 +8,7 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod admission;
+mod arg_list;
 mod commands;
 mod config;
 mod datatype;
@@ -15,6 +16,7 @@ mod entry_id;
 mod error;
 mod event;
 mod ffi;
+mod heap;
 mod journal;
 mod metrics;
 #[cfg(not(test))]

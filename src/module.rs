@@ -151,7 +151,7 @@ fn on_keyspace_event(ctx: &Context, _kind: NotifyEvent, event: &str, key: &[u8])
 redis_module! {
     name: "seatq",
     version: 1,
-    allocator: (redis_module::alloc::RedisAlloc, redis_module::alloc::RedisAlloc),
+    allocator: (crate::heap::Shelved<crate::heap::RedisHeap>, crate::heap::Shelved(crate::heap::RedisHeap)),
     data_types: [EVENT_TYPE],
     init: init,
     event_handlers: [

@@ -425,31 +425,40 @@ mod tests {
 
     fn sample() -> Event {
         let mut ev = Event::default();
-        ev.apply(&Effect::Configured(vec![
-            (Setting::Heartbeat, 5000),
-            (Setting::Journal, 0),
-        ]));
+        ev.apply(
+            &Effect::Configured(vec![(Setting::Heartbeat, 5000), (Setting::Journal, 0)]),
+            true,
+        );
         for i in 0..20u64 {
             let payload =
                 TicketPayload::new(format!("user-{i}").as_bytes(), &[(b"tier", b"vip")]).unwrap();
-            ev.apply(&Effect::Joined {
-                ticket: EntryId::new(100 + i, 0),
-                heartbeat_deadline: 9000 + i,
-                payload,
-            });
+            ev.apply(
+                &Effect::Joined {
+                    ticket: EntryId::new(100 + i, 0),
+                    heartbeat_deadline: 9000 + i,
+                    payload,
+                },
+                true,
+            );
         }
-        ev.apply(&Effect::Ended {
-            ticket: EntryId::new(103, 0),
-            state: EndState::Left,
-            at: EntryId::new(200, 0),
-        });
-        ev.apply(&Effect::Remembered {
-            key: b"idem".to_vec().into(),
-            record: IdempotencyRecord {
-                ticket: EntryId::new(101, 0),
-                expires_at: 7,
+        ev.apply(
+            &Effect::Ended {
+                ticket: EntryId::new(103, 0),
+                state: EndState::Left,
+                at: EntryId::new(200, 0),
             },
-        });
+            true,
+        );
+        ev.apply(
+            &Effect::Remembered {
+                key: b"idem".to_vec().into(),
+                record: IdempotencyRecord {
+                    ticket: EntryId::new(101, 0),
+                    expires_at: 7,
+                },
+            },
+            true,
+        );
         let names: Vec<Box<[u8]>> = (0..6)
             .map(|i| format!("S-{i}").into_bytes().into())
             .collect();
@@ -487,7 +496,7 @@ mod tests {
                 hold: 1,
             },
         ] {
-            let journaled = ev.apply(&effect).is_some();
+            let journaled = ev.apply(&effect, true).is_some();
             assert!(
                 journaled
                     || matches!(
@@ -498,12 +507,15 @@ mod tests {
         }
         ev.inventory.check_invariants().unwrap();
         // Admission: a pre-queue shuffle, two sessions (one ended), the budget and its history.
-        ev.apply(&Effect::Configured(vec![(Setting::OpensAt, 110)]));
+        ev.apply(&Effect::Configured(vec![(Setting::OpensAt, 110)]), true);
         assert!(ev
-            .apply(&Effect::Opened {
-                at: EntryId::new(400, 0),
-                seed: 7
-            })
+            .apply(
+                &Effect::Opened {
+                    at: EntryId::new(400, 0),
+                    seed: 7
+                },
+                true
+            )
             .is_some());
         for (i, ticket) in [105u64, 106].into_iter().enumerate() {
             let admitted = Effect::Admitted {
@@ -512,14 +524,14 @@ mod tests {
                 pass: [i as u8 + 1; 16],
                 expires_at: 5000,
             };
-            assert!(ev.apply(&admitted).is_some());
+            assert!(ev.apply(&admitted, true).is_some());
         }
         let ended = Effect::SessionEnded {
             at: EntryId::new(400, 3),
             ticket: EntryId::new(106, 0),
             why: SessionEnd::Leave,
         };
-        assert!(ev.apply(&ended).is_some());
+        assert!(ev.apply(&ended, true).is_some());
         ev
     }
 

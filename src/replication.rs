@@ -4,6 +4,7 @@
 //! clients too.
 
 use crate::admission::sessions::{pass_from_hex, pass_to_hex};
+use crate::arg_list::ArgList;
 use crate::config::Setting;
 use crate::entry_id::{parse_u64, EntryId};
 use crate::error::SeatqError;
@@ -16,62 +17,52 @@ use crate::seats::validate_seat_name;
 
 pub const APPLY_COMMAND: &str = "SEATQ.APPLY";
 
-fn id(id: EntryId) -> Vec<u8> {
-    id.to_string().into_bytes()
-}
-
-fn num(n: u64) -> Vec<u8> {
-    n.to_string().into_bytes()
-}
-
-/// The arguments after the key.
-pub fn encode(effect: &Effect) -> Vec<Vec<u8>> {
+/// Appends the arguments after the key.
+pub fn encode(effect: &Effect, args: &mut ArgList) {
     match effect {
         Effect::Joined {
             ticket,
             heartbeat_deadline,
             payload,
         } => {
-            vec![
-                b"JOIN".to_vec(),
-                id(*ticket),
-                num(*heartbeat_deadline),
-                payload.packed().to_vec(),
-            ]
+            args.push(b"JOIN")
+                .push_id(*ticket)
+                .push_u64(*heartbeat_deadline)
+                .push(payload.packed());
         }
         Effect::Touched {
             ticket,
             heartbeat_deadline,
         } => {
-            vec![b"TOUCH".to_vec(), id(*ticket), num(*heartbeat_deadline)]
+            args.push(b"TOUCH")
+                .push_id(*ticket)
+                .push_u64(*heartbeat_deadline);
         }
         Effect::Ended { ticket, state, at } => {
-            vec![
-                b"END".to_vec(),
-                id(*ticket),
-                state.name().as_bytes().to_vec(),
-                id(*at),
-            ]
+            args.push(b"END")
+                .push_id(*ticket)
+                .push(state.name().as_bytes())
+                .push_id(*at);
         }
         Effect::Remembered { key, record } => {
-            vec![
-                b"REMEMBER".to_vec(),
-                key.to_vec(),
-                id(record.ticket),
-                num(record.expires_at),
-            ]
+            args.push(b"REMEMBER")
+                .push(key)
+                .push_id(record.ticket)
+                .push_u64(record.expires_at);
         }
-        Effect::Purged { now } => vec![b"PURGE".to_vec(), num(*now)],
+        Effect::Purged { now } => {
+            args.push(b"PURGE").push_u64(*now);
+        }
         Effect::Configured(values) => {
-            let mut args = vec![b"CONFIG".to_vec()];
+            args.push(b"CONFIG");
             for (setting, value) in values {
-                args.push(setting.spec().field.as_bytes().to_vec());
-                args.push(num(*value));
+                args.push(setting.spec().field.as_bytes()).push_u64(*value);
             }
-            args
         }
-        Effect::SeatsAdded { names } => with_seats(vec![b"SEATS".to_vec()], names),
-        Effect::StockAdded { qty } => vec![b"STOCK".to_vec(), num(*qty)],
+        Effect::SeatsAdded { names } => push_all(args.push(b"SEATS"), names),
+        Effect::StockAdded { qty } => {
+            args.push(b"STOCK").push_u64(*qty);
+        }
         Effect::Held {
             at,
             hold,
@@ -79,15 +70,13 @@ pub fn encode(effect: &Effect) -> Vec<Vec<u8>> {
             expires_at,
             seats,
             qty,
-        } => with_seats(
-            vec![
-                b"HOLD".to_vec(),
-                id(*at),
-                num(*hold),
-                user.to_vec(),
-                num(*expires_at),
-                num(*qty),
-            ],
+        } => push_all(
+            args.push(b"HOLD")
+                .push_id(*at)
+                .push_u64(*hold)
+                .push(user)
+                .push_u64(*expires_at)
+                .push_u64(*qty),
             seats,
         ),
         Effect::Settled {
@@ -98,41 +87,42 @@ pub fn encode(effect: &Effect) -> Vec<Vec<u8>> {
             qty,
         } => {
             let op = match how {
-                Settlement::Release => b"RELEASE".to_vec(),
-                Settlement::Sale => b"SELL".to_vec(),
+                Settlement::Release => &b"RELEASE"[..],
+                Settlement::Sale => b"SELL",
             };
-            with_seats(vec![op, id(*at), user.to_vec(), num(*qty)], seats)
+            push_all(args.push(op).push_id(*at).push(user).push_u64(*qty), seats)
         }
-        Effect::HoldExpired { at, hold } => vec![b"EXPIRE-HOLD".to_vec(), id(*at), num(*hold)],
+        Effect::HoldExpired { at, hold } => {
+            args.push(b"EXPIRE-HOLD").push_id(*at).push_u64(*hold);
+        }
         Effect::Admitted {
             at,
             ticket,
             pass,
             expires_at,
         } => {
-            vec![
-                b"ADMIT".to_vec(),
-                id(*at),
-                id(*ticket),
-                pass_to_hex(pass).into_bytes(),
-                num(*expires_at),
-            ]
+            args.push(b"ADMIT")
+                .push_id(*at)
+                .push_id(*ticket)
+                .push(pass_to_hex(pass).as_bytes())
+                .push_u64(*expires_at);
         }
-        Effect::Opened { at, seed } => vec![b"OPEN".to_vec(), id(*at), num(*seed)],
+        Effect::Opened { at, seed } => {
+            args.push(b"OPEN").push_id(*at).push_u64(*seed);
+        }
         Effect::SessionEnded { at, ticket, why } => {
-            vec![
-                b"SESSION-END".to_vec(),
-                id(*at),
-                id(*ticket),
-                why.name().as_bytes().to_vec(),
-            ]
+            args.push(b"SESSION-END")
+                .push_id(*at)
+                .push_id(*ticket)
+                .push(why.name().as_bytes());
         }
     }
 }
 
-fn with_seats(mut args: Vec<Vec<u8>>, seats: &[Box<[u8]>]) -> Vec<Vec<u8>> {
-    args.extend(seats.iter().map(|s| s.to_vec()));
-    args
+fn push_all(args: &mut ArgList, names: &[Box<[u8]>]) {
+    for name in names {
+        args.push(name);
+    }
 }
 
 fn seat_names(args: &[&[u8]]) -> Result<Vec<Box<[u8]>>, SeatqError> {
@@ -382,8 +372,9 @@ mod tests {
             },
         ];
         for effect in effects {
-            let args = encode(&effect);
-            let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            let mut args = ArgList::default();
+            encode(&effect, &mut args);
+            let refs: Vec<&[u8]> = args.iter().collect();
             assert_eq!(decode(&refs).unwrap(), effect);
         }
     }

@@ -4,6 +4,7 @@
 
 use redis_module::raw;
 
+use crate::arg_list::ArgList;
 use crate::error::SeatqError;
 use crate::event::{Effect, Event};
 use crate::ffi::{bytes_of, Ctx, Key, RawString};
@@ -131,12 +132,12 @@ pub fn commit(ctx: &Ctx, key: RawString, mut effects: Vec<Effect>) -> Result<(),
     let event = handle.event_mut()?.expect("exists or was created above");
     let gauges = metrics::before_change(event);
     for effect in &effects {
-        let record = event.apply(effect);
+        let record = event.apply(effect, journal.is_some());
         metrics::count_effect(effect);
-        let mut args: Vec<Vec<u8>> = vec![key_bytes.to_vec()];
-        args.extend(replication::encode(effect));
-        let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-        ctx.replicate(APPLY_COMMAND, &refs);
+        let mut args = ArgList::with_capacity(8, 128);
+        args.push(key_bytes);
+        replication::encode(effect, &mut args);
+        ctx.replicate(APPLY_COMMAND, &args);
         if let (Some(journal), Some(record)) = (&journal, record) {
             journal.append(ctx, &record);
         }
@@ -146,9 +147,11 @@ pub fn commit(ctx: &Ctx, key: RawString, mut effects: Vec<Effect>) -> Result<(),
     Ok(())
 }
 
-/// Applies effects received from the primary or the AOF (`SEATQ.APPLY`): no decisions, no
-/// journal (the journal's XADDs travel separately), the command itself is propagated verbatim
-/// so a replica's own AOF and sub-replicas get it.
+/// Applies effects received from the primary or the AOF (`SEATQ.APPLY`): no decisions; the
+/// journal entry is written here from the effect (same ID, same fields, so every copy's journal
+/// is identical), and the command itself is propagated verbatim so a replica's own AOF and
+/// sub-replicas get it. One replicated command per change instead of an effect plus an XADD
+/// halves the primary's propagation work on every journaled write.
 pub fn apply_received(ctx: &Ctx, key: RawString, effect: Effect) -> Result<(), SeatqError> {
     let mut handle = ctx.open(key, true);
     if handle.event()?.is_none() {
@@ -156,8 +159,22 @@ pub fn apply_received(ctx: &Ctx, key: RawString, effect: Effect) -> Result<(), S
         timer::register(ctx.selected_db(), bytes_of(key));
     }
     let event = handle.event_mut()?.expect("created above");
+    // The primary's journal check passed before it replicated this effect, and the replica holds
+    // the same data, so opening the journal here fails only on a diverged copy: then the effect
+    // still applies, unjournaled, rather than leave the event behind.
+    let journal = (event.config.journal_on() && journaled(&effect))
+        .then(|| Journal::open(ctx, bytes_of(key)))
+        .and_then(|opened| {
+            opened
+                .inspect_err(|_| {
+                    ctx.log_warning("seatq: a replicated effect could not be journaled")
+                })
+                .ok()
+        });
     let gauges = metrics::before_change(event);
-    event.apply(&effect);
+    if let (Some(record), Some(journal)) = (event.apply(&effect, journal.is_some()), &journal) {
+        journal.append(ctx, &record);
+    }
     metrics::count_effect(&effect);
     metrics::event_changed(gauges, event);
     ctx.replicate_verbatim();

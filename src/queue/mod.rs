@@ -351,14 +351,14 @@ mod tests {
         let payload = TicketPayload::new(user.as_bytes(), &[]).unwrap();
         let (effects, joined) = ev.plan_enqueue(now, payload, idem.map(str::as_bytes))?;
         for e in &effects {
-            ev.apply(e);
+            ev.apply(e, true);
         }
         Ok(joined)
     }
 
     fn run(ev: &mut Event, effects: Vec<Effect>) {
         for e in &effects {
-            ev.apply(e);
+            ev.apply(e, true);
         }
     }
 

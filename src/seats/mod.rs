@@ -301,7 +301,7 @@ mod tests {
 
     fn run(ev: &mut Event, effects: Vec<Effect>) {
         for e in &effects {
-            ev.apply(e);
+            ev.apply(e, true);
         }
         ev.inventory.check_invariants().unwrap();
     }
