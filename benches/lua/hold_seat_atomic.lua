@@ -1,6 +1,7 @@
--- The seed's seat hold (shared/seed, Phase 1.3): HGET status, DECR inventory (rolled back on
--- SOLD_OUT), HSET HOLD, SETEX the hold key. KEYS: status hash, inventory counter, hold key.
--- ARGV: seat, user, ttl seconds.
+-- The seed's seat hold (shared/seed/000_2168e00bf63f02a1.md, "3. TestLuaExecutor_HoldSeatAtomic"
+-- and "5. TestLuaExecutor_SoldOut"; their internal/queue/lua/hold_seat_atomic.lua): HGET status,
+-- DECR inventory (rolled back on SOLD_OUT), HSET HOLD, SETEX the hold key.
+-- KEYS: status hash, inventory counter, hold key. ARGV: seat, user, ttl seconds.
 local status = redis.call('HGET', KEYS[1], ARGV[1])
 if status ~= 'AVAILABLE' then
   return {0, 'SEAT_UNAVAILABLE'}

@@ -1,5 +1,7 @@
--- The seed's seat release: the seat must be HOLD; HSET AVAILABLE, DEL the hold key, INCR the
--- inventory. KEYS: status hash, inventory counter, hold key. ARGV: seat.
+-- The seed's seat release (shared/seed/000_2168e00bf63f02a1.md,
+-- "4. TestLuaExecutor_ReleaseSeatAtomic"; their internal/queue/lua/release_seat_atomic.lua): the
+-- seat must be HOLD; HSET AVAILABLE, DEL the hold key, INCR the inventory.
+-- KEYS: status hash, inventory counter, hold key. ARGV: seat.
 local status = redis.call('HGET', KEYS[1], ARGV[1])
 if status ~= 'HOLD' then
   return {0, 'NOT_HELD'}
