@@ -1395,11 +1395,21 @@ fn open_loop(con: &mut Connection, port: u16, o: &Options, plan: &LatencyPlan) -
         (all, end.saturating_duration_since(start).as_secs_f64())
     });
     let cpu_after = cpu_seconds(con);
-    // LATENCY LATEST: [event, time, latest ms, max ms] per event type.
-    let events: Vec<(String, i64, i64, i64)> = redis::cmd("LATENCY")
+    // LATENCY LATEST: [event, time, latest ms, max ms, ...] per event type (Valkey adds more).
+    let latest: Vec<Value> = redis::cmd("LATENCY")
         .arg("LATEST")
         .query(con)
         .expect("LATENCY LATEST");
+    let events: Vec<(i64, String)> = latest
+        .iter()
+        .filter_map(|e| match e {
+            Value::Array(f) if f.len() >= 4 => match &f[3] {
+                Value::Int(max) => Some((*max, text(&f[0]))),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
     // The slowest command the slowlog kept (threshold 1 ms): its duration (us) and name.
     let slowlog: Vec<Value> = redis::cmd("SLOWLOG")
         .arg("GET")
@@ -1418,7 +1428,6 @@ fn open_loop(con: &mut Connection, port: u16, o: &Options, plan: &LatencyPlan) -
         .max();
     let server_stall = events
         .into_iter()
-        .map(|e| (e.3, e.0))
         .max()
         .map(|(ms, event)| match slowest {
             Some((us, name)) if us >= ms * 1000 - 1000 => (ms, name.to_uppercase()),
