@@ -1197,6 +1197,9 @@ struct LatencyRun {
     /// CPU used during the run, in % of one core: the server's, and this process's.
     server_cpu: f64,
     client_cpu: f64,
+    /// The longest event the server's latency monitor saw (ms, events of 1 ms or more), e.g.
+    /// one slow command; 0 when none: then tail latency came from waiting, not from a stall.
+    server_stall: (i64, String),
     per_op: Vec<(Op, f64, f64)>,
     failures: usize,
     first_failure: Option<String>,
@@ -1361,6 +1364,15 @@ fn open_loop(con: &mut Connection, port: u16, o: &Options, plan: &LatencyPlan) -
     let requests: Vec<Vec<(Op, Vec<u8>)>> = (0..o.connections)
         .map(|t| connection_requests(o, plan, t))
         .collect();
+    let _: () = redis::cmd("LATENCY")
+        .arg("RESET")
+        .query::<i64>(con)
+        .map(|_| ())
+        .expect("LATENCY RESET");
+    let _: () = redis::cmd("SLOWLOG")
+        .arg("RESET")
+        .query(con)
+        .expect("SLOWLOG RESET");
     let cpu_before = cpu_seconds(con);
     let wall = Instant::now();
     let start = Instant::now() + Duration::from_millis(50);
@@ -1383,6 +1395,45 @@ fn open_loop(con: &mut Connection, port: u16, o: &Options, plan: &LatencyPlan) -
         (all, end.saturating_duration_since(start).as_secs_f64())
     });
     let cpu_after = cpu_seconds(con);
+    // LATENCY LATEST: [event, time, latest ms, max ms, ...] per event type (Valkey adds more).
+    let latest: Vec<Value> = redis::cmd("LATENCY")
+        .arg("LATEST")
+        .query(con)
+        .expect("LATENCY LATEST");
+    let events: Vec<(i64, String)> = latest
+        .iter()
+        .filter_map(|e| match e {
+            Value::Array(f) if f.len() >= 4 => match &f[3] {
+                Value::Int(max) => Some((*max, text(&f[0]))),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    // The slowest command the slowlog kept (threshold 1 ms): its duration (us) and name.
+    let slowlog: Vec<Value> = redis::cmd("SLOWLOG")
+        .arg("GET")
+        .arg(128)
+        .query(con)
+        .expect("SLOWLOG GET");
+    let slowest = slowlog
+        .iter()
+        .filter_map(|entry| match entry {
+            Value::Array(f) if f.len() >= 4 => match (&f[2], &f[3]) {
+                (Value::Int(us), Value::Array(args)) => Some((*us, text(&args[0]))),
+                _ => None,
+            },
+            _ => None,
+        })
+        .max();
+    let server_stall = events
+        .into_iter()
+        .max()
+        .map(|(ms, event)| match slowest {
+            Some((us, name)) if us >= ms * 1000 - 1000 => (ms, name.to_uppercase()),
+            _ => (ms, event),
+        })
+        .unwrap_or((0, String::new()));
     let wall = wall.elapsed().as_secs_f64();
     let mut latencies: Vec<Duration> = records.iter().map(|r| r.latency).collect();
     latencies.sort();
@@ -1412,6 +1463,7 @@ fn open_loop(con: &mut Connection, port: u16, o: &Options, plan: &LatencyPlan) -
         lag_p99: percentile(&lags, 0.99),
         server_cpu: (cpu_after.0 - cpu_before.0) / wall * 100.0,
         client_cpu: (cpu_after.1 - cpu_before.1) / wall * 100.0,
+        server_stall,
         per_op,
         failures: failed.len(),
         first_failure: failed.first().map(|s| s.to_string()),
@@ -1420,6 +1472,14 @@ fn open_loop(con: &mut Connection, port: u16, o: &Options, plan: &LatencyPlan) -
 
 fn latency_section(b: &mut Bench, o: &Options, f: &mut Findings) {
     flushall(&mut b.con);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("latency-monitor-threshold")
+        .arg(1)
+        .arg("slowlog-log-slower-than")
+        .arg(1000)
+        .query(&mut b.con)
+        .expect("CONFIG SET latency-monitor-threshold, slowlog-log-slower-than");
     let designs = [
         Design::new("seatq, journal on", Kind::Seatq, "lat:{seatq}"),
         Design::new("seed Lua (EVALSHA)", Kind::Seed, "lat"),
@@ -1471,7 +1531,11 @@ fn latency_section(b: &mut Bench, o: &Options, f: &mut Findings) {
          Latency counts from each request's scheduled send time (no coordinated omission); \
          send lag = how late requests left\n   \
          (their connection still waiting for a reply, or no CPU); CPU = % of one core during \
-         the run (server: INFO cpu; client: this process).",
+         the run (server: INFO cpu; client: this process);\n   \
+         server stall max = the longest event of the server's latency monitor (ms, threshold \
+         1 ms) and the command (SLOWLOG) or event;\n   \
+         0 = none: the tail is then waiting (for CPU or behind other requests), not one slow \
+         command.",
         thousands(o.rate),
         o.seconds,
         o.connections,
@@ -1504,6 +1568,11 @@ fn latency_section(b: &mut Bench, o: &Options, f: &mut Findings) {
                 format!("{:.3}", med(r, &|x| x.lag_p99)),
                 format!("{:.0}%", med(r, &|x| x.server_cpu)),
                 format!("{:.0}%", med(r, &|x| x.client_cpu)),
+                r.iter()
+                    .map(|x| &x.server_stall)
+                    .max()
+                    .filter(|s| s.0 > 0)
+                    .map_or("0".into(), |s| format!("{} ({})", s.0, s.1)),
                 format!("{failed}{why}"),
             ]
         })
@@ -1522,6 +1591,7 @@ fn latency_section(b: &mut Bench, o: &Options, f: &mut Findings) {
             "send lag p99",
             "server CPU",
             "client CPU",
+            "server stall max",
             "refused",
         ],
         &rows,
