@@ -81,6 +81,18 @@ fn prefetch<T>(block: &[T]) {
     let _ = block;
 }
 
+#[derive(Clone, Copy)]
+struct UserSlot {
+    index: u32,
+    hash: u32,
+}
+
+/// The table's 64-bit hash from a kept 32-bit one: multiplying by an odd constant spreads the
+/// bits over the whole word, so both the bucket (low bits) and the tag (top bits) vary.
+fn table_hash(hash: u32) -> u64 {
+    u64::from(hash).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
 /// Tickets per block of the fence index (see `WaitingLine::fences`): 0.5 bytes per ticket.
 const FENCE_SPACING: usize = 32;
 
@@ -98,8 +110,11 @@ pub struct WaitingLine {
     /// probes and made QUEUE.STATUS on a million-ticket line 1.7-2.5x slower than on a short one.
     fences: Vec<EntryId>,
     rank: RankIndex,
-    /// Index into `tickets` of each waiting ticket, keyed by its user.
-    by_user: HashTable<u32>,
+    /// Each waiting ticket's index into `tickets` and its user's hash (32 bits), keyed by the
+    /// user. The hash is kept so that growing the table rehashes from it: recomputing it from
+    /// the payloads touched a cold heap block per ticket and blocked the server for 160 ms at
+    /// 460,000 waiting users.
+    by_user: HashTable<UserSlot>,
     hasher: RandomState,
     payload_bytes: usize,
 }
@@ -205,8 +220,9 @@ impl WaitingLine {
         &self.tickets[index]
     }
 
-    fn user_hash(&self, user: &[u8]) -> u64 {
-        self.hasher.hash_one(user)
+    /// The user's 32-bit hash, kept in the table.
+    fn user_hash(&self, user: &[u8]) -> u32 {
+        self.hasher.hash_one(user) as u32
     }
 
     fn index_user(&mut self, index: usize) {
@@ -215,28 +231,24 @@ impl WaitingLine {
             .expect("waiting")
             .user();
         let hash = self.user_hash(user);
-        let tickets = &self.tickets;
-        let hasher = &self.hasher;
-        self.by_user.insert_unique(hash, index as u32, |&i| {
-            hasher.hash_one(
-                tickets[i as usize]
-                    .waiting_payload()
-                    .expect("waiting")
-                    .user(),
-            )
-        });
+        let slot = UserSlot {
+            index: index as u32,
+            hash,
+        };
+        self.by_user
+            .insert_unique(table_hash(hash), slot, |s| table_hash(s.hash));
     }
 
-    /// The waiting ticket of `user`, if any.
     pub fn waiting_of(&self, user: &[u8]) -> Option<usize> {
         let hash = self.user_hash(user);
         self.by_user
-            .find(hash, |&i| {
-                self.tickets[i as usize]
-                    .waiting_payload()
-                    .is_some_and(|p| p.user() == user)
+            .find(table_hash(hash), |s| {
+                s.hash == hash
+                    && self.tickets[s.index as usize]
+                        .waiting_payload()
+                        .is_some_and(|p| p.user() == user)
             })
-            .map(|&i| i as usize)
+            .map(|s| s.index as usize)
     }
 
     /// 1-based position of a waiting ticket among those still waiting.
@@ -292,7 +304,10 @@ impl WaitingLine {
             return None;
         };
         let hash = self.user_hash(payload.user());
-        if let Ok(entry) = self.by_user.find_entry(hash, |&i| i as usize == index) {
+        if let Ok(entry) = self
+            .by_user
+            .find_entry(table_hash(hash), |s| s.index as usize == index)
+        {
             entry.remove();
         }
         self.rank.set(index, false);
@@ -386,7 +401,7 @@ impl WaitingLine {
         self.tickets.capacity() * std::mem::size_of::<Ticket>()
             + self.payload_bytes
             + self.waiting() * 8 // allocator rounding of payload blocks, on average
-            + self.by_user.capacity() * 5 * 8 / 7
+            + self.by_user.capacity() * 9 * 8 / 7
             + self.rank.heap_bytes()
             + self.fences.capacity() * std::mem::size_of::<EntryId>()
     }
