@@ -110,16 +110,27 @@ unsafe impl<Backing: GlobalAlloc> GlobalAlloc for Shelved<Backing> {
         match (class_of(layout), class_of(new_layout)) {
             (Some(old), Some(new)) if old == new => block,
             (None, None) => self.0.realloc(block, layout, new_size),
-            _ => {
-                let moved = self.alloc(new_layout);
-                if !moved.is_null() {
-                    std::ptr::copy_nonoverlapping(block, moved, layout.size().min(new_size));
-                    self.dealloc(block, layout);
-                }
-                moved
-            }
+            _ => move_block(self, block, layout, new_size),
         }
     }
+}
+
+/// Reallocates by allocating `new_size` bytes, copying and freeing the old block.
+///
+/// # Safety
+/// As `GlobalAlloc::realloc`.
+unsafe fn move_block(
+    heap: &impl GlobalAlloc,
+    block: *mut u8,
+    layout: Layout,
+    new_size: usize,
+) -> *mut u8 {
+    let moved = heap.alloc(Layout::from_size_align_unchecked(new_size, layout.align()));
+    if !moved.is_null() {
+        std::ptr::copy_nonoverlapping(block, moved, layout.size().min(new_size));
+        heap.dealloc(block, layout);
+    }
+    moved
 }
 
 /// Redis' allocator (`RM_Alloc`, `RM_Realloc`, `RM_Free`).
@@ -143,12 +154,7 @@ unsafe impl GlobalAlloc for RedisHeap {
     unsafe fn realloc(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if layout.align() > GRANULE {
             // realloc keeps only the allocator's natural alignment: move by hand.
-            let moved = self.alloc(Layout::from_size_align_unchecked(new_size, layout.align()));
-            if !moved.is_null() {
-                std::ptr::copy_nonoverlapping(block, moved, layout.size().min(new_size));
-                self.dealloc(block, layout);
-            }
-            return moved;
+            return move_block(self, block, layout, new_size);
         }
         redis_api(redis_module::raw::RedisModule_Realloc)(block.cast(), new_size).cast()
     }
