@@ -23,17 +23,13 @@
 //!  --rounds 3 --ops 20000 --memory-users 1000000 --rate 30000 --seconds 10 --connections 8
 //!  --only commands|scale|latency]` ("memory" is another name for "scale")
 
-#[path = "../tests/common/server.rs"]
-#[allow(dead_code)]
-mod server;
-
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redis::{Cmd, Connection, Value};
-use server::{Server, ServerKind};
+use seatq_testkit::server::{self, Server, ServerKind};
 
 const ENQUEUE_LUA: &str = include_str!("lua/enqueue_atomic_streams.lua");
 const STATUS_LUA: &str = include_str!("lua/status_position.lua");

@@ -31,10 +31,6 @@
 //!                           (`flash:{<ms>-<pid>}`) and its journal are left there to look at
 //!   --seed N                seed of the users' choices (default: from the clock)
 
-#[path = "../tests/common/server.rs"]
-#[allow(dead_code)]
-mod server;
-
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,6 +39,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use redis::{Connection, FromRedisValue, Value};
+use seatq_testkit::server;
 
 // The event's settings. RATE, BURST and CAPACITY pace admission (RATE is an upper bound: only
 // the front of the line is admitted, so the line moves no faster than the front user's client

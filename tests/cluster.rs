@@ -1,11 +1,9 @@
 //! Redis Cluster: three primaries started here, created with `redis-cli --cluster create`.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use redis::Connection;
+use seatq_testkit::*;
 
 struct Cluster {
     nodes: Vec<Server>,

@@ -1,5 +1,7 @@
-//! Shared test helpers: servers (see `server`) and small typed wrappers around seatq replies.
-#![allow(dead_code, unused_imports)]
+//! seatq's dev-only kit, shared by the integration tests (`tests/`), the benchmark (`benches/`)
+//! and the flash-sale simulator (`examples/`): real servers with the module loaded (see
+//! `server`) and small typed wrappers around seatq replies. Tests take everything with
+//! `use seatq_testkit::*;`.
 
 pub mod server;
 
