@@ -3,6 +3,7 @@
 //! `server`) and small typed wrappers around seatq replies. Tests take everything with
 //! `use seatq_testkit::*;`.
 
+pub mod cluster;
 pub mod server;
 
 use std::collections::HashMap;
