@@ -30,6 +30,12 @@
 //!   --url redis://host:port/  use a running server with seatq loaded instead; the event
 //!                           (`flash:{<ms>-<pid>}`) and its journal are left there to look at
 //!   --seed N                seed of the users' choices (default: from the clock)
+//!
+//! Layout: `options`; `sale` creates the event; `plan` draws each user's behaviour; `worker`
+//! runs the users' state machines (`request` builds their commands, `replies` moves them on)
+//! over a `seat_map`; `run` starts the workers under the `--rps` cap; `stats` counts; `settle`
+//! waits for the last holds and reads the event, `replay` rebuilds it from the journal;
+//! `report` and `invariants` print.
 
 mod invariants;
 mod options;
