@@ -1,12 +1,10 @@
 //! Admission against real servers: the budget, capacity, passes and the pre-queue shuffle.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::*;
 use redis::Connection;
+use seatq_testkit::*;
 
 fn server_ms(con: &mut Connection) -> u64 {
     let t = items(&ok(con, &["TIME"]));

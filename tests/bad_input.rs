@@ -1,8 +1,6 @@
 //! Malformed input: every command answers a clear error and changes nothing.
 
-mod common;
-
-use common::*;
+use seatq_testkit::*;
 
 #[test]
 fn bad_input_table_answers_errors_and_changes_nothing() {

@@ -1,76 +1,10 @@
-//! Redis Cluster: three primaries started here, created with `redis-cli --cluster create`.
-
-mod common;
+//! Redis Cluster: three primaries (`seatq_testkit::cluster`) with events spread over them.
 
 use std::time::Duration;
 
-use common::*;
 use redis::Connection;
-
-struct Cluster {
-    nodes: Vec<Server>,
-}
-
-impl Cluster {
-    fn start(kind: ServerKind) -> Cluster {
-        let nodes: Vec<Server> = (0..3)
-            .map(|_| {
-                Server::start(
-                    kind,
-                    &[
-                        "--cluster-enabled",
-                        "yes",
-                        "--cluster-config-file",
-                        "nodes.conf",
-                        "--cluster-node-timeout",
-                        "5000",
-                    ],
-                )
-            })
-            .collect();
-        let addresses: Vec<String> = nodes
-            .iter()
-            .map(|n| format!("127.0.0.1:{}", n.port))
-            .collect();
-        let out = std::process::Command::new("redis-cli")
-            .args(["--cluster", "create"])
-            .args(&addresses)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
-            .output()
-            .expect("redis-cli (installed with redis-server) creates the cluster");
-        assert!(
-            out.status.success(),
-            "cluster create failed: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        for node in &nodes {
-            let mut con = node.connection();
-            wait_until(Duration::from_secs(20), || {
-                text(&ok(&mut con, &["CLUSTER", "INFO"])).contains("cluster_state:ok")
-            });
-        }
-        Cluster { nodes }
-    }
-
-    fn node_id(&self, i: usize) -> String {
-        text(&ok(&mut self.nodes[i].connection(), &["CLUSTER", "MYID"]))
-    }
-
-    /// The index of the node serving `key`.
-    fn owner(&self, key: &str) -> usize {
-        (0..3)
-            .find(|&i| run(&mut self.nodes[i].connection(), &["QUEUE.LEN", key]).is_ok())
-            .expect("some node serves the key")
-    }
-
-    fn client(&self) -> redis::cluster::ClusterConnection {
-        let urls: Vec<String> = self.nodes.iter().map(|n| n.url()).collect();
-        redis::cluster::ClusterClient::new(urls)
-            .unwrap()
-            .get_connection()
-            .unwrap()
-    }
-}
+use seatq_testkit::cluster::Cluster;
+use seatq_testkit::*;
 
 fn slot(con: &mut Connection, key: &str) -> i64 {
     int(&ok(con, &["CLUSTER", "KEYSLOT", key]))

@@ -1,12 +1,10 @@
 //! What an operator touches: INFO seatq, module configuration, and the client example.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::*;
 use redis::Connection;
+use seatq_testkit::*;
 
 /// INFO seatq as field -> value (dict fields keep their `k=v,...` text).
 fn info(con: &mut Connection) -> HashMap<String, String> {

@@ -1,11 +1,9 @@
 //! Replication, AOF, RDB and the keyspace operations on event keys, against real servers.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use redis::Connection;
+use seatq_testkit::*;
 
 /// A mixed workload touching every write path: joins with DATA and idempotency keys,
 /// duplicates, leaves, dequeues, heartbeat renewals, timer expiry and idempotency purges.

@@ -1,11 +1,9 @@
 //! The waiting line against real servers: the seed's cases and the contract's guarantees.
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::*;
+use seatq_testkit::*;
 
 #[test]
 fn seed_enqueue_atomic_then_duplicate() {

@@ -1,8 +1,6 @@
 //! Reliability under hostile conditions: memory pressure and random input at scale.
 
-mod common;
-
-use common::*;
+use seatq_testkit::*;
 
 #[test]
 fn under_maxmemory_writes_answer_oom_and_change_nothing_while_reads_work() {

@@ -1,12 +1,10 @@
 //! Seat inventory against real servers.
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use common::*;
 use redis::Connection;
+use seatq_testkit::*;
 
 fn add_seats(con: &mut Connection, key: &str, names: &[String]) {
     let mut cmd = redis::cmd("SEAT.ADD");

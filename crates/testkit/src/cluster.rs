@@ -1,0 +1,77 @@
+//! A Redis Cluster of three primaries (no replicas), each a [`Server`] with the module loaded,
+//! created with `redis-cli --cluster create` (installed with redis-server; Valkey accepts it).
+
+use std::time::Duration;
+
+use redis::cluster::{ClusterClient, ClusterConnection};
+
+use crate::{ok, run, text, wait_until, Server, ServerKind};
+
+/// The fewest primaries `redis-cli --cluster create` accepts.
+const PRIMARIES: usize = 3;
+
+pub struct Cluster {
+    pub nodes: Vec<Server>,
+}
+
+impl Cluster {
+    /// Starts the nodes, gives them the slots and waits until every one of them reports
+    /// `cluster_state:ok`.
+    pub fn start(kind: ServerKind) -> Cluster {
+        let nodes: Vec<Server> = (0..PRIMARIES)
+            .map(|_| {
+                Server::start(
+                    kind,
+                    &[
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--cluster-node-timeout",
+                        "5000",
+                    ],
+                )
+            })
+            .collect();
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let out = std::process::Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli (installed with redis-server) creates the cluster");
+        assert!(
+            out.status.success(),
+            "cluster create failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        for node in &nodes {
+            let mut con = node.connection();
+            wait_until(Duration::from_secs(20), || {
+                text(&ok(&mut con, &["CLUSTER", "INFO"])).contains("cluster_state:ok")
+            });
+        }
+        Cluster { nodes }
+    }
+
+    /// Node `i`'s ID, as CLUSTER SETSLOT names nodes.
+    pub fn node_id(&self, i: usize) -> String {
+        text(&ok(&mut self.nodes[i].connection(), &["CLUSTER", "MYID"]))
+    }
+
+    /// The index of the node serving `key` (the others answer MOVED).
+    pub fn owner(&self, key: &str) -> usize {
+        (0..self.nodes.len())
+            .find(|&i| run(&mut self.nodes[i].connection(), &["QUEUE.LEN", key]).is_ok())
+            .expect("some node serves the key")
+    }
+
+    /// A cluster-aware client: it routes each command to the key's node.
+    pub fn client(&self) -> ClusterConnection {
+        let urls: Vec<String> = self.nodes.iter().map(|n| n.url()).collect();
+        ClusterClient::new(urls).unwrap().get_connection().unwrap()
+    }
+}
