@@ -2,7 +2,9 @@
 //! defaults (`CONFIG SET seatq.<name>`) and their persistence IDs.
 
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 
+use crate::admission::pass::{parse_keys, PassKey};
 use crate::error::SeatqError;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -20,6 +22,9 @@ pub enum Setting {
     RequirePass,
     ConfirmEndsSession,
     OpensAt,
+    ClaimTtl,
+    SessionMax,
+    ClosesAt,
 }
 
 pub struct SettingSpec {
@@ -37,8 +42,10 @@ pub struct SettingSpec {
 }
 
 const DAY_MS: i64 = 86_400_000;
+/// 2100-01-01, the latest OPENS-AT / CLOSES-AT.
+const MAX_TIME_MS: i64 = 4_102_444_800_000;
 
-pub const SETTINGS: [SettingSpec; 13] = [
+pub const SETTINGS: [SettingSpec; 16] = [
     SettingSpec {
         setting: Setting::Heartbeat,
         field: "HEARTBEAT",
@@ -144,7 +151,7 @@ pub const SETTINGS: [SettingSpec; 13] = [
         field: "REQUIRE-PASS",
         module_config: "require-pass",
         persist_id: 11,
-        default: 0,
+        default: 1,
         min: 0,
         max: 1,
         boolean: true,
@@ -166,13 +173,71 @@ pub const SETTINGS: [SettingSpec; 13] = [
         persist_id: 13,
         default: 0,
         min: 0,
-        max: 4_102_444_800_000, // 2100-01-01
+        max: MAX_TIME_MS,
+        boolean: false,
+    },
+    SettingSpec {
+        setting: Setting::ClaimTtl,
+        field: "CLAIM-TTL",
+        module_config: "claim-ttl-ms",
+        persist_id: 14,
+        default: 30_000,
+        min: 1_000,
+        max: DAY_MS,
+        boolean: false,
+    },
+    SettingSpec {
+        setting: Setting::SessionMax,
+        field: "SESSION-MAX",
+        module_config: "session-max-ms",
+        persist_id: 15,
+        default: 3_600_000,
+        min: 1_000,
+        max: 7 * DAY_MS,
+        boolean: false,
+    },
+    SettingSpec {
+        setting: Setting::ClosesAt,
+        field: "CLOSES-AT",
+        module_config: "closes-at-ms",
+        persist_id: 16,
+        default: 0,
+        min: 0,
+        max: MAX_TIME_MS,
         boolean: false,
     },
 ];
 
 /// Module-wide defaults, registered as module configs at load.
 pub static DEFAULTS: [AtomicI64; SETTINGS.len()] = [const { AtomicI64::new(0) }; SETTINGS.len()];
+
+/// `seatq.pass-keys`: the keys passes are signed (first) and verified with. Never journaled,
+/// replicated or persisted by seatq: each node gets them from its own configuration.
+static PASS_KEYS: Mutex<Option<(String, Arc<Vec<PassKey>>)>> = Mutex::new(None);
+
+pub fn pass_keys() -> Arc<Vec<PassKey>> {
+    let guard = PASS_KEYS.lock().unwrap_or_else(|e| e.into_inner());
+    guard
+        .as_ref()
+        .map(|(_, keys)| keys.clone())
+        .unwrap_or_default()
+}
+
+/// The configured text (CONFIG GET).
+pub fn pass_keys_text() -> String {
+    let guard = PASS_KEYS.lock().unwrap_or_else(|e| e.into_inner());
+    guard
+        .as_ref()
+        .map(|(text, _)| text.clone())
+        .unwrap_or_default()
+}
+
+/// CONFIG SET / redis.conf: refused (nothing changes) unless every key is well-formed.
+pub fn set_pass_keys(text: &str) -> Result<(), String> {
+    let keys = parse_keys(text)?;
+    *PASS_KEYS.lock().unwrap_or_else(|e| e.into_inner()) = Some((text.to_string(), Arc::new(keys)));
+    Ok(())
+}
 
 impl Setting {
     pub fn spec(self) -> &'static SettingSpec {

@@ -1,8 +1,6 @@
 //! Every error a seatq command can answer. Each renders as `-CODE message`, the code first so
 //! clients can branch on it (`DUPLICATE`, `NO_SUCH_TICKET`, ...).
 
-use crate::entry_id::EntryId;
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SeatqError {
     /// Wrong number of arguments; rendered by Redis' own wrong-arity message.
@@ -12,11 +10,19 @@ pub enum SeatqError {
     Syntax(String),
     /// A value outside its allowed range or format.
     Invalid(String),
-    Duplicate(EntryId),
+    /// The idempotency key was used: with the caller's own ticket, or nothing when the key was
+    /// used by another user.
+    Duplicate(Option<String>),
     NoSuchTicket(Vec<u8>),
     NoSuchEvent,
-    /// The journal key holds something other than a stream.
-    JournalWrongType(Vec<u8>),
+    /// The journal key holds something other than a stream, or its last entry is at or past
+    /// the IDs seatq can still use: nothing is written until an operator fixes it.
+    JournalUnavailable(String),
+    /// Retry shortly: the journal is missing while seatq expects it (a slot migration moving
+    /// the event and its journal one at a time), or lapsed holds are still being returned.
+    TryAgain(String),
+    /// The line takes no new joins (QUEUE.CLOSE or CLOSES-AT).
+    Closed,
     SeatUnavailable(Vec<u8>),
     /// Not enough stock; the detail says how much is left (empty for named seats).
     SoldOut(String),
@@ -26,17 +32,12 @@ pub enum SeatqError {
     NotOwner(Vec<u8>),
     HoldExpired(Vec<u8>),
     LimitExceeded(String),
-    /// Not this ticket's turn yet (or the venue is full): retry after the given time.
+    /// The ticket still waits: its position and when to ask again.
     NotReady {
         position: u64,
         retry_after_ms: u64,
     },
-    /// The admission budget is spent for now.
-    RateLimited {
-        position: u64,
-        retry_after_ms: u64,
-    },
-    /// The ticket can no longer be admitted: it left, expired or was taken by a worker.
+    /// The ticket's wait or session is over (left, expired, no_show, revoked, ...).
     TicketEnded(&'static str),
     PassRequired,
     PassInvalid,
@@ -48,7 +49,10 @@ impl SeatqError {
     pub fn code(&self) -> &'static str {
         match self {
             SeatqError::WrongArity | SeatqError::Syntax(_) | SeatqError::Invalid(_) => "ERR",
-            SeatqError::WrongType | SeatqError::JournalWrongType(_) => "WRONGTYPE",
+            SeatqError::WrongType => "WRONGTYPE",
+            SeatqError::JournalUnavailable(_) => "JOURNAL_UNAVAILABLE",
+            SeatqError::TryAgain(_) => "TRYAGAIN",
+            SeatqError::Closed => "CLOSED",
             SeatqError::Duplicate(_) => "DUPLICATE",
             SeatqError::NoSuchTicket(_) => "NO_SUCH_TICKET",
             SeatqError::NoSuchEvent => "NO_SUCH_EVENT",
@@ -60,7 +64,6 @@ impl SeatqError {
             SeatqError::HoldExpired(_) => "HOLD_EXPIRED",
             SeatqError::LimitExceeded(_) => "LIMIT_EXCEEDED",
             SeatqError::NotReady { .. } => "NOT_READY",
-            SeatqError::RateLimited { .. } => "RATE_LIMITED",
             SeatqError::TicketEnded(_) => "TICKET_ENDED",
             SeatqError::PassRequired => "PASS_REQUIRED",
             SeatqError::PassInvalid => "PASS_INVALID",
@@ -77,15 +80,12 @@ impl SeatqError {
             }
             SeatqError::Syntax(m) => format!("syntax error: {m}"),
             SeatqError::Invalid(m) => m.clone(),
-            SeatqError::Duplicate(ticket) => ticket.to_string(),
+            SeatqError::Duplicate(Some(ticket)) => ticket.clone(),
+            SeatqError::Duplicate(None) => "the idempotency key was already used".into(),
+            SeatqError::JournalUnavailable(m) | SeatqError::TryAgain(m) => m.clone(),
+            SeatqError::Closed => "the line is closed to new joins".into(),
             SeatqError::NoSuchTicket(t) => printable(t),
             SeatqError::NoSuchEvent => "no such event".to_string(),
-            SeatqError::JournalWrongType(key) => {
-                format!(
-                    "journal key {} holds a value that is not a stream",
-                    printable(key)
-                )
-            }
             SeatqError::SeatUnavailable(s)
             | SeatqError::NoSuchSeat(s)
             | SeatqError::NotHeld(s)
@@ -95,16 +95,14 @@ impl SeatqError {
             SeatqError::NotReady {
                 position,
                 retry_after_ms,
-            }
-            | SeatqError::RateLimited {
-                position,
-                retry_after_ms,
             } => {
                 format!("position {position} retry_after_ms {retry_after_ms}")
             }
             SeatqError::TicketEnded(state) => state.to_string(),
             SeatqError::PassRequired => "this event requires an admission pass (PASS)".into(),
-            SeatqError::PassInvalid => "the pass is unknown, expired or not this user's".into(),
+            SeatqError::PassInvalid => {
+                "the pass is malformed, forged, expired, revoked or not this user's".into()
+            }
             SeatqError::Internal(m) => format!("seatq internal error: {m}"),
         };
         if detail.is_empty() {
@@ -138,8 +136,8 @@ mod tests {
         let e = SeatqError::NoSuchTicket(b"a\r\nb\xff".to_vec());
         assert_eq!(e.message(), "NO_SUCH_TICKET a\\r\\nb\\xff");
         assert_eq!(
-            SeatqError::Duplicate(EntryId::new(5, 1)).message(),
-            "DUPLICATE 5-1"
+            SeatqError::Duplicate(Some("5.00ff".into())).message(),
+            "DUPLICATE 5.00ff"
         );
     }
 }

@@ -1,102 +1,148 @@
 //! One on-sale event: everything one Redis key holds. Every change is an `Effect`: the primary
-//! decides effects (with its clock), applies them, journals them and replicates them; replicas and
-//! AOF replays only apply them. Applying is deterministic and reads no clock, so all copies agree.
+//! decides effects (with its clock and randomness), applies them, journals them and replicates
+//! them; replicas and AOF replays only apply them. Applying reads no clock and checks that the
+//! effect fits the state: one that does not (a corrupted AOF, a hand-written SEATQ.APPLY that
+//! slipped through) changes nothing, so no input can produce a state `check_invariants`
+//! refuses, and the loader runs that same check.
 
 use crate::admission::budget::{AdmissionBudget, RateHistory};
-use crate::admission::sessions::{Pass, Session, Sessions};
-use crate::arg_list::ArgList;
+use crate::admission::sessions::{Session, Sessions};
 use crate::config::{EventConfig, Setting};
 use crate::entry_id::EntryId;
 use crate::queue::idempotency::{IdempotencyLedger, IdempotencyRecord};
-use crate::queue::line::{EndState, WaitingLine};
+use crate::queue::line::{EndState, Serial, Ticket, WaitingLine};
 use crate::queue::payload::TicketPayload;
-use crate::seats::inventory::{HoldId, Inventory, Settlement};
+use crate::seats::inventory::{HoldId, Inventory};
+use crate::secret::{EventSecret, SECRET_LEN};
 
+/// Counters of what happened to the event's tickets and sessions.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Totals {
     pub joined: u64,
     pub admitted: u64,
+    pub claimed: u64,
     pub left: u64,
     pub expired: u64,
+    pub dequeued: u64,
+    pub sessions_ended: u64,
+}
+
+/// Where the event is in its sale.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Phase {
+    /// OPENS-AT has passed (or was never set): pre-queue positions are visible, calls run.
+    pub opened: bool,
+    /// An operator paused admission: joins go on, nobody is called.
+    pub paused: bool,
+    /// Joins are refused (on command or at CLOSES-AT).
+    pub closed: bool,
 }
 
 pub struct Event {
     pub config: EventConfig,
+    pub secret: EventSecret,
     pub line: WaitingLine,
+    pub sessions: Sessions,
     pub idempotency: IdempotencyLedger,
     pub inventory: Inventory,
-    pub admission_budget: AdmissionBudget,
-    pub admission_history: RateHistory,
-    pub sessions: Sessions,
-    /// The pre-queue was shuffled (at OPENS-AT); it happens once.
-    pub opened: bool,
-    /// The last ticket or journal entry ID handed out; new IDs are strictly greater.
+    pub budget: AdmissionBudget,
+    pub history: RateHistory,
+    pub phase: Phase,
+    /// The last journal entry ID handed out; new IDs are strictly greater.
     pub last_id: EntryId,
     pub totals: Totals,
-    /// Where the active heartbeat sweep resumes (not persisted: any start point is correct).
-    pub sweep_cursor: usize,
-    /// When the timer last trimmed the journal (not persisted).
-    pub journal_trimmed_at: u64,
-}
-
-/// Why an admitted session ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SessionEnd {
-    Leave,
-    Confirm,
-    PassExpired,
-}
-
-impl SessionEnd {
-    pub const ALL: [SessionEnd; 3] = [
-        SessionEnd::Leave,
-        SessionEnd::Confirm,
-        SessionEnd::PassExpired,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            SessionEnd::Leave => "leave",
-            SessionEnd::Confirm => "confirm",
-            SessionEnd::PassExpired => "pass_expired",
-        }
-    }
-
-    /// The ticket's final state.
-    pub fn state(self) -> EndState {
-        match self {
-            SessionEnd::PassExpired => EndState::Expired,
-            SessionEnd::Leave | SessionEnd::Confirm => EndState::Left,
-        }
-    }
+    /// seatq created this event's journal stream (and JOURNAL was not set since): a missing
+    /// journal then means it is elsewhere (slot migration) or was deleted.
+    pub journal_started: bool,
+    /// Derived, not stored: when upkeep is next due (kept by the write path, read by commands
+    /// and the schedule), and when the journal may next need trimming (0: unknown yet).
+    pub upkeep_due: Option<u64>,
+    pub journal_trim_at: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Effect {
+    /// A new event: its secret and every setting (replicas may have other defaults).
+    Created {
+        secret: [u8; SECRET_LEN],
+        settings: Vec<(Setting, u64)>,
+    },
+    Configured(Vec<(Setting, u64)>),
     Joined {
-        ticket: EntryId,
+        at: EntryId,
+        serial: Serial,
         heartbeat_deadline: u64,
         payload: TicketPayload,
     },
+    /// A waiting ticket's heartbeat renewed.
     Touched {
-        ticket: EntryId,
+        serial: Serial,
         heartbeat_deadline: u64,
     },
-    /// A waiting ticket ended; `at` is the ID of the journal entry that records it.
-    Ended {
-        ticket: EntryId,
-        state: EndState,
+    Left {
         at: EntryId,
+        serial: Serial,
     },
-    Remembered {
-        key: Box<[u8]>,
-        record: IdempotencyRecord,
+    /// A waiting ticket's heartbeat lapsed.
+    Expired {
+        at: EntryId,
+        serial: Serial,
     },
-    /// Idempotency records expired at `now` were dropped.
+    /// Taken from the head by QUEUE.DEQUEUE.
+    Dequeued {
+        at: EntryId,
+        serial: Serial,
+    },
+    Remembered(IdempotencyRecord),
+    /// Tombstones (ended tickets kept for STATUS) below this serial were dropped.
+    Compacted {
+        through: Serial,
+    },
+    /// `count` idempotency records were dropped from the front, expired at `now`.
     Purged {
         now: u64,
+        count: u32,
     },
-    Configured(Vec<(Setting, u64)>),
+    Opened {
+        at: EntryId,
+    },
+    Paused {
+        at: EntryId,
+    },
+    Resumed {
+        at: EntryId,
+    },
+    Closed {
+        at: EntryId,
+    },
+    Reopened {
+        at: EntryId,
+    },
+    /// The server called the ticket: it leaves the line and its session starts, with a pass.
+    Admitted {
+        at: EntryId,
+        serial: Serial,
+        claim_deadline: u64,
+        expires_at: u64,
+        max_expires_at: u64,
+        pass: Box<str>,
+    },
+    /// The user claimed the session (QUEUE.ADMIT).
+    Claimed {
+        at: EntryId,
+        serial: Serial,
+    },
+    /// The session's pass was reissued with a later expiry.
+    Renewed {
+        serial: Serial,
+        expires_at: u64,
+        pass: Box<str>,
+    },
+    SessionEnded {
+        at: EntryId,
+        serial: Serial,
+        end: EndState,
+    },
     SeatsAdded {
         names: Vec<Box<[u8]>>,
     },
@@ -111,11 +157,15 @@ pub enum Effect {
         seats: Vec<Box<[u8]>>,
         qty: u64,
     },
-    /// Held units released to stock or sold (confirmed).
-    Settled {
+    Released {
         at: EntryId,
         user: Box<[u8]>,
-        how: Settlement,
+        seats: Vec<Box<[u8]>>,
+        qty: u64,
+    },
+    Sold {
+        at: EntryId,
+        user: Box<[u8]>,
         seats: Vec<Box<[u8]>>,
         qty: u64,
     },
@@ -123,341 +173,403 @@ pub enum Effect {
         at: EntryId,
         hold: HoldId,
     },
-    /// QUEUE.ADMIT let the ticket in: it spends one unit of the budget and starts a session.
-    Admitted {
-        at: EntryId,
-        ticket: EntryId,
-        pass: Pass,
-        expires_at: u64,
-    },
-    SessionEnded {
-        at: EntryId,
-        ticket: EntryId,
-        why: SessionEnd,
-    },
-    /// OPENS-AT passed: the pre-queue is shuffled with this seed (the primary's randomness,
-    /// replicated so every copy shuffles the same way).
-    Opened {
-        at: EntryId,
-        seed: u64,
-    },
 }
 
-/// A journal entry: its ID and field/value pairs, in order.
-#[derive(Debug, PartialEq, Eq)]
-pub struct JournalRecord {
-    pub id: EntryId,
-    /// Field, value, field, value, ...
-    pub fields: ArgList,
-}
-
-impl JournalRecord {
-    fn new(id: EntryId, kind: &str) -> Self {
-        let mut fields = ArgList::with_capacity(12, 128);
-        fields.push(b"type").push(kind.as_bytes());
-        Self { id, fields }
-    }
-
-    fn field(mut self, name: &str, value: &[u8]) -> Self {
-        self.fields.push(name.as_bytes()).push(value);
-        self
-    }
-
-    fn field_u64(mut self, name: &str, value: u64) -> Self {
-        self.fields.push(name.as_bytes()).push_u64(value);
-        self
-    }
-
-    fn ticket(id: EntryId, kind: &str, ticket: EntryId, user: &[u8]) -> Self {
-        let mut record = Self::new(id, kind);
-        record.fields.push(b"ticket").push_id(ticket);
-        record.field("user", user)
-    }
-
-    /// A seat change: the user, the seats (comma-separated; seat names contain no comma) and
-    /// the general-admission quantity.
-    fn seats<'a>(
-        id: EntryId,
-        kind: &str,
-        user: &[u8],
-        seats: impl IntoIterator<Item = &'a [u8]>,
-        qty: u64,
-    ) -> Self {
-        let mut record = Self::new(id, kind).field("user", user);
-        record.fields.push(b"seats").push_joined(seats, b',');
-        record.field_u64("qty", qty)
-    }
-}
+/// How sessions can end; what STATUS shows afterwards.
+pub const SESSION_ENDS: [EndState; 5] = [
+    EndState::NoShow,
+    EndState::Left,
+    EndState::Completed,
+    EndState::Expired,
+    EndState::Revoked,
+];
 
 impl Effect {
     /// The ID of the journal entry this effect writes, if it writes one.
     pub fn journal_id(&self) -> Option<EntryId> {
         match self {
-            Effect::Joined { ticket, .. } => Some(*ticket),
-            Effect::Ended { at, .. }
-            | Effect::Held { at, .. }
-            | Effect::Settled { at, .. }
-            | Effect::HoldExpired { at, .. }
+            Effect::Joined { at, .. }
+            | Effect::Left { at, .. }
+            | Effect::Expired { at, .. }
+            | Effect::Dequeued { at, .. }
+            | Effect::Opened { at }
+            | Effect::Paused { at }
+            | Effect::Resumed { at }
+            | Effect::Closed { at }
+            | Effect::Reopened { at }
             | Effect::Admitted { at, .. }
+            | Effect::Claimed { at, .. }
             | Effect::SessionEnded { at, .. }
-            | Effect::Opened { at, .. } => Some(*at),
-            _ => None,
+            | Effect::Held { at, .. }
+            | Effect::Released { at, .. }
+            | Effect::Sold { at, .. }
+            | Effect::HoldExpired { at, .. } => Some(*at),
+            Effect::Created { .. }
+            | Effect::Configured(_)
+            | Effect::Touched { .. }
+            | Effect::Remembered(_)
+            | Effect::Purged { .. }
+            | Effect::Compacted { .. }
+            | Effect::Renewed { .. }
+            | Effect::SeatsAdded { .. }
+            | Effect::StockAdded { .. } => None,
         }
     }
 }
 
-impl Default for Event {
-    fn default() -> Self {
-        Self::new(EventConfig::from_defaults())
+/// Why an effect does not fit the event (it changed nothing).
+pub type Refusal = &'static str;
+
+fn check(ok: bool, refusal: Refusal) -> Result<(), Refusal> {
+    if ok {
+        Ok(())
+    } else {
+        Err(refusal)
     }
 }
 
 impl Event {
-    pub fn new(config: EventConfig) -> Self {
+    /// A new event with these settings and secret (what `Effect::Created` makes).
+    pub fn new(config: EventConfig, secret: [u8; SECRET_LEN]) -> Self {
+        let secret = EventSecret::new(secret);
+        let opened = config.get(Setting::OpensAt) == 0;
         Self {
             config,
-            line: WaitingLine::new(),
-            idempotency: IdempotencyLedger::new(),
-            inventory: Inventory::new(),
-            admission_budget: AdmissionBudget::default(),
-            admission_history: RateHistory::default(),
+            line: WaitingLine::new(secret.shuffle_key()),
+            secret,
             sessions: Sessions::default(),
-            opened: false,
+            idempotency: IdempotencyLedger::default(),
+            inventory: Inventory::default(),
+            budget: AdmissionBudget::default(),
+            history: RateHistory::default(),
+            phase: Phase {
+                opened,
+                ..Phase::default()
+            },
             last_id: EntryId::default(),
             totals: Totals::default(),
-            sweep_cursor: 0,
-            journal_trimmed_at: 0,
+            journal_started: false,
+            upkeep_due: None,
+            journal_trim_at: 0,
         }
     }
 
-    /// A fresh ID for a ticket or journal entry at `now`, after `after` (the previous one
-    /// planned in the same command, or the event's last ID).
+    /// The event an `Effect::Created` describes.
+    pub fn created(secret: [u8; SECRET_LEN], settings: &[(Setting, u64)]) -> Self {
+        let mut config = EventConfig::from_defaults();
+        for &(setting, value) in settings {
+            config.set(setting, value);
+        }
+        Self::new(config, secret)
+    }
+
+    /// A fresh journal entry ID at `now`, after `after` (the previous one planned in the same
+    /// command) or the event's last ID.
     pub fn next_id(&self, now: u64, after: Option<EntryId>) -> EntryId {
         after.unwrap_or(self.last_id).next_at(now)
     }
 
-    /// Applies one effect and, when `record` is set, returns the journal entry that records it
-    /// (None when the effect writes none). An effect that does not fit the state (a replica fed
-    /// a foreign stream) changes nothing and records nothing.
-    pub fn apply(&mut self, effect: &Effect, record: bool) -> Option<JournalRecord> {
+    /// The ticket a client holds for a serial.
+    pub fn ticket(&self, serial: Serial) -> String {
+        self.secret.ticket(serial)
+    }
+
+    /// Applies one effect, or refuses it (changing nothing) if it does not fit the state.
+    pub fn apply(&mut self, effect: &Effect) -> Result<(), Refusal> {
+        if let Some(at) = effect.journal_id() {
+            check(at > self.last_id, "journal ID not after the last one")?;
+        }
+        self.apply_checked(effect)?;
+        if let Some(at) = effect.journal_id() {
+            self.last_id = at;
+        }
+        Ok(())
+    }
+
+    fn apply_checked(&mut self, effect: &Effect) -> Result<(), Refusal> {
         match effect {
+            Effect::Created { .. } => Err("the event already exists"),
+            Effect::Configured(values) => self.configure(values),
             Effect::Joined {
-                ticket,
+                at: _,
+                serial,
                 heartbeat_deadline,
                 payload,
             } => {
-                if !self
-                    .line
-                    .push(*ticket, *heartbeat_deadline, payload.clone())
-                {
-                    return None;
-                }
-                self.last_id = self.last_id.max(*ticket);
+                check(!self.phase.closed, "the line is closed")?;
+                check(
+                    self.sessions.of_user(payload.user()).is_none(),
+                    "the user has a session",
+                )?;
+                let prequeue = !self.phase.opened;
+                self.line
+                    .push(*serial, *heartbeat_deadline, payload.clone(), prequeue)?;
                 self.totals.joined += 1;
-                record.then(|| {
-                    let mut entry =
-                        JournalRecord::ticket(*ticket, "joined", *ticket, payload.user());
-                    for (field, value) in payload.data() {
-                        entry
-                            .fields
-                            .push_joined([&b"data"[..], field], b'.')
-                            .push(value);
-                    }
-                    entry
-                })
+                Ok(())
             }
             Effect::Touched {
-                ticket,
+                serial,
                 heartbeat_deadline,
             } => {
-                if let Some(index) = self.line.find(*ticket) {
-                    self.line.touch(index, *heartbeat_deadline);
-                }
-                None
+                check(
+                    matches!(self.line.get(*serial), Some(Ticket::Waiting { .. })),
+                    "not a waiting ticket",
+                )?;
+                self.line.touch(*serial, *heartbeat_deadline);
+                Ok(())
             }
-            Effect::Ended { ticket, state, at } => {
-                let index = self.line.find(*ticket)?;
-                let payload = self.line.end(index, *state)?;
-                self.last_id = self.last_id.max(*at);
-                if *state == EndState::Admitted {
-                    self.admission_history.record(at.ms);
-                }
-                let total = match state {
-                    EndState::Admitted => &mut self.totals.admitted,
-                    EndState::Left => &mut self.totals.left,
-                    EndState::Expired => &mut self.totals.expired,
+            Effect::Left { serial, .. } => {
+                self.end_waiting(*serial, EndState::Left)?;
+                self.totals.left += 1;
+                Ok(())
+            }
+            Effect::Expired { serial, .. } => {
+                self.end_waiting(*serial, EndState::Expired)?;
+                self.totals.expired += 1;
+                Ok(())
+            }
+            Effect::Dequeued { serial, .. } => {
+                self.end_waiting(*serial, EndState::Dequeued)?;
+                self.totals.dequeued += 1;
+                Ok(())
+            }
+            Effect::Remembered(record) => {
+                check(
+                    !record.key.is_empty()
+                        && record.key.len() <= crate::queue::idempotency::MAX_KEY_LEN
+                        && record.serial < self.line.next_serial(),
+                    "a malformed idempotency record",
+                )?;
+                self.idempotency.remember(record.clone());
+                Ok(())
+            }
+            Effect::Compacted { through } => {
+                self.line.compact_through(*through);
+                Ok(())
+            }
+            Effect::Purged { now, count } => {
+                let taken = self.idempotency.purge(*now, *count as usize);
+                check(
+                    taken == *count as usize,
+                    "fewer idempotency records to purge",
+                )
+            }
+            Effect::Opened { .. } => {
+                check(!self.phase.opened, "already open")?;
+                self.phase.opened = true;
+                Ok(())
+            }
+            Effect::Paused { .. } => {
+                check(!self.phase.paused, "already paused")?;
+                self.phase.paused = true;
+                Ok(())
+            }
+            Effect::Resumed { .. } => {
+                check(self.phase.paused, "not paused")?;
+                self.phase.paused = false;
+                Ok(())
+            }
+            Effect::Closed { .. } => {
+                check(!self.phase.closed, "already closed")?;
+                self.phase.closed = true;
+                Ok(())
+            }
+            Effect::Reopened { .. } => {
+                check(self.phase.closed, "not closed")?;
+                self.phase.closed = false;
+                Ok(())
+            }
+            Effect::Admitted {
+                at,
+                serial,
+                claim_deadline,
+                expires_at,
+                max_expires_at,
+                pass,
+            } => {
+                let user = self
+                    .line
+                    .get(*serial)
+                    .and_then(Ticket::payload)
+                    .ok_or("not a waiting ticket")?
+                    .user();
+                check(
+                    expires_at <= max_expires_at && !pass.is_empty(),
+                    "a malformed admission",
+                )?;
+                let session = Session {
+                    user: user.into(),
+                    admitted_at: at.ms,
+                    claimed: false,
+                    claim_deadline: *claim_deadline,
+                    expires_at: *expires_at,
+                    max_expires_at: *max_expires_at,
+                    pass: pass.clone(),
                 };
-                *total += 1;
-                record.then(|| JournalRecord::ticket(*at, state.name(), *ticket, payload.user()))
+                // The user's session is checked before the ticket leaves the line.
+                self.sessions.insert(*serial, session)?;
+                self.line.end(*serial, EndState::Called);
+                // Time comes from the entry ID, so every copy spends the budget identically.
+                let rate = self.config.get(Setting::Rate);
+                self.budget.consume(at.ms, rate);
+                self.history.record(at.ms);
+                self.totals.admitted += 1;
+                Ok(())
             }
-            Effect::Remembered { key, record } => {
-                self.idempotency.remember(key, *record);
-                None
+            Effect::Claimed { serial, .. } => {
+                let session = self.sessions.get(*serial).ok_or("no such session")?;
+                check(!session.claimed, "already claimed")?;
+                self.sessions.update(*serial, |s| s.claimed = true);
+                self.totals.claimed += 1;
+                Ok(())
             }
-            Effect::Purged { now } => {
-                self.idempotency.purge(*now);
-                None
+            Effect::Renewed {
+                serial,
+                expires_at,
+                pass,
+            } => {
+                let session = self.sessions.get(*serial).ok_or("no such session")?;
+                check(
+                    *expires_at >= session.expires_at
+                        && *expires_at <= session.max_expires_at
+                        && !pass.is_empty(),
+                    "a renewal out of range",
+                )?;
+                self.sessions.update(*serial, |s| {
+                    s.expires_at = *expires_at;
+                    s.pass = pass.clone();
+                });
+                Ok(())
             }
-            Effect::Configured(values) => {
-                for &(setting, value) in values {
-                    self.config.set(setting, value);
-                }
-                None
+            Effect::SessionEnded { serial, end, .. } => {
+                check(SESSION_ENDS.contains(end), "not a way a session ends")?;
+                self.sessions.remove(*serial).ok_or("no such session")?;
+                self.line.restate(*serial, EndState::Called, *end);
+                self.totals.sessions_ended += 1;
+                Ok(())
             }
             Effect::SeatsAdded { names } => {
+                for name in names {
+                    crate::seats::validate_seat_name(name).map_err(|_| "a bad seat name")?;
+                }
                 self.inventory.add_seats(names);
-                None
+                Ok(())
             }
-            Effect::StockAdded { qty } => {
-                self.inventory.add_stock(*qty);
-                None
-            }
+            Effect::StockAdded { qty } => self.inventory.add_stock(*qty),
             Effect::Held {
-                at,
                 hold,
                 user,
                 expires_at,
                 seats,
                 qty,
+                ..
             } => {
                 let indices = self.seat_indices(seats)?;
+                check(valid_user(user), "a bad user ID")?;
                 self.inventory
-                    .hold(*hold, user, *expires_at, &indices, *qty);
-                self.last_id = self.last_id.max(*at);
-                record.then(|| {
-                    JournalRecord::seats(*at, "held", user, seats.iter().map(|s| &**s), *qty)
-                        .field_u64("hold", *hold)
-                        .field_u64("expires_at_ms", *expires_at)
-                })
+                    .hold(*hold, user, *expires_at, &indices, *qty)
             }
-            Effect::Settled {
-                at,
-                user,
-                how,
-                seats,
-                qty,
+            Effect::Released {
+                user, seats, qty, ..
             } => {
-                let buyer = self.inventory.buyer_index(user)?;
                 let indices = self.seat_indices(seats)?;
-                self.inventory.settle(buyer, &indices, *qty, *how);
-                self.last_id = self.last_id.max(*at);
-                let kind = match how {
-                    Settlement::Release => "released",
-                    Settlement::Sale => "sold",
-                };
-                record.then(|| {
-                    JournalRecord::seats(*at, kind, user, seats.iter().map(|s| &**s), *qty)
-                })
+                self.inventory.settle(user, &indices, *qty, false)
             }
-            Effect::HoldExpired { at, hold } => {
-                let expired = self.inventory.expire(*hold)?;
-                self.last_id = self.last_id.max(*at);
-                let inv = &self.inventory;
-                record.then(|| {
-                    let names = expired.seats.iter().map(|&s| &*inv.seats[s as usize].name);
-                    let user = &inv.buyers[expired.buyer as usize].id;
-                    JournalRecord::seats(*at, "hold_expired", user, names, expired.qty)
-                        .field_u64("hold", *hold)
-                })
-            }
-            Effect::Admitted {
-                at,
-                ticket,
-                pass,
-                expires_at,
+            Effect::Sold {
+                user, seats, qty, ..
             } => {
-                let index = self.line.find(*ticket)?;
-                let payload = self.line.end(index, EndState::Admitted)?;
-                // Time comes from the entry ID, so replicas spend the budget identically.
-                let rate = self.config.get(Setting::Rate);
-                self.admission_budget.consume(at.ms, rate);
-                self.admission_history.record(at.ms);
-                self.totals.admitted += 1;
-                self.last_id = self.last_id.max(*at);
-                let user: Box<[u8]> = payload.user().into();
-                self.sessions.insert(
-                    *ticket,
-                    Session {
-                        user,
-                        pass: *pass,
-                        expires_at: *expires_at,
-                    },
-                );
-                record.then(|| {
-                    JournalRecord::ticket(*at, "admitted", *ticket, payload.user())
-                        .field("via", b"admit")
-                        .field_u64("pass_expires_at_ms", *expires_at)
-                })
+                let indices = self.seat_indices(seats)?;
+                self.inventory.settle(user, &indices, *qty, true)
             }
-            Effect::Opened { at, seed } => {
-                if self.opened {
-                    return None;
+            Effect::HoldExpired { hold, .. } => self.inventory.expire(*hold).map(|_| ()),
+        }
+    }
+
+    fn end_waiting(&mut self, serial: Serial, state: EndState) -> Result<(), Refusal> {
+        self.line
+            .end(serial, state)
+            .map(|_| ())
+            .ok_or("not a waiting ticket")
+    }
+
+    fn configure(&mut self, values: &[(Setting, u64)]) -> Result<(), Refusal> {
+        for &(setting, value) in values {
+            let spec = setting.spec();
+            check(
+                (spec.min as u64..=spec.max as u64).contains(&value),
+                "a setting out of range",
+            )?;
+        }
+        let opens_at = values
+            .iter()
+            .rev()
+            .find(|(s, _)| *s == Setting::OpensAt)
+            .map(|&(_, v)| v);
+        // A pre-queue can start again only in an empty line: tickets already waiting in line
+        // order cannot be shuffled behind later ones.
+        let reenters_prequeue = opens_at.is_some_and(|t| t > 0) && self.phase.opened;
+        check(
+            !reenters_prequeue || self.line.waiting() == 0,
+            "OPENS-AT cannot move into the future while tickets wait in an open line",
+        )?;
+        for &(setting, value) in values {
+            match setting {
+                Setting::Rate => self.budget.rescale(self.config.get(Setting::Rate), value),
+                // Setting JOURNAL (even to its current value) forgets the old stream: the next
+                // journaled write starts a new one if it is missing.
+                Setting::Journal => self.journal_started = false,
+                Setting::JournalMaxAge => self.journal_trim_at = 0,
+                _ => {}
+            }
+            self.config.set(setting, value);
+        }
+        if reenters_prequeue {
+            self.phase.opened = false;
+        }
+        Ok(())
+    }
+
+    /// Indices of named seats; refused if one is unknown.
+    fn seat_indices(&self, names: &[Box<[u8]>]) -> Result<Vec<u32>, Refusal> {
+        names
+            .iter()
+            .map(|n| self.inventory.seat_index(n).ok_or("an unknown seat"))
+            .collect()
+    }
+
+    /// The rules every stored event keeps; the loader refuses a value that breaks one, and
+    /// tests check them after every command. Err names the first one broken.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.inventory.check_invariants()?;
+        let mut users = std::collections::HashSet::new();
+        for (serial, session) in self.sessions.iter() {
+            if !users.insert(&*session.user) {
+                return Err("a user has two sessions".into());
+            }
+            if self.line.waiting_of(&session.user).is_some() {
+                return Err("a user both waits and has a session".into());
+            }
+            if serial >= self.line.next_serial() {
+                return Err("a session of a ticket that never joined".into());
+            }
+            if let Some(ticket) = self.line.get(serial) {
+                if *ticket != Ticket::Ended(EndState::Called) {
+                    return Err("a session whose ticket was not called".into());
                 }
-                self.opened = true;
-                let shuffled = self
-                    .line
-                    .shuffle_prequeue(self.config.get(Setting::OpensAt), *seed);
-                self.last_id = self.last_id.max(*at);
-                record.then(|| {
-                    JournalRecord::new(*at, "opened").field_u64("shuffled", shuffled as u64)
-                })
             }
-            Effect::SessionEnded { at, ticket, why } => {
-                let session = self.sessions.remove(*ticket)?;
-                if let Some(index) = self.line.find(*ticket) {
-                    self.line.restate(index, EndState::Admitted, why.state());
-                }
-                self.last_id = self.last_id.max(*at);
-                record.then(|| {
-                    JournalRecord::ticket(*at, "session_ended", *ticket, &session.user)
-                        .field("reason", why.name().as_bytes())
-                })
+            if session.expires_at > session.max_expires_at || session.pass.is_empty() {
+                return Err("a session out of range".into());
             }
         }
-    }
-
-    /// Indices of named seats; None (the effect is ignored) if one is unknown.
-    fn seat_indices(&self, names: &[Box<[u8]>]) -> Option<Vec<u32>> {
-        names.iter().map(|n| self.inventory.seat_index(n)).collect()
-    }
-
-    /// Everything the timer does for this event at `now` (primary only): expire lapsed
-    /// tickets, purge idempotency keys, return lapsed holds.
-    pub fn plan_timer_run(
-        &mut self,
-        now: u64,
-        ticket_budget: usize,
-        hold_budget: usize,
-        seed: u64,
-    ) -> Vec<Effect> {
-        if let Some(open) = self.plan_open(now, seed) {
-            // Opening reorders the line: the rest runs at the next tick, on the new order.
-            return vec![open];
+        for record in self.idempotency.iter() {
+            if record.serial >= self.line.next_serial() {
+                return Err("an idempotency record of a ticket that never joined".into());
+            }
         }
-        let mut effects = self.plan_sweep(now, ticket_budget);
-        let after = effects.iter().rev().find_map(Effect::journal_id);
-        effects.extend(self.plan_hold_expiry(now, after, hold_budget));
-        let mut after = effects.iter().rev().find_map(Effect::journal_id);
-        let lapsed: Vec<EntryId> = self.sessions.lapsed(now).take(hold_budget).collect();
-        for ticket in lapsed {
-            let at = self.next_id(now, after);
-            after = Some(at);
-            effects.push(Effect::SessionEnded {
-                at,
-                ticket,
-                why: SessionEnd::PassExpired,
-            });
+        if self.line.prequeue_waiting() > 0 && self.line.waiting() < self.line.prequeue_waiting() {
+            return Err("the pre-queue is larger than the line".into());
         }
-        effects
-    }
-
-    /// Shuffles the pre-queue once OPENS-AT has passed (timer, or the first ADMIT after it).
-    pub fn plan_open(&self, now: u64, seed: u64) -> Option<Effect> {
-        let opens_at = self.config.get(Setting::OpensAt);
-        (!self.opened && opens_at > 0 && now >= opens_at).then(|| Effect::Opened {
-            at: self.next_id(now, None),
-            seed,
-        })
+        Ok(())
     }
 
     pub fn heap_bytes(&self) -> usize {
@@ -465,7 +577,10 @@ impl Event {
             + self.line.heap_bytes()
             + self.idempotency.heap_bytes()
             + self.inventory.heap_bytes()
-            // A session: its entry in three maps and a deadline set, plus the user ID.
-            + self.sessions.len() * 256
+            + self.sessions.heap_bytes()
     }
+}
+
+pub fn valid_user(user: &[u8]) -> bool {
+    !user.is_empty() && user.len() <= crate::queue::payload::MAX_USER_LEN
 }

@@ -1,20 +1,22 @@
-//! The event's journal: a native Redis Stream beside the event key, in the same hash slot.
+//! The event's journal: a native Redis Stream beside the event key, in the same hash slot, with
+//! one entry per state change (the transactional outbox). This file is the pure part: the
+//! naming rule and what each entry says; `ffi::stream` writes them.
 //!
-//! Key rule: `<key>:journal` when the event key has a hash tag (`{...}` with something inside),
-//! otherwise `{<key>}:journal`. Both hash exactly like the event key. A key without a hash tag
-//! that contains `}` cannot be wrapped that way, so journaling refuses it (with a clear error).
+//! Naming rule (one journal per event, never shared): `<key>:journal` when the event key has a
+//! hash tag (a `{...}` with something inside, the part Redis Cluster hashes), otherwise
+//! `{<key>}.journal`. The two forms end differently (`:journal` / `.journal`), so no two event
+//! keys share a journal (`x` -> `{x}.journal`, `{x}` -> `{x}:journal`), and each hashes like its
+//! event key. A key without a hash tag that contains `}` cannot be wrapped that way: its
+//! writes are refused while JOURNAL is on.
+//!
+//! Entries carry no secret: tickets appear by serial (not the ticket a client holds), passes
+//! not at all.
 
-use std::cell::RefCell;
-use std::ffi::c_int;
-
-use hashbrown::HashMap;
-
-use redis_module::raw;
-
+use crate::arg_list::ArgList;
 use crate::entry_id::EntryId;
 use crate::error::{printable, SeatqError};
-use crate::event::JournalRecord;
-use crate::ffi::{api, Ctx, Key, OwnedString, RawString};
+use crate::event::{Effect, Event};
+use crate::queue::line::Serial;
 
 /// Whether the key contains a non-empty `{tag}` (the part Redis Cluster hashes).
 fn has_hash_tag(key: &[u8]) -> bool {
@@ -28,6 +30,7 @@ pub fn journal_key(event_key: &[u8]) -> Result<Vec<u8>, SeatqError> {
     let mut name = Vec::with_capacity(event_key.len() + 10);
     if has_hash_tag(event_key) {
         name.extend_from_slice(event_key);
+        name.extend_from_slice(b":journal");
     } else if event_key.contains(&b'}') {
         return Err(SeatqError::Invalid(format!(
             "event key {} has no hash tag and contains '}}', so its journal cannot share its slot; use a key with a {{tag}} or JOURNAL off",
@@ -36,119 +39,154 @@ pub fn journal_key(event_key: &[u8]) -> Result<Vec<u8>, SeatqError> {
     } else {
         name.push(b'{');
         name.extend_from_slice(event_key);
-        name.push(b'}');
+        name.extend_from_slice(b"}.journal");
     }
-    name.extend_from_slice(b":journal");
     Ok(name)
 }
 
-/// At most this many recurring words are kept (DATA field names come from clients).
-const MAX_RECURRING_WORDS: usize = 1024;
-
-thread_local! {
-    // Journals are written on the main thread only.
-    static RECURRING_WORDS: RefCell<HashMap<Box<[u8]>, RawString>> = RefCell::new(HashMap::new());
+/// A journal entry: its ID and field/value pairs, the first being `type`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct JournalRecord {
+    pub id: EntryId,
+    /// Field, value, field, value, ...
+    pub fields: ArgList,
 }
 
-/// A module string holding `word`, created once and kept: field names and entry types make up
-/// most of a journal entry, and creating and freeing a string for each on every write showed up
-/// in profiles. None once the set is full (the caller creates a temporary string instead).
-fn recurring_word(word: &[u8]) -> Option<RawString> {
-    RECURRING_WORDS.with_borrow_mut(|words| {
-        if let Some(&kept) = words.get(word) {
-            return Some(kept);
-        }
-        if words.len() >= MAX_RECURRING_WORDS {
-            return None;
-        }
-        // A string without a context is never freed automatically: it lives as long as the set.
-        let kept = unsafe {
-            api!(RedisModule_CreateString)(std::ptr::null_mut(), word.as_ptr().cast(), word.len())
-        };
-        words.insert(word.into(), kept);
-        Some(kept)
-    })
-}
-
-pub struct Journal {
-    name: OwnedString,
-    key: Key,
-}
-
-impl Journal {
-    /// Opens the journal for writing; fails (before anything changes) if the key holds
-    /// something other than a stream.
-    pub fn open(ctx: &Ctx, event_key: &[u8]) -> Result<Self, SeatqError> {
-        let name_bytes = journal_key(event_key)?;
-        let name = ctx.create_string(&name_bytes);
-        let key = ctx.open(name.s, true);
-        if !key.is_stream_or_empty() {
-            return Err(SeatqError::JournalWrongType(name_bytes));
-        }
-        Ok(Self { name, key })
+impl JournalRecord {
+    fn new(id: EntryId, kind: &str) -> Self {
+        let mut fields = ArgList::with_capacity(12, 128);
+        fields.push(b"type").push(kind.as_bytes());
+        Self { id, fields }
     }
 
-    /// Appends one entry at the record's ID. If the stream already holds a larger ID (someone
-    /// wrote to it directly), the entry gets the next ID the stream allows; its `ticket` field
-    /// still names the ticket. Not propagated: replicas and the AOF write the same entry when
-    /// they apply the effect (`store::apply_received`).
-    pub fn append(&self, ctx: &Ctx, record: &JournalRecord) {
-        let mut argv: Vec<RawString> = Vec::with_capacity(record.fields.len());
-        let mut values: Vec<OwnedString> = Vec::with_capacity(record.fields.len() / 2);
-        for (i, arg) in record.fields.iter().enumerate() {
-            // Field names and the entry type (the first value) recur in every entry.
-            let recurring = i % 2 == 0 || i == 1;
-            match recurring.then(|| recurring_word(arg)).flatten() {
-                Some(word) => argv.push(word),
-                None => {
-                    let value = ctx.create_string(arg);
-                    argv.push(value.s);
-                    values.push(value);
-                }
+    fn field(mut self, name: &str, value: &[u8]) -> Self {
+        self.fields.push(name.as_bytes()).push(value);
+        self
+    }
+
+    fn number(mut self, name: &str, value: u64) -> Self {
+        self.fields.push(name.as_bytes()).push_u64(value);
+        self
+    }
+
+    fn ticket(id: EntryId, kind: &str, serial: Serial, user: &[u8]) -> Self {
+        Self::new(id, kind)
+            .number("serial", u64::from(serial))
+            .field("user", user)
+    }
+
+    /// A seat change: the user, the seats (comma-separated; seat names contain no comma) and
+    /// the general-admission quantity.
+    fn seats<'a>(
+        id: EntryId,
+        kind: &str,
+        user: &[u8],
+        seats: impl IntoIterator<Item = &'a [u8]>,
+        qty: u64,
+    ) -> Self {
+        let mut record = Self::new(id, kind).field("user", user);
+        record.fields.push(b"seats").push_joined(seats, b',');
+        record.number("qty", qty)
+    }
+}
+
+/// The entry an effect writes, described from the event as it is just before the effect
+/// applies (None for effects that write none, or that will be refused).
+pub fn record(effect: &Effect, event: &Event) -> Option<JournalRecord> {
+    let waiting_user = |serial: Serial| {
+        event
+            .line
+            .get(serial)
+            .and_then(|t| t.payload())
+            .map(|p| p.user())
+    };
+    let session_user = |serial: Serial| event.sessions.get(serial).map(|s| &*s.user);
+    Some(match effect {
+        Effect::Joined {
+            at,
+            serial,
+            payload,
+            ..
+        } => {
+            let mut entry = JournalRecord::ticket(*at, "joined", *serial, payload.user());
+            for (field, value) in payload.data() {
+                entry
+                    .fields
+                    .push_joined([&b"data"[..], field], b'.')
+                    .push(value);
             }
+            entry
         }
-        let mut id = raw::RedisModuleStreamID {
-            ms: record.id.ms,
-            seq: record.id.seq,
-        };
-        let add = |flags: u32, id: &mut raw::RedisModuleStreamID, argv: &mut [RawString]| unsafe {
-            api!(RedisModule_StreamAdd)(
-                self.key.raw(),
-                flags as c_int,
-                id,
-                argv.as_mut_ptr(),
-                (argv.len() / 2) as i64,
-            )
-        };
-        if add(0, &mut id, &mut argv) != raw::REDISMODULE_OK as c_int
-            && add(raw::REDISMODULE_STREAM_ADD_AUTOID, &mut id, &mut argv)
-                != raw::REDISMODULE_OK as c_int
-        {
-            ctx.log_warning("seatq: could not append to a journal stream");
-            return;
+        Effect::Left { at, serial } => {
+            JournalRecord::ticket(*at, "left", *serial, waiting_user(*serial)?)
         }
-        ctx.notify(raw::REDISMODULE_NOTIFY_STREAM, "xadd", self.name.s);
-        crate::metrics::JOURNAL_ENTRIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// Deletes entries older than `min_id` (exact trim, so replicas end identical) and
-    /// propagates it as `XTRIM key MINID id`.
-    pub fn trim_before(&self, ctx: &Ctx, min_id: EntryId) {
-        if self.key.is_empty() {
-            return;
+        Effect::Expired { at, serial } => {
+            JournalRecord::ticket(*at, "expired", *serial, waiting_user(*serial)?)
         }
-        let mut id = raw::RedisModuleStreamID {
-            ms: min_id.ms,
-            seq: min_id.seq,
-        };
-        let removed = unsafe { api!(RedisModule_StreamTrimByID)(self.key.raw(), 0, &mut id) };
-        if removed > 0 {
-            let minid = ctx.create_string(b"MINID");
-            let id_text = ctx.create_string(min_id.to_string().as_bytes());
-            ctx.replicate_strings("XTRIM", &mut [self.name.s, minid.s, id_text.s]);
-            ctx.notify(raw::REDISMODULE_NOTIFY_STREAM, "xtrim", self.name.s);
+        Effect::Dequeued { at, serial } => {
+            JournalRecord::ticket(*at, "dequeued", *serial, waiting_user(*serial)?)
         }
-    }
+        Effect::Opened { at } => JournalRecord::new(*at, "opened")
+            .number("prequeue", event.line.prequeue_waiting() as u64),
+        Effect::Paused { at } => JournalRecord::new(*at, "paused"),
+        Effect::Resumed { at } => JournalRecord::new(*at, "resumed"),
+        Effect::Closed { at } => JournalRecord::new(*at, "closed"),
+        Effect::Reopened { at } => JournalRecord::new(*at, "reopened"),
+        Effect::Admitted {
+            at,
+            serial,
+            claim_deadline,
+            expires_at,
+            ..
+        } => JournalRecord::ticket(*at, "admitted", *serial, waiting_user(*serial)?)
+            .number("claim_by_ms", *claim_deadline)
+            .number("expires_at_ms", *expires_at),
+        Effect::Claimed { at, serial } => {
+            JournalRecord::ticket(*at, "claimed", *serial, session_user(*serial)?)
+        }
+        Effect::SessionEnded { at, serial, end } => {
+            JournalRecord::ticket(*at, "session_ended", *serial, session_user(*serial)?)
+                .field("reason", end.name().as_bytes())
+        }
+        Effect::Held {
+            at,
+            hold,
+            user,
+            expires_at,
+            seats,
+            qty,
+        } => JournalRecord::seats(*at, "held", user, seats.iter().map(|s| &**s), *qty)
+            .number("hold", *hold)
+            .number("expires_at_ms", *expires_at),
+        Effect::Released {
+            at,
+            user,
+            seats,
+            qty,
+        } => JournalRecord::seats(*at, "released", user, seats.iter().map(|s| &**s), *qty),
+        Effect::Sold {
+            at,
+            user,
+            seats,
+            qty,
+        } => JournalRecord::seats(*at, "sold", user, seats.iter().map(|s| &**s), *qty),
+        Effect::HoldExpired { at, hold } => {
+            let inv = &event.inventory;
+            let h = inv.holds.get(hold)?;
+            let names = h.seats.iter().map(|&s| &*inv.seats[s as usize].name);
+            let user = &inv.buyers[h.buyer as usize].id;
+            JournalRecord::seats(*at, "hold_expired", user, names, h.qty).number("hold", *hold)
+        }
+        Effect::Created { .. }
+        | Effect::Configured(_)
+        | Effect::Touched { .. }
+        | Effect::Remembered(_)
+        | Effect::Purged { .. }
+        | Effect::Compacted { .. }
+        | Effect::Renewed { .. }
+        | Effect::SeatsAdded { .. }
+        | Effect::StockAdded { .. } => return None,
+    })
 }
 
 #[cfg(test)]
@@ -156,10 +194,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn journal_key_shares_the_slot() {
-        assert_eq!(journal_key(b"concert").unwrap(), b"{concert}:journal");
+    fn one_journal_per_event_in_its_slot() {
+        assert_eq!(journal_key(b"concert").unwrap(), b"{concert}.journal");
         assert_eq!(journal_key(b"{c1}:sale").unwrap(), b"{c1}:sale:journal");
-        assert_eq!(journal_key(b"a{b").unwrap(), b"{a{b}:journal");
+        assert_eq!(journal_key(b"a{b").unwrap(), b"{a{b}.journal");
+        // `x`, `{x}` and `{x}:journal` as event keys: three different journals.
+        let names: Vec<Vec<u8>> = [&b"x"[..], b"{x}", b"{x}:journal", b"{x}.journal"]
+            .iter()
+            .map(|k| journal_key(k).unwrap())
+            .collect();
+        for (i, a) in names.iter().enumerate() {
+            for b in &names[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
         // An empty tag means the whole key is hashed, so it must be wrapped; it has '}' though.
         assert!(journal_key(b"{}x").is_err());
         assert!(journal_key(b"x}y").is_err());

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::event::{Effect, Event};
-use crate::queue::line::EndState;
 
 const SUB_BUCKETS: u64 = 8;
 const BUCKETS: usize = 16 + 60 * SUB_BUCKETS as usize;
@@ -96,7 +95,7 @@ struct Calls {
 
 static CALLS: Mutex<Option<Calls>> = Mutex::new(None);
 
-/// Gauges summed over stored events: events, waiting tickets, admitted sessions, live holds.
+/// Gauges summed over stored events: events, waiting tickets, live sessions, holds.
 static GAUGES: [AtomicI64; 4] = [const { AtomicI64::new(0) }; 4];
 
 pub static HOLDS_EXPIRED: AtomicU64 = AtomicU64::new(0);
@@ -146,13 +145,19 @@ pub fn snapshot() -> Snapshot {
     Snapshot { commands, errors }
 }
 
-fn gauges_of(event: &Event) -> [i64; 4] {
-    [
-        1,
-        event.line.waiting() as i64,
-        event.sessions.len() as i64,
-        event.inventory.holds.len() as i64,
-    ]
+/// An event's share of the gauges.
+#[derive(Clone, Copy)]
+pub struct Gauges([i64; 4]);
+
+impl Gauges {
+    pub fn of(event: &Event) -> Self {
+        Self([
+            1,
+            event.line.waiting() as i64,
+            event.sessions.len() as i64,
+            event.inventory.holds.len() as i64,
+        ])
+    }
 }
 
 fn add_gauges(values: [i64; 4], sign: i64) {
@@ -163,30 +168,30 @@ fn add_gauges(values: [i64; 4], sign: i64) {
 
 /// An event entered the keyspace (created, loaded, restored, copied).
 pub fn event_stored(event: &Event) {
-    add_gauges(gauges_of(event), 1);
+    add_gauges(Gauges::of(event).0, 1);
 }
 
-/// An event left the keyspace (freed).
+/// An event left the keyspace (freed, possibly on a lazy-free thread).
 pub fn event_freed(event: &Event) {
-    add_gauges(gauges_of(event), -1);
+    add_gauges(Gauges::of(event).0, -1);
 }
 
-/// The gauges of a stored event before a change, to pass to `event_changed` after it.
-pub fn before_change(event: &Event) -> [i64; 4] {
-    gauges_of(event)
-}
-
-pub fn event_changed(before: [i64; 4], event: &Event) {
-    let after = gauges_of(event);
+/// A stored event changed: its gauges moved from `before`.
+pub fn event_changed(before: Gauges, event: &Event) {
+    let after = Gauges::of(event).0;
     add_gauges(
         [
             0,
-            after[1] - before[1],
-            after[2] - before[2],
-            after[3] - before[3],
+            after[1] - before.0[1],
+            after[2] - before.0[2],
+            after[3] - before.0[3],
         ],
         1,
     );
+}
+
+pub fn journal_entry() {
+    JOURNAL_ENTRIES.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Counts what an applied effect did.
@@ -194,16 +199,13 @@ pub fn count_effect(effect: &Effect) {
     let counter = match effect {
         Effect::HoldExpired { .. } => &HOLDS_EXPIRED,
         Effect::Admitted { .. } => &PASSES_ISSUED,
-        Effect::Ended {
-            state: EndState::Expired,
-            ..
-        } => &TICKETS_EXPIRED,
+        Effect::Expired { .. } => &TICKETS_EXPIRED,
         _ => return,
     };
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
-/// (events, tickets waiting, passes active, holds active).
+/// (events, tickets waiting, sessions, holds).
 pub fn gauges() -> [i64; 4] {
     [0, 1, 2, 3].map(|i| GAUGES[i].load(Ordering::Relaxed))
 }

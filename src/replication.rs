@@ -1,67 +1,153 @@
-//! Effects on the wire: how the primary tells replicas and the AOF what changed, as
-//! `SEATQ.APPLY <key> <effect> <args...>`. Times and IDs are absolute, so replaying an effect
-//! never consults a clock. Decoding validates everything, since the command is reachable by
-//! clients too.
+//! Effects on the wire: how the primary tells replicas and the AOF what changed, as one
+//! `SEATQ.APPLY <key> <effect> <args...> [<effect> <args...> ...]` per command (or timer step).
+//! Each effect is its name (the effect's name in capitals) and fixed arguments, lists with their
+//! length first. Times and IDs are absolute, so replaying never consults a clock. Decoding
+//! validates every argument; applying then checks each effect fits the event.
 
-use crate::admission::sessions::{pass_from_hex, pass_to_hex};
 use crate::arg_list::ArgList;
 use crate::config::Setting;
 use crate::entry_id::{parse_u64, EntryId};
 use crate::error::SeatqError;
-use crate::event::{Effect, SessionEnd};
+use crate::event::Effect;
 use crate::queue::idempotency::{IdempotencyRecord, MAX_KEY_LEN};
-use crate::queue::line::EndState;
+use crate::queue::line::{EndState, Serial};
 use crate::queue::payload::TicketPayload;
-use crate::seats::inventory::Settlement;
 use crate::seats::validate_seat_name;
+use crate::secret::SECRET_LEN;
 
 pub const APPLY_COMMAND: &str = "SEATQ.APPLY";
+/// The AOF rewrite's form: one whole event.
+pub const SNAPSHOT: &[u8] = b"SNAPSHOT";
+/// More effects in one APPLY than any command or timer step makes.
+const MAX_EFFECTS: usize = 1 << 16;
 
-/// Appends the arguments after the key.
+fn push_names(args: &mut ArgList, names: &[Box<[u8]>]) {
+    args.push_u64(names.len() as u64);
+    for name in names {
+        args.push(name);
+    }
+}
+
+fn push_settings(args: &mut ArgList, values: &[(Setting, u64)]) {
+    args.push_u64(values.len() as u64);
+    for (setting, value) in values {
+        args.push(setting.spec().field.as_bytes()).push_u64(*value);
+    }
+}
+
+fn hex(bytes: &[u8]) -> Vec<u8> {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    bytes
+        .iter()
+        .flat_map(|&b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]])
+        .collect()
+}
+
+/// Appends one effect's name and arguments.
 pub fn encode(effect: &Effect, args: &mut ArgList) {
+    let serial = |s: &Serial| u64::from(*s);
     match effect {
+        Effect::Created { secret, settings } => {
+            args.push(b"CREATED").push(&hex(secret));
+            push_settings(args, settings);
+        }
+        Effect::Configured(values) => push_settings(args.push(b"CONFIGURED"), values),
         Effect::Joined {
-            ticket,
+            at,
+            serial: s,
             heartbeat_deadline,
             payload,
         } => {
-            args.push(b"JOIN")
-                .push_id(*ticket)
+            args.push(b"JOINED")
+                .push_id(*at)
+                .push_u64(serial(s))
                 .push_u64(*heartbeat_deadline)
                 .push(payload.packed());
         }
         Effect::Touched {
-            ticket,
+            serial: s,
             heartbeat_deadline,
         } => {
-            args.push(b"TOUCH")
-                .push_id(*ticket)
+            args.push(b"TOUCHED")
+                .push_u64(serial(s))
                 .push_u64(*heartbeat_deadline);
         }
-        Effect::Ended { ticket, state, at } => {
-            args.push(b"END")
-                .push_id(*ticket)
-                .push(state.name().as_bytes())
-                .push_id(*at);
+        Effect::Left { at, serial: s } => {
+            args.push(b"LEFT").push_id(*at).push_u64(serial(s));
         }
-        Effect::Remembered { key, record } => {
-            args.push(b"REMEMBER")
-                .push(key)
-                .push_id(record.ticket)
+        Effect::Expired { at, serial: s } => {
+            args.push(b"EXPIRED").push_id(*at).push_u64(serial(s));
+        }
+        Effect::Dequeued { at, serial: s } => {
+            args.push(b"DEQUEUED").push_id(*at).push_u64(serial(s));
+        }
+        Effect::Remembered(record) => {
+            args.push(b"REMEMBERED")
+                .push(&record.key)
+                .push_u64(serial(&record.serial))
                 .push_u64(record.expires_at);
         }
-        Effect::Purged { now } => {
-            args.push(b"PURGE").push_u64(*now);
+        Effect::Purged { now, count } => {
+            args.push(b"PURGED")
+                .push_u64(*now)
+                .push_u64(u64::from(*count));
         }
-        Effect::Configured(values) => {
-            args.push(b"CONFIG");
-            for (setting, value) in values {
-                args.push(setting.spec().field.as_bytes()).push_u64(*value);
-            }
+        Effect::Compacted { through } => {
+            args.push(b"COMPACTED").push_u64(serial(through));
         }
-        Effect::SeatsAdded { names } => push_all(args.push(b"SEATS"), names),
+        Effect::Opened { at } => {
+            args.push(b"OPENED").push_id(*at);
+        }
+        Effect::Paused { at } => {
+            args.push(b"PAUSED").push_id(*at);
+        }
+        Effect::Resumed { at } => {
+            args.push(b"RESUMED").push_id(*at);
+        }
+        Effect::Closed { at } => {
+            args.push(b"CLOSED").push_id(*at);
+        }
+        Effect::Reopened { at } => {
+            args.push(b"REOPENED").push_id(*at);
+        }
+        Effect::Admitted {
+            at,
+            serial: s,
+            claim_deadline,
+            expires_at,
+            max_expires_at,
+            pass,
+        } => {
+            args.push(b"ADMITTED")
+                .push_id(*at)
+                .push_u64(serial(s))
+                .push_u64(*claim_deadline)
+                .push_u64(*expires_at)
+                .push_u64(*max_expires_at)
+                .push(pass.as_bytes());
+        }
+        Effect::Claimed { at, serial: s } => {
+            args.push(b"CLAIMED").push_id(*at).push_u64(serial(s));
+        }
+        Effect::Renewed {
+            serial: s,
+            expires_at,
+            pass,
+        } => {
+            args.push(b"RENEWED")
+                .push_u64(serial(s))
+                .push_u64(*expires_at)
+                .push(pass.as_bytes());
+        }
+        Effect::SessionEnded { at, serial: s, end } => {
+            args.push(b"SESSION-ENDED")
+                .push_id(*at)
+                .push_u64(serial(s))
+                .push(end.name().as_bytes());
+        }
+        Effect::SeatsAdded { names } => push_names(args.push(b"SEATS-ADDED"), names),
         Effect::StockAdded { qty } => {
-            args.push(b"STOCK").push_u64(*qty);
+            args.push(b"STOCK-ADDED").push_u64(*qty);
         }
         Effect::Held {
             at,
@@ -70,8 +156,8 @@ pub fn encode(effect: &Effect, args: &mut ArgList) {
             expires_at,
             seats,
             qty,
-        } => push_all(
-            args.push(b"HOLD")
+        } => push_names(
+            args.push(b"HELD")
                 .push_id(*at)
                 .push_u64(*hold)
                 .push(user)
@@ -79,323 +165,383 @@ pub fn encode(effect: &Effect, args: &mut ArgList) {
                 .push_u64(*qty),
             seats,
         ),
-        Effect::Settled {
+        Effect::Released {
             at,
             user,
-            how,
             seats,
             qty,
-        } => {
-            let op = match how {
-                Settlement::Release => &b"RELEASE"[..],
-                Settlement::Sale => b"SELL",
-            };
-            push_all(args.push(op).push_id(*at).push(user).push_u64(*qty), seats)
-        }
-        Effect::HoldExpired { at, hold } => {
-            args.push(b"EXPIRE-HOLD").push_id(*at).push_u64(*hold);
-        }
-        Effect::Admitted {
+        } => push_names(
+            args.push(b"RELEASED")
+                .push_id(*at)
+                .push(user)
+                .push_u64(*qty),
+            seats,
+        ),
+        Effect::Sold {
             at,
-            ticket,
-            pass,
-            expires_at,
-        } => {
-            args.push(b"ADMIT")
-                .push_id(*at)
-                .push_id(*ticket)
-                .push(pass_to_hex(pass).as_bytes())
-                .push_u64(*expires_at);
-        }
-        Effect::Opened { at, seed } => {
-            args.push(b"OPEN").push_id(*at).push_u64(*seed);
-        }
-        Effect::SessionEnded { at, ticket, why } => {
-            args.push(b"SESSION-END")
-                .push_id(*at)
-                .push_id(*ticket)
-                .push(why.name().as_bytes());
+            user,
+            seats,
+            qty,
+        } => push_names(
+            args.push(b"SOLD").push_id(*at).push(user).push_u64(*qty),
+            seats,
+        ),
+        Effect::HoldExpired { at, hold } => {
+            args.push(b"HOLD-EXPIRED").push_id(*at).push_u64(*hold);
         }
     }
-}
-
-fn push_all(args: &mut ArgList, names: &[Box<[u8]>]) {
-    for name in names {
-        args.push(name);
-    }
-}
-
-fn seat_names(args: &[&[u8]]) -> Result<Vec<Box<[u8]>>, SeatqError> {
-    args.iter()
-        .map(|a| {
-            validate_seat_name(a)?;
-            Ok((*a).into())
-        })
-        .collect()
-}
-
-fn user_id(arg: &[u8]) -> Result<Box<[u8]>, SeatqError> {
-    if arg.is_empty() || arg.len() > crate::queue::payload::MAX_USER_LEN {
-        return Err(bad("bad user"));
-    }
-    Ok(arg.into())
 }
 
 fn bad(what: &str) -> SeatqError {
     SeatqError::Invalid(format!("malformed {APPLY_COMMAND} effect: {what}"))
 }
 
-fn parse_id(arg: &[u8]) -> Result<EntryId, SeatqError> {
-    EntryId::parse(arg).ok_or_else(|| bad("bad ID"))
+/// Reads an effect list argument by argument.
+struct Reader<'a, 'b> {
+    args: &'b [&'a [u8]],
 }
 
-fn parse_num(arg: &[u8]) -> Result<u64, SeatqError> {
-    parse_u64(arg).ok_or_else(|| bad("bad number"))
-}
+impl<'a> Reader<'a, '_> {
+    fn next(&mut self) -> Result<&'a [u8], SeatqError> {
+        let (first, rest) = self
+            .args
+            .split_first()
+            .ok_or_else(|| bad("too few arguments"))?;
+        self.args = rest;
+        Ok(first)
+    }
 
-pub fn decode(args: &[&[u8]]) -> Result<Effect, SeatqError> {
-    let (op, rest) = args.split_first().ok_or(SeatqError::WrongArity)?;
-    let op = op.to_ascii_uppercase();
-    let arity = |n: usize| {
-        if rest.len() == n {
-            Ok(())
-        } else {
-            Err(SeatqError::WrongArity)
+    fn number(&mut self) -> Result<u64, SeatqError> {
+        parse_u64(self.next()?).ok_or_else(|| bad("bad number"))
+    }
+
+    fn serial(&mut self) -> Result<Serial, SeatqError> {
+        Serial::try_from(self.number()?).map_err(|_| bad("bad serial"))
+    }
+
+    fn id(&mut self) -> Result<EntryId, SeatqError> {
+        EntryId::parse(self.next()?).ok_or_else(|| bad("bad ID"))
+    }
+
+    fn count(&mut self, max: usize) -> Result<usize, SeatqError> {
+        let n = self.number()?;
+        if n as usize > max || n as usize > self.args.len() {
+            return Err(bad("bad count"));
         }
-    };
-    Ok(match op.as_slice() {
-        b"JOIN" => {
-            arity(3)?;
-            Effect::Joined {
-                ticket: parse_id(rest[0])?,
-                heartbeat_deadline: parse_num(rest[1])?,
-                payload: TicketPayload::from_packed(rest[2])?,
-            }
+        Ok(n as usize)
+    }
+
+    fn user(&mut self) -> Result<Box<[u8]>, SeatqError> {
+        let user = self.next()?;
+        if !crate::event::valid_user(user) {
+            return Err(bad("bad user"));
         }
-        b"TOUCH" => {
-            arity(2)?;
-            Effect::Touched {
-                ticket: parse_id(rest[0])?,
-                heartbeat_deadline: parse_num(rest[1])?,
-            }
+        Ok(user.into())
+    }
+
+    fn pass(&mut self) -> Result<Box<str>, SeatqError> {
+        std::str::from_utf8(self.next()?)
+            .ok()
+            .filter(|p| !p.is_empty() && p.len() <= 4096)
+            .map(Into::into)
+            .ok_or_else(|| bad("bad pass"))
+    }
+
+    fn seats(&mut self) -> Result<Vec<Box<[u8]>>, SeatqError> {
+        let n = self.count(self.args.len())?;
+        (0..n)
+            .map(|_| {
+                let name = self.next()?;
+                validate_seat_name(name)?;
+                Ok(name.into())
+            })
+            .collect()
+    }
+
+    fn settings(&mut self) -> Result<Vec<(Setting, u64)>, SeatqError> {
+        let n = self.count(self.args.len() / 2)?;
+        (0..n)
+            .map(|_| {
+                let setting =
+                    Setting::from_field(self.next()?).ok_or_else(|| bad("unknown setting"))?;
+                Ok((setting, setting.parse(self.next()?)?))
+            })
+            .collect()
+    }
+
+    fn secret(&mut self) -> Result<[u8; SECRET_LEN], SeatqError> {
+        let text = self.next()?;
+        let mut secret = [0u8; SECRET_LEN];
+        if text.len() != 2 * SECRET_LEN {
+            return Err(bad("bad secret"));
         }
-        b"END" => {
-            arity(3)?;
-            Effect::Ended {
-                ticket: parse_id(rest[0])?,
-                state: EndState::from_name(rest[1]).ok_or_else(|| bad("bad state"))?,
-                at: parse_id(rest[2])?,
-            }
+        for (i, pair) in text.chunks(2).enumerate() {
+            let digits = std::str::from_utf8(pair).map_err(|_| bad("bad secret"))?;
+            secret[i] = u8::from_str_radix(digits, 16).map_err(|_| bad("bad secret"))?;
         }
-        b"REMEMBER" => {
-            arity(3)?;
-            if rest[0].is_empty() || rest[0].len() > MAX_KEY_LEN {
-                return Err(bad("bad idempotency key"));
-            }
-            Effect::Remembered {
-                key: rest[0].into(),
-                record: IdempotencyRecord {
-                    ticket: parse_id(rest[1])?,
-                    expires_at: parse_num(rest[2])?,
-                },
-            }
-        }
-        b"PURGE" => {
-            arity(1)?;
-            Effect::Purged {
-                now: parse_num(rest[0])?,
-            }
-        }
-        b"CONFIG" => {
-            if rest.is_empty() || rest.len() % 2 != 0 {
-                return Err(SeatqError::WrongArity);
-            }
-            let values = rest
-                .chunks(2)
-                .map(|pair| {
-                    let setting =
-                        Setting::from_field(pair[0]).ok_or_else(|| bad("unknown setting"))?;
-                    Ok((setting, setting.parse(pair[1])?))
-                })
-                .collect::<Result<_, SeatqError>>()?;
-            Effect::Configured(values)
-        }
-        b"SEATS" if !rest.is_empty() => Effect::SeatsAdded {
-            names: seat_names(rest)?,
-        },
-        b"STOCK" => {
-            arity(1)?;
-            Effect::StockAdded {
-                qty: parse_num(rest[0])?,
-            }
-        }
-        b"HOLD" if rest.len() >= 5 => Effect::Held {
-            at: parse_id(rest[0])?,
-            hold: parse_num(rest[1])?,
-            user: user_id(rest[2])?,
-            expires_at: parse_num(rest[3])?,
-            qty: parse_num(rest[4])?,
-            seats: seat_names(&rest[5..])?,
-        },
-        b"RELEASE" | b"SELL" if rest.len() >= 3 => Effect::Settled {
-            at: parse_id(rest[0])?,
-            user: user_id(rest[1])?,
-            how: if op == b"SELL" {
-                Settlement::Sale
-            } else {
-                Settlement::Release
+        Ok(secret)
+    }
+
+    fn effect(&mut self) -> Result<Effect, SeatqError> {
+        let name = self.next()?.to_ascii_uppercase();
+        Ok(match name.as_slice() {
+            b"CREATED" => Effect::Created {
+                secret: self.secret()?,
+                settings: self.settings()?,
             },
-            qty: parse_num(rest[2])?,
-            seats: seat_names(&rest[3..])?,
-        },
-        b"EXPIRE-HOLD" => {
-            arity(2)?;
-            Effect::HoldExpired {
-                at: parse_id(rest[0])?,
-                hold: parse_num(rest[1])?,
+            b"CONFIGURED" => Effect::Configured(self.settings()?),
+            b"JOINED" => Effect::Joined {
+                at: self.id()?,
+                serial: self.serial()?,
+                heartbeat_deadline: self.number()?,
+                payload: TicketPayload::from_packed(self.next()?)?,
+            },
+            b"TOUCHED" => Effect::Touched {
+                serial: self.serial()?,
+                heartbeat_deadline: self.number()?,
+            },
+            b"LEFT" => Effect::Left {
+                at: self.id()?,
+                serial: self.serial()?,
+            },
+            b"EXPIRED" => Effect::Expired {
+                at: self.id()?,
+                serial: self.serial()?,
+            },
+            b"DEQUEUED" => Effect::Dequeued {
+                at: self.id()?,
+                serial: self.serial()?,
+            },
+            b"REMEMBERED" => {
+                let key = self.next()?;
+                if key.is_empty() || key.len() > MAX_KEY_LEN {
+                    return Err(bad("bad idempotency key"));
+                }
+                Effect::Remembered(IdempotencyRecord {
+                    key: key.into(),
+                    serial: self.serial()?,
+                    expires_at: self.number()?,
+                })
             }
+            b"PURGED" => Effect::Purged {
+                now: self.number()?,
+                count: u32::try_from(self.number()?).map_err(|_| bad("bad count"))?,
+            },
+            b"COMPACTED" => Effect::Compacted {
+                through: self.serial()?,
+            },
+            b"OPENED" => Effect::Opened { at: self.id()? },
+            b"PAUSED" => Effect::Paused { at: self.id()? },
+            b"RESUMED" => Effect::Resumed { at: self.id()? },
+            b"CLOSED" => Effect::Closed { at: self.id()? },
+            b"REOPENED" => Effect::Reopened { at: self.id()? },
+            b"ADMITTED" => Effect::Admitted {
+                at: self.id()?,
+                serial: self.serial()?,
+                claim_deadline: self.number()?,
+                expires_at: self.number()?,
+                max_expires_at: self.number()?,
+                pass: self.pass()?,
+            },
+            b"CLAIMED" => Effect::Claimed {
+                at: self.id()?,
+                serial: self.serial()?,
+            },
+            b"RENEWED" => Effect::Renewed {
+                serial: self.serial()?,
+                expires_at: self.number()?,
+                pass: self.pass()?,
+            },
+            b"SESSION-ENDED" => Effect::SessionEnded {
+                at: self.id()?,
+                serial: self.serial()?,
+                end: EndState::from_name(self.next()?).ok_or_else(|| bad("bad session end"))?,
+            },
+            b"SEATS-ADDED" => Effect::SeatsAdded {
+                names: self.seats()?,
+            },
+            b"STOCK-ADDED" => Effect::StockAdded {
+                qty: self.number()?,
+            },
+            b"HELD" => Effect::Held {
+                at: self.id()?,
+                hold: self.number()?,
+                user: self.user()?,
+                expires_at: self.number()?,
+                qty: self.number()?,
+                seats: self.seats()?,
+            },
+            b"RELEASED" => Effect::Released {
+                at: self.id()?,
+                user: self.user()?,
+                qty: self.number()?,
+                seats: self.seats()?,
+            },
+            b"SOLD" => Effect::Sold {
+                at: self.id()?,
+                user: self.user()?,
+                qty: self.number()?,
+                seats: self.seats()?,
+            },
+            b"HOLD-EXPIRED" => Effect::HoldExpired {
+                at: self.id()?,
+                hold: self.number()?,
+            },
+            _ => return Err(bad("unknown effect")),
+        })
+    }
+}
+
+/// Decodes an effect list (everything after the key).
+pub fn decode(args: &[&[u8]]) -> Result<Vec<Effect>, SeatqError> {
+    let mut reader = Reader { args };
+    let mut effects = Vec::new();
+    while !reader.args.is_empty() {
+        if effects.len() >= MAX_EFFECTS {
+            return Err(bad("too many effects"));
         }
-        b"ADMIT" => {
-            arity(4)?;
-            Effect::Admitted {
-                at: parse_id(rest[0])?,
-                ticket: parse_id(rest[1])?,
-                pass: pass_from_hex(rest[2]).ok_or_else(|| bad("bad pass"))?,
-                expires_at: parse_num(rest[3])?,
-            }
-        }
-        b"OPEN" => {
-            arity(2)?;
-            Effect::Opened {
-                at: parse_id(rest[0])?,
-                seed: parse_num(rest[1])?,
-            }
-        }
-        b"SESSION-END" => {
-            arity(3)?;
-            Effect::SessionEnded {
-                at: parse_id(rest[0])?,
-                ticket: parse_id(rest[1])?,
-                why: SessionEnd::ALL
-                    .into_iter()
-                    .find(|w| w.name().as_bytes() == rest[2])
-                    .ok_or_else(|| bad("bad reason"))?,
-            }
-        }
-        b"SEATS" | b"HOLD" | b"RELEASE" | b"SELL" => return Err(SeatqError::WrongArity),
-        _ => return Err(bad("unknown effect")),
-    })
+        effects.push(reader.effect()?);
+    }
+    if effects.is_empty() {
+        return Err(SeatqError::WrongArity);
+    }
+    Ok(effects)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn names(n: &[&str]) -> Vec<Box<[u8]>> {
+        n.iter().map(|s| s.as_bytes().into()).collect()
+    }
+
     #[test]
-    fn every_effect_round_trips() {
-        let effects = [
+    fn every_effect_round_trips_alone_and_in_a_list() {
+        let id = |ms, seq| EntryId::new(ms, seq);
+        let effects = vec![
+            Effect::Created {
+                secret: [0xa5; SECRET_LEN],
+                settings: vec![(Setting::Heartbeat, 5000), (Setting::Journal, 0)],
+            },
+            Effect::Configured(vec![(Setting::Rate, 7)]),
             Effect::Joined {
-                ticket: EntryId::new(5, 1),
+                at: id(5, 1),
+                serial: 3,
                 heartbeat_deadline: 99,
                 payload: TicketPayload::new(b"u\r\n", &[(b"f", b"\x00v")]).unwrap(),
             },
             Effect::Touched {
-                ticket: EntryId::new(5, 1),
+                serial: 3,
                 heartbeat_deadline: 100,
             },
-            Effect::Ended {
-                ticket: EntryId::new(5, 1),
-                state: EndState::Left,
-                at: EntryId::new(6, 0),
+            Effect::Left {
+                at: id(6, 0),
+                serial: 3,
             },
-            Effect::Remembered {
+            Effect::Expired {
+                at: id(6, 1),
+                serial: 4,
+            },
+            Effect::Dequeued {
+                at: id(6, 2),
+                serial: 5,
+            },
+            Effect::Remembered(IdempotencyRecord {
                 key: b"k".to_vec().into(),
-                record: IdempotencyRecord {
-                    ticket: EntryId::new(5, 1),
-                    expires_at: 7,
-                },
+                serial: 3,
+                expires_at: 7,
+            }),
+            Effect::Purged { now: 8, count: 2 },
+            Effect::Compacted { through: 2048 },
+            Effect::Opened { at: id(7, 0) },
+            Effect::Paused { at: id(7, 1) },
+            Effect::Resumed { at: id(7, 2) },
+            Effect::Closed { at: id(7, 3) },
+            Effect::Reopened { at: id(7, 4) },
+            Effect::Admitted {
+                at: id(8, 0),
+                serial: 9,
+                claim_deadline: 10,
+                expires_at: 11,
+                max_expires_at: 12,
+                pass: "a.b.c".into(),
             },
-            Effect::Purged { now: 8 },
-            Effect::Configured(vec![(Setting::Heartbeat, 5000), (Setting::Journal, 0)]),
+            Effect::Claimed {
+                at: id(8, 1),
+                serial: 9,
+            },
+            Effect::Renewed {
+                serial: 9,
+                expires_at: 12,
+                pass: "d.e.f".into(),
+            },
+            Effect::SessionEnded {
+                at: id(8, 2),
+                serial: 9,
+                end: EndState::Revoked,
+            },
             Effect::SeatsAdded {
-                names: vec![b"A-1".to_vec().into(), b"B-2".to_vec().into()],
+                names: names(&["A-1", "B-2"]),
             },
             Effect::StockAdded { qty: 100 },
             Effect::Held {
-                at: EntryId::new(9, 0),
+                at: id(9, 0),
                 hold: 3,
                 user: b"u".to_vec().into(),
                 expires_at: 50,
-                seats: vec![b"A-1".to_vec().into()],
+                seats: names(&["A-1"]),
                 qty: 0,
             },
-            Effect::Held {
-                at: EntryId::new(9, 1),
-                hold: 4,
+            Effect::Released {
+                at: id(9, 1),
                 user: b"u".to_vec().into(),
-                expires_at: 50,
-                seats: vec![],
-                qty: 2,
-            },
-            Effect::Settled {
-                at: EntryId::new(9, 2),
-                user: b"u".to_vec().into(),
-                how: Settlement::Sale,
-                seats: vec![b"A-1".to_vec().into()],
-                qty: 1,
-            },
-            Effect::Settled {
-                at: EntryId::new(9, 3),
-                user: b"u".to_vec().into(),
-                how: Settlement::Release,
                 seats: vec![],
                 qty: 1,
             },
-            Effect::Opened {
-                at: EntryId::new(11, 0),
-                seed: u64::MAX,
-            },
-            Effect::Admitted {
-                at: EntryId::new(10, 0),
-                ticket: EntryId::new(5, 1),
-                pass: [0xa5; 16],
-                expires_at: 99,
-            },
-            Effect::SessionEnded {
-                at: EntryId::new(10, 1),
-                ticket: EntryId::new(5, 1),
-                why: SessionEnd::Confirm,
+            Effect::Sold {
+                at: id(9, 2),
+                user: b"u".to_vec().into(),
+                seats: names(&["A-1"]),
+                qty: 1,
             },
             Effect::HoldExpired {
-                at: EntryId::new(9, 4),
+                at: id(9, 4),
                 hold: 4,
             },
         ];
-        for effect in effects {
+        let mut all = ArgList::default();
+        for effect in &effects {
             let mut args = ArgList::default();
-            encode(&effect, &mut args);
+            encode(effect, &mut args);
+            encode(effect, &mut all);
             let refs: Vec<&[u8]> = args.iter().collect();
-            assert_eq!(decode(&refs).unwrap(), effect);
+            assert_eq!(decode(&refs).unwrap(), vec![effect.clone()]);
         }
+        let refs: Vec<&[u8]> = all.iter().collect();
+        assert_eq!(decode(&refs).unwrap(), effects);
     }
 
     #[test]
     fn junk_is_rejected() {
         for junk in [
-            &[&b"JOIN"[..]][..],
-            &[b"JOIN", b"1-0", b"5", b""],
-            &[b"END", b"1-0", b"gone", b"2-0"],
-            &[b"CONFIG", b"HEARTBEAT", b"1"],
-            &[b"CONFIG", b"NOPE", b"1"],
-            &[b"TOUCH", b"x", b"1"],
-            &[b"PURGE", b"-1"],
+            &[&b"JOINED"[..]][..],
+            &[b"JOINED", b"1-0", b"0", b"5", b""],
+            &[b"LEFT", b"1-0", b"4294967296"],
+            &[b"SESSION-ENDED", b"1-0", b"1", b"gone"],
+            &[b"CONFIGURED", b"1", b"HEARTBEAT", b"1"],
+            &[b"CONFIGURED", b"1", b"NOPE", b"1000"],
+            &[b"CONFIGURED", b"9", b"RATE", b"1"],
+            &[b"TOUCHED", b"x", b"1"],
+            &[b"PURGED", b"-1", b"0"],
             &[b"EXPLODE"],
-            &[b"SEATS"],
-            &[b"SEATS", b"bad seat"],
-            &[b"HOLD", b"1-0", b"1", b"u", b"5"],
-            &[b"HOLD", b"1-0", b"x", b"u", b"5", b"0"],
-            &[b"SELL", b"1-0", b"", b"0"],
-            &[b"EXPIRE-HOLD", b"1-0"],
+            &[b"SEATS-ADDED", b"1"],
+            &[b"SEATS-ADDED", b"1", b"bad seat"],
+            &[b"HELD", b"1-0", b"1", b"u", b"5", b"0", b"2", b"A"],
+            &[b"SOLD", b"1-0", b"", b"0", b"0"],
+            &[b"CREATED", b"00", b"0"],
+            &[b"ADMITTED", b"1-0", b"1", b"2", b"3", b"4", b""],
+            &[],
         ] {
             assert!(decode(junk).is_err(), "{junk:?}");
         }

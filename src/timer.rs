@@ -1,137 +1,113 @@
-//! The active side of expiry: a timer on the primary that sweeps every known event for lapsed
-//! heartbeats, expired idempotency keys and lapsed seat holds, and trims journals by age. Replicas run the timer
-//! too but only to keep their registry; they change nothing (the primary's effects reach them).
-//!
-//! The registry lists (db, key) of events. Events enter it when created by a command or an
-//! applied effect, when loaded (RDB, full sync, RESTORE/MIGRATE: `rdb_load`), and when
-//! renamed, copied or moved (keyspace notifications). A key that no longer holds an event is
-//! dropped at the next tick.
+//! The primary's upkeep timer. Each tick takes the events whose upkeep is due from the schedule
+//! (nothing else is visited) and runs bounded upkeep steps on them within a time budget; when
+//! work remains it comes back after a millisecond, otherwise when the next event is due (at most
+//! `seatq.timer-interval-ms` later). It changes nothing on a replica, while loading, or while
+//! clients are paused for writes: the work waits, and runs after with the primary's clock.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::ffi::c_void;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use redis_module::raw;
+use crate::admission::Signer;
+use crate::config::pass_keys;
+use crate::error::{printable, SeatqError};
+use crate::ffi::{timer, Ctx, RawString};
+use crate::transaction::Transaction;
+use crate::upkeep::{self, Limits};
+use crate::{metrics, schedule};
 
-use crate::entry_id::EntryId;
-use crate::ffi::{api, bytes_of, Ctx, RawString};
-use crate::journal::Journal;
-use crate::store;
-
-/// `seatq.timer-interval-ms`: how often the timer runs (10..1000 ms, default 100).
+/// `seatq.timer-interval-ms`: the longest the timer sleeps (10..1000 ms, default 100).
 pub static TICK_MS: AtomicI64 = AtomicI64::new(100);
-/// Tickets scanned per event per tick: a 1,000,000-ticket line is fully swept every ~1.6 s
-/// in steps of well under a millisecond.
-const SWEEP_BUDGET: usize = 65_536;
-const TRIM_EVERY_MS: u64 = 1_000;
-/// Holds returned per event per tick.
-const HOLD_BUDGET: usize = 10_000;
+/// Work per tick: a quarter of each millisecond while a backlog lasts, like Redis' own active
+/// expiry, so clients keep most of the server.
+const TICK_BUDGET: Duration = Duration::from_micros(250);
+/// An event whose upkeep failed (its journal cannot be written) is retried this much later.
+const RETRY_AFTER_MS: u64 = 5_000;
+/// The same event's failure is logged at most this often.
+const WARN_EVERY_MS: u64 = 60_000;
 
-/// Event keys per database.
-static REGISTRY: Mutex<BTreeMap<i32, BTreeSet<Vec<u8>>>> = Mutex::new(BTreeMap::new());
-
-/// Called on every write commit too (a lookup without allocation when already known), so an
-/// event that reached its database some other way (SWAPDB) is swept again after its next write.
-pub fn register(db: i32, key: &[u8]) {
-    let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-    let keys = registry.entry(db).or_default();
-    if !keys.contains(key) {
-        keys.insert(key.to_vec());
-    }
-}
-
-fn unregister(db: i32, key: &[u8]) {
-    if let Some(keys) = REGISTRY
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get_mut(&db)
-    {
-        keys.remove(key);
-    }
-}
+static WARNED: Mutex<Option<HashMap<(i32, Vec<u8>), u64>>> = Mutex::new(None);
 
 pub fn start(ctx: &Ctx) {
-    unsafe {
-        api!(RedisModule_CreateTimer)(
-            ctx.0,
-            TICK_MS.load(Ordering::Relaxed),
-            Some(on_tick),
-            std::ptr::null_mut(),
-        );
-    }
+    timer::after(ctx, TICK_MS.load(Ordering::Relaxed), tick);
 }
 
-extern "C" fn on_tick(raw_ctx: *mut raw::RedisModuleCtx, _data: *mut c_void) {
-    let ctx = Ctx(raw_ctx);
-    if let Err(panic) = std::panic::catch_unwind(|| sweep_all(&ctx)) {
-        let what = panic.downcast_ref::<&str>().copied().unwrap_or("panic");
-        ctx.log_warning(&format!("seatq: timer run failed: {what}"));
-    }
-    start(&ctx);
+fn tick(ctx: &Ctx) {
+    let interval = TICK_MS.load(Ordering::Relaxed);
+    let next = if ctx.may_decide_writes() {
+        run(ctx, interval)
+    } else {
+        interval
+    };
+    timer::after(ctx, next, tick);
 }
 
-fn sweep_all(ctx: &Ctx) {
-    if !ctx.may_decide_writes() {
-        return;
-    }
-    crate::metrics::TIMER_RUNS.fetch_add(1, Ordering::Relaxed);
-    let keys: Vec<(i32, Vec<u8>)> = REGISTRY
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .flat_map(|(db, keys)| keys.iter().map(move |k| (*db, k.clone())))
-        .collect();
+/// One tick's work; returns the milliseconds until the next tick.
+fn run(ctx: &Ctx, interval: i64) -> i64 {
+    metrics::TIMER_RUNS.fetch_add(1, Ordering::Relaxed);
+    let started = Instant::now();
     let original_db = ctx.selected_db();
-    for (db, name) in keys {
+    let keys = pass_keys();
+    while started.elapsed() < TICK_BUDGET {
+        let now = ctx.now_ms();
+        let Some((db, name)) = schedule::with(|s| s.pop_due(now)) else {
+            break;
+        };
         if !ctx.select_db(db) {
             continue;
         }
         let key = ctx.create_string(&name);
-        if !sweep_one(ctx, key.s) {
-            unregister(db, &name);
+        if let Err(e) = upkeep_event(ctx, key.s, now, started, &keys) {
+            schedule::with(|s| s.set(db, &name, Some(now + RETRY_AFTER_MS)));
+            warn(ctx, db, &name, now, &e);
         }
     }
     ctx.select_db(original_db);
+    let now = ctx.now_ms();
+    match schedule::with(|s| s.next_due()) {
+        Some(due) if due <= now => 1,
+        Some(due) => ((due - now) as i64).clamp(1, interval),
+        None => interval,
+    }
 }
 
-/// Sweeps one event; false when the key no longer holds an event.
-fn sweep_one(ctx: &Ctx, key: RawString) -> bool {
-    let now = ctx.now_ms();
-    let mut handle = ctx.open(key, false);
-    let Ok(Some(event)) = handle.event_mut() else {
-        return false;
+/// Bounded upkeep steps on one event until nothing is due or the tick's budget is spent.
+fn upkeep_event(
+    ctx: &Ctx,
+    key: RawString,
+    now: u64,
+    started: Instant,
+    keys: &[crate::admission::pass::PassKey],
+) -> Result<(), SeatqError> {
+    let Ok(mut txn) = Transaction::open(ctx, key) else {
+        return Ok(()); // no longer an event: dropped from the schedule
     };
-    let seed = u64::from_le_bytes(ctx.random_pass()[..8].try_into().expect("8 bytes"));
-    let effects = event.plan_timer_run(now, SWEEP_BUDGET, HOLD_BUDGET, seed);
-    let max_age = event.config.get(crate::config::Setting::JournalMaxAge);
-    let trim =
-        event.config.journal_on() && max_age > 0 && now >= event.journal_trimmed_at + TRIM_EVERY_MS;
-    if trim {
-        event.journal_trimmed_at = now;
+    if !txn.exists() {
+        return Ok(());
     }
-    drop(handle);
-    if let Err(e) = store::commit(ctx, key, effects) {
+    let name = txn.key().to_vec();
+    let signer = Signer { event: &name, keys };
+    while upkeep::step(&mut txn, now, Limits::TIMER, &signer)? && started.elapsed() < TICK_BUDGET {}
+    txn.trim_journal(now);
+    txn.reschedule(now);
+    Ok(())
+}
+
+fn warn(ctx: &Ctx, db: i32, name: &[u8], now: u64, error: &SeatqError) {
+    let mut guard = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    let warned = guard.get_or_insert_with(HashMap::new);
+    let last = warned.entry((db, name.to_vec())).or_insert(0);
+    if now.saturating_sub(*last) >= WARN_EVERY_MS {
+        *last = now;
         ctx.log_warning(&format!(
-            "seatq: sweep of {} failed: {}",
-            crate::error::printable(bytes_of(key)),
-            e.message()
+            "seatq: upkeep of {} (db {db}) cannot proceed, retrying every {} s: {}",
+            printable(name),
+            RETRY_AFTER_MS / 1000,
+            error.message()
         ));
     }
-    if trim {
-        if let Ok(journal) = Journal::open(ctx, bytes_of(key)) {
-            journal.trim_before(ctx, EntryId::new(now.saturating_sub(max_age), 0));
-        }
-    }
-    true
-}
-
-/// Keyspace notifications for events that change name or database (RENAME, COPY, MOVE).
-pub fn on_moved_key(ctx: &Ctx, event: &str, key: &[u8]) {
-    if matches!(event, "rename_to" | "copy_to" | "move_to") {
-        let name = ctx.create_string(key);
-        if let Ok(Some(_)) = ctx.open(name.s, false).event() {
-            register(ctx.selected_db(), key);
-        }
+    if warned.len() > 10_000 {
+        warned.clear();
     }
 }

@@ -1,43 +1,64 @@
 //! The admission budget: a token bucket of `BURST` admissions refilled at `RATE` per second,
-//! kept as GCRA state (one "theoretical arrival time"), so it is a single integer that
-//! replicates and persists exactly.
+//! kept as GCRA state (one "theoretical arrival time"). Time is counted in units of
+//! 1/(1000 x RATE) s, so one admission is exactly 1000 units at any RATE: no interval is rounded.
+//!
+//! Calls happen at upkeep steps, at best a millisecond apart, so the bucket always holds at
+//! least `TICK_ALLOWANCE_MS` worth of RATE: at high RATE a step can catch up on the calls due
+//! since the last one, whatever BURST says. No second sees more than
+//! `RATE + max(BURST, RATE x TICK_ALLOWANCE_MS / 1000)` calls.
 
-/// Microseconds, so RATE up to 1,000,000 per second has an exact integer interval.
-const US_PER_S: u64 = 1_000_000;
+const UNITS_PER_ADMISSION: u128 = 1000;
+/// Milliseconds of RATE the bucket holds at least (see above).
+pub const TICK_ALLOWANCE_MS: u64 = 10;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AdmissionBudget {
-    /// Theoretical arrival time of the next admission, in microseconds of server time.
-    pub tat_us: u64,
+    /// Theoretical arrival time of the next admission, in units of 1/(1000 x RATE) s.
+    pub tat: u128,
+}
+
+fn units(ms: u64, rate: u64) -> u128 {
+    u128::from(ms) * u128::from(rate.max(1))
+}
+
+/// The bucket's size: BURST, or `TICK_ALLOWANCE_MS` of RATE if that is more.
+pub fn bucket(rate: u64, burst: u64) -> u64 {
+    burst
+        .max(rate.saturating_mul(TICK_ALLOWANCE_MS) / 1000)
+        .max(1)
+}
+
+fn tolerance(rate: u64, burst: u64) -> u128 {
+    u128::from(bucket(rate, burst) - 1) * UNITS_PER_ADMISSION
 }
 
 impl AdmissionBudget {
-    fn interval_us(rate: u64) -> u64 {
-        (US_PER_S / rate.max(1)).max(1)
+    /// The earliest time (ms, not before `now`) at which an admission is allowed.
+    pub fn ready_at(&self, now: u64, rate: u64, burst: u64) -> u64 {
+        let allowed_from = self.tat.saturating_sub(tolerance(rate, burst));
+        let ms = allowed_from.div_ceil(u128::from(rate.max(1)));
+        (ms as u64).max(now)
     }
 
-    fn tolerance_us(rate: u64, burst: u64) -> u64 {
-        Self::interval_us(rate) * burst.max(1).saturating_sub(1)
+    pub fn allows(&self, now: u64, rate: u64, burst: u64) -> bool {
+        self.tat <= units(now, rate) + tolerance(rate, burst)
     }
 
-    /// Milliseconds until an admission is allowed (0: allowed now). Rounded up, so sleeping
-    /// that long is always enough.
-    pub fn wait_ms(&self, now_ms: u64, rate: u64, burst: u64) -> u64 {
-        let now_us = now_ms.saturating_mul(1000);
-        let allowed_at = self.tat_us.saturating_sub(Self::tolerance_us(rate, burst));
-        allowed_at.saturating_sub(now_us).div_ceil(1000)
+    /// Takes one admission at `now` (allowed or not: effects replay what the primary decided).
+    pub fn consume(&mut self, now: u64, rate: u64) {
+        self.tat = self.tat.max(units(now, rate)) + UNITS_PER_ADMISSION;
     }
 
-    /// Takes one admission at `now_ms` (the caller checked `wait_ms` is 0).
-    pub fn consume(&mut self, now_ms: u64, rate: u64) {
-        self.tat_us = self.tat_us.max(now_ms.saturating_mul(1000)) + Self::interval_us(rate);
+    /// RATE changed: the same point in time in the new units, rounded up (never more budget).
+    pub fn rescale(&mut self, from_rate: u64, to_rate: u64) {
+        self.tat = (self.tat * u128::from(to_rate.max(1))).div_ceil(u128::from(from_rate.max(1)));
     }
 }
 
 /// Admissions per second over the last minute, for ETAs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RateHistory {
-    /// (second, admissions in that second), oldest first, at most `WINDOW_S` entries.
+    /// (second, admissions in that second), oldest first, at most `WINDOW_S` + 1 entries.
     pub seconds: std::collections::VecDeque<(u64, u64)>,
 }
 
@@ -63,7 +84,7 @@ impl RateHistory {
     }
 
     /// Measured admissions per second over the complete seconds of the last minute, or
-    /// `configured` while there are fewer than 5 seconds of history.
+    /// `configured` while there are fewer than 5 seconds of history or none admitted.
     pub fn rate(&self, now_ms: u64, configured: u64) -> f64 {
         let current = now_ms / 1000;
         let Some(&(first, _)) = self.seconds.front() else {
@@ -81,8 +102,6 @@ impl RateHistory {
             .map(|&(_, n)| n)
             .sum();
         if admitted == 0 {
-            // Nobody was admitted for a minute (a pause): the configured rate is the best guess
-            // of what happens when admission resumes.
             return configured as f64;
         }
         admitted as f64 / span as f64
@@ -93,42 +112,73 @@ impl RateHistory {
 mod tests {
     use super::*;
 
+    /// Admits greedily every millisecond for `ms` and returns the admission times.
+    fn run(rate: u64, burst: u64, ms: u64) -> Vec<u64> {
+        let mut b = AdmissionBudget::default();
+        let mut times = Vec::new();
+        for now in 0..ms {
+            while b.allows(now, rate, burst) {
+                b.consume(now, rate);
+                times.push(now);
+            }
+        }
+        times
+    }
+
     #[test]
     fn burst_then_rate() {
         let mut b = AdmissionBudget::default();
         let (rate, burst) = (50, 10);
         let now = 1_000_000;
         for _ in 0..10 {
-            assert_eq!(b.wait_ms(now, rate, burst), 0);
+            assert!(b.allows(now, rate, burst));
             b.consume(now, rate);
         }
-        assert_eq!(
-            b.wait_ms(now, rate, burst),
-            20,
-            "the 11th waits one interval"
-        );
-        assert_eq!(b.wait_ms(now + 20, rate, burst), 0);
-        // Over any 1 s window at most RATE + BURST admissions.
-        let mut b = AdmissionBudget::default();
-        let mut times = Vec::new();
-        for ms in 0..5000u64 {
-            while b.wait_ms(ms, rate, burst) == 0 {
-                b.consume(ms, rate);
-                times.push(ms);
+        assert!(!b.allows(now, rate, burst));
+        assert_eq!(b.ready_at(now, rate, burst), now + 20, "one interval");
+        assert!(b.allows(now + 20, rate, burst));
+    }
+
+    #[test]
+    fn exact_at_every_rate_and_never_above_rate_plus_burst_in_a_second() {
+        for (rate, burst) in [(1, 1), (7, 3), (100, 10), (600_000, 1), (1_000_000, 25)] {
+            let ms = if rate > 1000 { 2_000 } else { 5_000 };
+            let times = run(rate, burst, ms);
+            let burst = bucket(rate, burst);
+            // Refills over the ms - 1 milliseconds after the first, plus the full bucket.
+            let expected = rate * (ms - 1) / 1000 + burst;
+            let got = times.len() as u64;
+            assert!(
+                got <= expected && got + 2 >= expected,
+                "rate {rate}: {got} admissions in {ms} ms, expected {expected}"
+            );
+            let mut start = 0;
+            for (i, &t) in times.iter().enumerate() {
+                while times[start] + 1000 <= t {
+                    start += 1;
+                }
+                assert!(
+                    (i - start + 1) as u64 <= rate + burst,
+                    "rate {rate}: more than RATE + BURST in one second"
+                );
             }
         }
-        for (i, &t) in times.iter().enumerate() {
-            let in_window = times[i..].iter().take_while(|&&u| u < t + 1000).count();
-            assert!(
-                in_window as u64 <= rate + burst,
-                "{in_window} admissions in 1 s from {t}"
-            );
+    }
+
+    #[test]
+    fn rescaling_keeps_the_time_and_never_adds_budget() {
+        let mut b = AdmissionBudget::default();
+        for _ in 0..25 {
+            b.consume(1000, 10);
         }
+        let ready = b.ready_at(1000, 10, 20);
+        b.rescale(10, 1000);
         assert!(
-            (times.len() as u64) >= 5 * rate,
-            "the budget is used: {}",
-            times.len()
+            b.ready_at(1000, 1000, 20) >= ready,
+            "the next admission moves no earlier"
         );
+        b.rescale(1000, 10);
+        assert_eq!(b.ready_at(1000, 10, 20), ready);
     }
 
     #[test]
@@ -142,11 +192,7 @@ mod tests {
         }
         assert!((h.rate(20_000, 7) - 4.0).abs() < 1e-9);
         assert!(h.rate(70_000, 7) < 4.0, "old history ages out");
-        assert_eq!(
-            h.rate(200_000, 7),
-            7.0,
-            "after a minute without admissions, RATE again"
-        );
+        assert_eq!(h.rate(200_000, 7), 7.0, "after a quiet minute, RATE again");
         assert!(h.seconds.len() as u64 <= WINDOW_S + 1);
     }
 }

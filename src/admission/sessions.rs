@@ -1,99 +1,128 @@
-//! Admitted sessions: who was let in, with which pass, until when. A pass is 128 random bits
-//! bound to one user; the number of live sessions is what CAPACITY caps.
+//! Admitted sessions: who the server let in, with which pass, until when. A session starts when
+//! the server admits a ticket (its user must claim it within CLAIM-TTL), lives until its pass
+//! expires (renewable up to a maximum) and counts against CAPACITY while live. Sessions are
+//! kept apart from the waiting line, so nothing that happens to the line (compaction of old
+//! tickets) can lose one. A user has at most one session.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::entry_id::EntryId;
-
-pub type Pass = [u8; 16];
+use crate::collections::sharded::ShardedMap;
+use crate::queue::line::Serial;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Session {
     pub user: Box<[u8]>,
-    pub pass: Pass,
+    pub admitted_at: u64,
+    /// Claimed by the user (QUEUE.ADMIT) before `claim_deadline`.
+    pub claimed: bool,
+    pub claim_deadline: u64,
     pub expires_at: u64,
+    /// Renewals extend `expires_at` up to this.
+    pub max_expires_at: u64,
+    /// The signed pass (a JWT) currently issued for the session.
+    pub pass: Box<str>,
+}
+
+impl Session {
+    /// When the session ends unless something happens: the claim deadline until it is claimed,
+    /// then its pass expiry.
+    pub fn deadline(&self) -> u64 {
+        if self.claimed {
+            self.expires_at
+        } else {
+            self.claim_deadline.min(self.expires_at)
+        }
+    }
+
+    pub fn live(&self, now: u64) -> bool {
+        self.deadline() > now
+    }
 }
 
 #[derive(Default)]
 pub struct Sessions {
-    pub by_ticket: BTreeMap<EntryId, Session>,
-    by_pass: HashMap<Pass, EntryId>,
-    by_user: HashMap<Box<[u8]>, EntryId>,
-    deadlines: BTreeSet<(u64, EntryId)>,
-}
-
-pub fn pass_to_hex(pass: &Pass) -> String {
-    pass.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub fn pass_from_hex(text: &[u8]) -> Option<Pass> {
-    if text.len() != 32 {
-        return None;
-    }
-    let mut pass = [0u8; 16];
-    for (i, pair) in text.chunks(2).enumerate() {
-        let digits = std::str::from_utf8(pair).ok()?;
-        pass[i] = u8::from_str_radix(digits, 16).ok()?;
-    }
-    Some(pass)
+    by_serial: BTreeMap<Serial, Session>,
+    by_user: ShardedMap<Box<[u8]>, Serial>,
+    /// (deadline, serial) of every session.
+    deadlines: BTreeSet<(u64, Serial)>,
 }
 
 impl Sessions {
-    pub fn insert(&mut self, ticket: EntryId, session: Session) {
-        self.by_pass.insert(session.pass, ticket);
-        self.by_user.insert(session.user.clone(), ticket);
-        self.deadlines.insert((session.expires_at, ticket));
-        self.by_ticket.insert(ticket, session);
+    /// Adds a session; refused (nothing changes) if the ticket or the user already has one.
+    pub fn insert(&mut self, serial: Serial, session: Session) -> Result<(), &'static str> {
+        if self.by_serial.contains_key(&serial) || self.by_user.get(&session.user).is_some() {
+            return Err("the ticket or its user already has a session");
+        }
+        self.by_user.insert(session.user.clone(), serial);
+        self.deadlines.insert((session.deadline(), serial));
+        self.by_serial.insert(serial, session);
+        Ok(())
     }
 
-    pub fn remove(&mut self, ticket: EntryId) -> Option<Session> {
-        let session = self.by_ticket.remove(&ticket)?;
-        // The user may already have a newer session (re-admitted after this pass lapsed but
-        // before the timer ended it): only drop index entries that still point here.
-        if self.by_pass.get(&session.pass) == Some(&ticket) {
-            self.by_pass.remove(&session.pass);
-        }
-        if self.by_user.get(&session.user) == Some(&ticket) {
-            self.by_user.remove(&session.user);
-        }
-        self.deadlines.remove(&(session.expires_at, ticket));
+    pub fn remove(&mut self, serial: Serial) -> Option<Session> {
+        let session = self.by_serial.remove(&serial)?;
+        self.by_user.remove(&session.user);
+        self.deadlines.remove(&(session.deadline(), serial));
         Some(session)
     }
 
-    pub fn get(&self, ticket: EntryId) -> Option<&Session> {
-        self.by_ticket.get(&ticket)
+    /// Changes a session through `change`, keeping the deadline index right.
+    pub fn update(&mut self, serial: Serial, change: impl FnOnce(&mut Session)) -> bool {
+        let Some(session) = self.by_serial.get_mut(&serial) else {
+            return false;
+        };
+        self.deadlines.remove(&(session.deadline(), serial));
+        change(session);
+        self.deadlines.insert((session.deadline(), serial));
+        true
     }
 
-    pub fn of_user(&self, user: &[u8]) -> Option<EntryId> {
+    pub fn get(&self, serial: Serial) -> Option<&Session> {
+        self.by_serial.get(&serial)
+    }
+
+    pub fn of_user(&self, user: &[u8]) -> Option<Serial> {
         self.by_user.get(user).copied()
     }
 
-    pub fn of_pass(&self, pass: &Pass) -> Option<EntryId> {
-        self.by_pass.get(pass).copied()
-    }
-
-    /// Sessions whose pass expired at or before `now`, earliest first.
-    pub fn lapsed(&self, now: u64) -> impl Iterator<Item = EntryId> + '_ {
+    /// Sessions whose deadline passed at `now`, earliest first.
+    pub fn lapsed(&self, now: u64) -> impl Iterator<Item = Serial> + '_ {
         self.deadlines
-            .range(..=(now, EntryId::new(u64::MAX, u64::MAX)))
-            .map(|&(_, t)| t)
+            .range(..=(now, Serial::MAX))
+            .map(|&(_, serial)| serial)
     }
 
-    /// Sessions still live at `now` (what CAPACITY counts).
+    /// Sessions live at `now` (what CAPACITY counts): all but the lapsed ones the timer has not
+    /// ended yet.
     pub fn live(&self, now: u64) -> usize {
-        self.by_ticket.len() - self.lapsed(now).count()
+        self.by_serial.len() - self.lapsed(now).count()
     }
 
-    /// The earliest pass expiry after `now`.
-    pub fn next_expiry(&self, now: u64) -> Option<u64> {
-        self.deadlines
-            .range((now + 1, EntryId::default())..)
-            .next()
-            .map(|&(t, _)| t)
+    /// Live sessions not claimed yet.
+    pub fn unclaimed(&self, now: u64) -> usize {
+        self.by_serial
+            .values()
+            .filter(|s| !s.claimed && s.live(now))
+            .count()
+    }
+
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.deadlines.first().map(|&(deadline, _)| deadline)
     }
 
     pub fn len(&self) -> usize {
-        self.by_ticket.len()
+        self.by_serial.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (Serial, &Session)> {
+        self.by_serial.iter().map(|(&serial, s)| (serial, s))
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.by_serial
+            .values()
+            .map(|s| 160 + 2 * s.user.len() + s.pass.len())
+            .sum()
     }
 }
 
@@ -101,44 +130,40 @@ impl Sessions {
 mod tests {
     use super::*;
 
+    fn session(user: &str, claim_deadline: u64, expires_at: u64) -> Session {
+        Session {
+            user: user.as_bytes().into(),
+            admitted_at: 0,
+            claimed: false,
+            claim_deadline,
+            expires_at,
+            max_expires_at: expires_at * 2,
+            pass: "p".into(),
+        }
+    }
+
     #[test]
-    fn indexes_follow_inserts_and_removals() {
+    fn one_session_per_user_and_deadlines_follow_claims() {
         let mut s = Sessions::default();
-        let t = EntryId::new(1, 0);
-        s.insert(
-            t,
-            Session {
-                user: b"u".to_vec().into(),
-                pass: [7; 16],
-                expires_at: 100,
-            },
+        s.insert(1, session("u", 30, 100)).unwrap();
+        s.insert(2, session("v", 50, 200)).unwrap();
+        assert!(
+            s.insert(3, session("u", 30, 100)).is_err(),
+            "a second session for u"
         );
-        s.insert(
-            EntryId::new(2, 0),
-            Session {
-                user: b"v".to_vec().into(),
-                pass: [8; 16],
-                expires_at: 200,
-            },
-        );
+        assert!(s.insert(1, session("w", 30, 100)).is_err());
+        assert_eq!((s.of_user(b"u"), s.live(29), s.live(30)), (Some(1), 2, 1));
+        assert_eq!(s.next_deadline(), Some(30));
+        assert!(s.update(1, |x| x.claimed = true));
         assert_eq!(
-            (
-                s.of_user(b"u"),
-                s.of_pass(&[7; 16]),
-                s.live(99),
-                s.live(100)
-            ),
-            (Some(t), Some(t), 2, 1)
+            s.next_deadline(),
+            Some(50),
+            "a claimed session lives until its pass expires"
         );
-        assert_eq!(s.next_expiry(100), Some(200));
-        s.remove(t);
-        assert_eq!(
-            (s.of_user(b"u"), s.of_pass(&[7; 16]), s.len()),
-            (None, None, 1)
-        );
-        let hex = pass_to_hex(&[0xab; 16]);
-        assert_eq!(pass_from_hex(hex.as_bytes()), Some([0xab; 16]));
-        assert_eq!(pass_from_hex(b"zz"), None);
-        assert_eq!(pass_from_hex(&[b'g'; 32]), None);
+        assert_eq!(s.live(60), 1);
+        assert_eq!(s.unclaimed(0), 1);
+        s.remove(1);
+        assert_eq!((s.of_user(b"u"), s.len()), (None, 1));
+        s.insert(3, session("u", 30, 100)).unwrap();
     }
 }

@@ -1,9 +1,13 @@
-//! SEATQ.APPLY: the replication and AOF form of every change (see `replication`).
+//! SEATQ.APPLY: the replication and AOF form of every change (see `replication`). Refused
+//! unless it comes from the primary or the AOF being loaded: a client could otherwise admit
+//! anyone, sell a seat twice or write state that no longer loads.
 
 use super::{ArgDoc, ArgKind, Args, KEY};
 use crate::error::SeatqError;
 use crate::ffi::Ctx;
-use crate::{persistence, replication, store};
+use crate::persistence::{self, ENCODING_VERSION};
+use crate::replication::{self, SNAPSHOT};
+use crate::{random, transaction};
 
 pub const APPLY_ARGS: &[ArgDoc] = &[
     KEY,
@@ -14,20 +18,34 @@ pub const APPLY_ARGS: &[ArgDoc] = &[
 ];
 
 pub fn apply(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
+    if !ctx.from_primary_or_aof() {
+        return Err(SeatqError::Invalid(
+            "SEATQ.APPLY is internal: only the replication link and AOF loading may send it".into(),
+        ));
+    }
     if args.bytes.len() < 3 {
         return Err(SeatqError::WrongArity);
     }
     let rest = &args.bytes[2..];
-    if rest[0].eq_ignore_ascii_case(b"SNAPSHOT") {
-        if rest.len() != 2 {
-            return Err(SeatqError::WrongArity);
-        }
-        let event = persistence::from_bytes(rest[1])
+    if rest[0].eq_ignore_ascii_case(SNAPSHOT) {
+        // `SNAPSHOT <blob>` is what the first release wrote (version 1).
+        let (version, blob) = match rest[1..] {
+            [blob] => (1, blob),
+            [version, blob] => (
+                crate::entry_id::parse_u64(version)
+                    .and_then(|v| i32::try_from(v).ok())
+                    .filter(|v| (1..=ENCODING_VERSION).contains(v))
+                    .ok_or_else(|| SeatqError::Invalid("bad snapshot version".into()))?,
+                blob,
+            ),
+            _ => return Err(SeatqError::WrongArity),
+        };
+        let event = persistence::from_bytes(blob, version, random::secret)
             .map_err(|e| SeatqError::Invalid(format!("bad snapshot: {e}")))?;
-        store::restore_snapshot(ctx, args.key(), event)?;
+        transaction::restore_snapshot(ctx, args.key(), event)?;
     } else {
-        let effect = replication::decode(rest)?;
-        store::apply_received(ctx, args.key(), effect)?;
+        let effects = replication::decode(rest)?;
+        transaction::replay(ctx, args.key(), &effects)?;
     }
     ctx.reply().ok();
     Ok(())

@@ -1,7 +1,30 @@
-//! Argument parsing shared by the handlers: strict numbers and option walking.
+//! Argument parsing shared by the handlers: arity, strict numbers, ticket-or-user targets and
+//! option walking.
 
 use crate::entry_id::parse_u64;
 use crate::error::{printable, SeatqError};
+use crate::ffi::command::Args;
+use crate::queue::Target;
+
+pub fn arity(args: &Args, min: usize, exact: bool) -> Result<(), SeatqError> {
+    let n = args.bytes.len();
+    if n < min || (exact && n != min) {
+        return Err(SeatqError::WrongArity);
+    }
+    Ok(())
+}
+
+/// `key ticket` or `key USER user`.
+pub fn target<'a>(args: &Args<'a>) -> Result<Target<'a>, SeatqError> {
+    match args.bytes[..] {
+        [_, _, ticket] => Ok(Target::Ticket(ticket)),
+        [_, _, word, user] if word.eq_ignore_ascii_case(b"USER") => Ok(Target::User(user)),
+        [_, _, _, _] => Err(SeatqError::Syntax(
+            "name a ticket, or USER and a user".into(),
+        )),
+        _ => Err(SeatqError::WrongArity),
+    }
+}
 
 /// Parses a non-negative integer argument within `[min, max]`.
 pub fn number(arg: &[u8], name: &str, min: u64, max: u64) -> Result<u64, SeatqError> {

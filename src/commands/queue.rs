@@ -1,23 +1,30 @@
 //! QUEUE.* handlers.
 
-use super::args::{number, unknown_option, Options};
-use super::{ArgDoc, ArgKind, Args, KEY};
-use crate::admission::sessions::pass_to_hex;
-use crate::config::{Setting, SETTINGS};
+use super::args::{arity, number, target, unknown_option, Options};
+use super::{key_of, read, write, ArgDoc, ArgKind, Args, KEY};
+use crate::config::{pass_keys, Setting, SETTINGS};
 use crate::error::SeatqError;
 use crate::event::{Effect, Event};
-use crate::ffi::{Ctx, Reply};
+use crate::ffi::{Ctx, MapReply, Reply};
 use crate::journal::journal_key;
 use crate::queue::idempotency::MAX_KEY_LEN;
 use crate::queue::payload::TicketPayload;
-use crate::queue::TicketView;
-use crate::store;
+use crate::queue::{TicketDetail, TicketView};
+use crate::transaction::Transaction;
+use crate::upkeep::Apply;
 
-/// Upper bound of COUNT in RANGE and DEQUEUE, so one call cannot stall the server.
+/// Upper bound of COUNT in RANGE and DEQUEUE.
 pub const MAX_BATCH: u64 = 10_000;
+/// About the most one RANGE or DEQUEUE reply carries; past it the reply stops early.
+pub const MAX_REPLY_BYTES: usize = 1 << 20;
 
 pub const KEY_ONLY: &[ArgDoc] = &[KEY];
-pub const TICKET_ARGS: &[ArgDoc] = &[KEY, ArgDoc::new("ticket", ArgKind::String)];
+const TARGET: ArgDoc = ArgDoc::new("target", ArgKind::OneOf).sub(&[
+    ArgDoc::new("ticket", ArgKind::String),
+    ArgDoc::new("user", ArgKind::String).token("USER"),
+]);
+pub const TARGET_ARGS: &[ArgDoc] = &[KEY, TARGET];
+pub const VERIFY_ARGS: &[ArgDoc] = &[KEY, ArgDoc::new("pass", ArgKind::String)];
 pub const ENQUEUE_ARGS: &[ArgDoc] = &[
     KEY,
     ArgDoc::new("user", ArgKind::String),
@@ -60,52 +67,34 @@ pub const CONFIG_ARGS: &[ArgDoc] = &[
     ]),
 ];
 
-fn arity(args: &Args, min: usize, exact: bool) -> Result<(), SeatqError> {
-    let n = args.bytes.len();
-    if n < min || (exact && n != min) {
-        return Err(SeatqError::WrongArity);
+/// What every ticket record says (STATUS, and the first fields of RANGE / DEQUEUE records).
+fn view_fields(map: &mut MapReply, view: &TicketView) {
+    map.bulk("ticket", view.ticket.as_bytes())
+        .bulk("state", view.state.as_bytes())
+        .int("position", view.position as i64)
+        .int("ahead", view.position.saturating_sub(1) as i64)
+        .int("eta_ms", view.eta_ms.map_or(-1, |e| e as i64))
+        .int("retry_after_ms", view.retry_after_ms as i64)
+        .int("heartbeat_expires_at_ms", view.heartbeat_deadline as i64)
+        .int("prequeue", i64::from(view.prequeue));
+    if let Some(session) = &view.session {
+        map.bulk("pass", session.pass.as_bytes())
+            .int("pass_expires_at_ms", session.expires_at as i64)
+            .int("claim_by_ms", session.claim_deadline as i64)
+            .int("claimed", i64::from(session.claimed));
     }
-    Ok(())
 }
 
-/// Runs `f` on the event if the key holds one; `missing` answers for an absent key.
-fn with_event<T>(
-    ctx: &Ctx,
-    args: &Args,
-    missing: impl FnOnce() -> Result<T, SeatqError>,
-    f: impl FnOnce(&Event) -> Result<T, SeatqError>,
-) -> Result<T, SeatqError> {
-    let (handle, exists) = store::read(ctx, args.key())?;
-    if !exists {
-        return missing();
-    }
-    f(handle.event()?.expect("exists"))
-}
-
-fn reply_view(reply: &Reply, view: &TicketView) {
-    reply.map(10);
-    reply.field_bulk("ticket", view.ticket.to_string().as_bytes());
-    reply.field_bulk("state", view.state.as_bytes());
-    reply.field_int("position", view.position as i64);
-    reply.field_int("ahead", view.position.saturating_sub(1) as i64);
-    reply.field_int("eta_ms", view.eta_ms as i64);
-    reply.field_int("heartbeat_expires_at_ms", view.heartbeat_deadline as i64);
-    reply.key("user");
-    match &view.user {
-        Some(user) => reply.bulk(user),
-        None => reply.null(),
-    }
-    reply.key("pass");
-    match &view.pass {
-        Some(pass) => reply.bulk(pass_to_hex(pass).as_bytes()),
-        None => reply.null(),
-    }
-    reply.field_int("pass_expires_at_ms", view.pass_expires_at as i64);
-    reply.key("data");
-    reply.map(view.data.len());
-    for (field, value) in &view.data {
-        reply.bulk(field);
-        reply.bulk(value);
+fn reply_detail(reply: &Reply, detail: &TicketDetail) {
+    let mut map = reply.open_map();
+    view_fields(&mut map, &detail.view);
+    map.int("serial", i64::from(detail.view.serial))
+        .bulk("user", &detail.user);
+    let data = map.nested("data");
+    data.map(detail.data.len());
+    for (field, value) in &detail.data {
+        data.bulk(field);
+        data.bulk(value);
     }
 }
 
@@ -136,76 +125,212 @@ pub fn enqueue(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
                     ));
                 }
                 data = pairs.chunks(2).map(|p| (p[0], p[1])).collect();
+                let mut fields: Vec<&[u8]> = data.iter().map(|(f, _)| *f).collect();
+                fields.sort_unstable();
+                if fields.windows(2).any(|w| w[0] == w[1]) {
+                    return Err(SeatqError::Invalid("DATA names a field twice".into()));
+                }
             }
             _ => return Err(unknown_option(&name)),
         }
     }
     let payload = TicketPayload::new(args.bytes[2], &data)?;
-    let now = ctx.now_ms();
-    let joined = store::plan_commit(ctx, args.key(), |event| {
-        event.plan_enqueue(now, payload, idempotency)
+    let joined = write(ctx, args, |txn, now, _| {
+        let (effects, joined) = txn.event().plan_enqueue(now, payload, idempotency)?;
+        txn.apply(effects)?;
+        Ok(joined)
     })?;
-    let reply = ctx.reply();
-    reply.map(4);
-    reply.field_bulk("ticket", joined.ticket.to_string().as_bytes());
-    reply.field_int("position", joined.position as i64);
-    reply.field_bulk("state", joined.state.as_bytes());
-    reply.field_int("existing", i64::from(joined.existing));
+    ctx.reply()
+        .open_map()
+        .bulk("ticket", joined.ticket.as_bytes())
+        .int("position", joined.position as i64)
+        .bulk("state", joined.state.as_bytes())
+        .int("existing", i64::from(joined.existing))
+        .int(
+            "prequeue",
+            i64::from(joined.position == 0 && joined.state == "waiting"),
+        );
     Ok(())
 }
 
 pub fn status(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
-    arity(args, 3, true)?;
+    let target = target(args)?;
     let now = ctx.now_ms();
-    let ticket = args.bytes[2];
-    let (effects, mut view) = with_event(
+    let keys = pass_keys();
+    let signer = crate::admission::Signer {
+        event: key_of(args),
+        keys: &keys,
+    };
+    let (effects, mut view) = read(
         ctx,
         args,
-        || Err(SeatqError::NoSuchTicket(ticket.to_vec())),
-        |event| event.plan_status(now, ticket),
+        || Err(SeatqError::NoSuchTicket(b"no such event".to_vec())),
+        |event| event.plan_status(now, target, &signer),
     )?;
     // Renewals and lazy expiry are decided only by a primary; a replica just answers.
-    if ctx.may_decide_writes() {
-        if let Some(Effect::Touched {
-            heartbeat_deadline, ..
-        }) = effects.first()
-        {
-            view.heartbeat_deadline = *heartbeat_deadline;
+    if !effects.is_empty() && ctx.may_decide_writes() {
+        for effect in &effects {
+            match effect {
+                Effect::Touched {
+                    heartbeat_deadline, ..
+                } => view.heartbeat_deadline = *heartbeat_deadline,
+                Effect::Renewed {
+                    pass, expires_at, ..
+                } => {
+                    if let Some(session) = view.session.as_mut() {
+                        session.pass = pass.to_string();
+                        session.expires_at = *expires_at;
+                    }
+                }
+                _ => {}
+            }
         }
-        store::commit(ctx, args.key(), effects)?;
+        Transaction::open(ctx, args.key())?.apply(effects)?;
     }
-    reply_view(&ctx.reply(), &view);
+    let reply = ctx.reply();
+    let mut map = reply.open_map();
+    view_fields(&mut map, &view);
     Ok(())
 }
 
 pub fn admit(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
-    arity(args, 3, true)?;
-    let ticket = args.bytes[2];
-    let now = ctx.now_ms();
-    // If OPENS-AT has just passed, the pre-queue is shuffled first (once), so the first ADMIT
-    // after opening never sees the unshuffled order.
-    let seed = u64::from_le_bytes(ctx.random_pass()[..8].try_into().expect("8 bytes"));
-    store::plan_commit(ctx, args.key(), |event| {
-        Ok((event.plan_open(now, seed).into_iter().collect(), ()))
+    let target = target(args)?;
+    let admission = write(ctx, args, |txn, now, signer| {
+        let (effects, answer) = txn.event().plan_admit(now, target, signer)?;
+        txn.apply(effects)?;
+        answer
     })?;
-    let admission = store::plan_commit(ctx, args.key(), |event| {
-        event.plan_admit(now, ticket, ctx.random_pass())
+    ctx.reply()
+        .open_map()
+        .bulk("pass", admission.pass.as_bytes())
+        .int("expires_at_ms", admission.expires_at as i64)
+        .int("existing", i64::from(admission.existing));
+    Ok(())
+}
+
+pub fn renew(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
+    let target = target(args)?;
+    let renewed = write(ctx, args, |txn, now, signer| {
+        let (effects, renewed) = txn.event().plan_renew(now, target, signer)?;
+        txn.apply(effects)?;
+        Ok(renewed)
     })?;
-    let reply = ctx.reply();
-    reply.map(3);
-    reply.field_bulk("pass", pass_to_hex(&admission.pass).as_bytes());
-    reply.field_int("expires_at_ms", admission.expires_at as i64);
-    reply.field_int("existing", i64::from(admission.existing));
+    ctx.reply()
+        .open_map()
+        .bulk("pass", renewed.pass.as_bytes())
+        .int("expires_at_ms", renewed.expires_at as i64);
+    Ok(())
+}
+
+/// A write whose plan answers whether something changed (LEAVE, REVOKE).
+fn yes_no_write(
+    ctx: &Ctx,
+    args: &Args,
+    plan: impl FnOnce(&Event, u64) -> Result<(Vec<Effect>, bool), SeatqError>,
+) -> Result<(), SeatqError> {
+    let changed = write(ctx, args, |txn, now, _| {
+        let (effects, changed) = plan(txn.event(), now)?;
+        txn.apply(effects)?;
+        Ok(changed)
+    })?;
+    ctx.reply().int(i64::from(changed));
     Ok(())
 }
 
 pub fn leave(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
+    let target = target(args)?;
+    yes_no_write(ctx, args, |event, now| event.plan_leave(now, target))
+}
+
+pub fn revoke(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
+    let target = target(args)?;
+    yes_no_write(ctx, args, |event, now| event.plan_revoke(now, target))
+}
+
+pub fn verify(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     arity(args, 3, true)?;
-    let ticket = args.bytes[2];
     let now = ctx.now_ms();
-    let left = store::plan_commit(ctx, args.key(), |event| event.plan_leave(now, ticket))?;
-    ctx.reply().int(i64::from(left));
+    let keys = pass_keys();
+    let check = read(
+        ctx,
+        args,
+        || Err(SeatqError::NoSuchEvent),
+        |event| Ok(event.check_pass_state(now, args.bytes[2], key_of(args), &keys)),
+    )?;
+    let reply = ctx.reply();
+    let mut map = reply.open_map();
+    map.bulk("state", check.state.name().as_bytes());
+    if let Some(claims) = &check.claims {
+        let user = claims
+            .sub
+            .as_deref()
+            .or(claims.sub_b64.as_deref())
+            .unwrap_or("");
+        map.bulk("user", user.as_bytes())
+            .int("serial", i64::from(claims.tkt))
+            .int("expires_at_ms", claims.exp.saturating_mul(1000) as i64);
+    }
     Ok(())
+}
+
+/// PAUSE / RESUME / CLOSE / REOPEN: answers 1 if the phase changed, 0 if it already was so.
+fn phase(ctx: &Ctx, args: &Args, plan: fn(&Event, u64) -> Vec<Effect>) -> Result<(), SeatqError> {
+    arity(args, 2, true)?;
+    yes_no_write(ctx, args, |event, now| {
+        let effects = plan(event, now);
+        let changed = !effects.is_empty();
+        Ok((effects, changed))
+    })
+}
+
+pub fn pause(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
+    phase(ctx, args, |event, now| {
+        let at = event.next_id(now, None);
+        (!event.phase.paused)
+            .then_some(Effect::Paused { at })
+            .into_iter()
+            .collect()
+    })
+}
+
+pub fn resume(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
+    phase(ctx, args, |event, now| {
+        let at = event.next_id(now, None);
+        event
+            .phase
+            .paused
+            .then_some(Effect::Resumed { at })
+            .into_iter()
+            .collect()
+    })
+}
+
+pub fn close(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
+    phase(ctx, args, |event, now| {
+        let at = event.next_id(now, None);
+        (!event.phase.closed)
+            .then_some(Effect::Closed { at })
+            .into_iter()
+            .collect()
+    })
+}
+
+pub fn reopen(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
+    phase(ctx, args, |event, now| {
+        if !event.phase.closed {
+            return Vec::new();
+        }
+        // A CLOSES-AT already past would close the line again at once: it goes.
+        let mut effects = Vec::new();
+        let closes_at = event.config.get(Setting::ClosesAt);
+        if closes_at > 0 && closes_at <= now {
+            effects.push(Effect::Configured(vec![(Setting::ClosesAt, 0)]));
+        }
+        effects.push(Effect::Reopened {
+            at: event.next_id(now, None),
+        });
+        effects
+    })
 }
 
 pub fn dequeue(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
@@ -218,91 +343,116 @@ pub fn dequeue(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
             _ => return Err(unknown_option(&name)),
         }
     }
-    let now = ctx.now_ms();
-    let taken = store::plan_commit(ctx, args.key(), |event| {
-        Ok(event.plan_dequeue(now, count as usize))
+    let taken = write(ctx, args, |txn, now, _| {
+        if !txn.exists() {
+            return Ok(Vec::new());
+        }
+        let (effects, taken) = txn
+            .event()
+            .plan_dequeue(now, count as usize, MAX_REPLY_BYTES);
+        txn.apply(effects)?;
+        Ok(taken)
     })?;
     let reply = ctx.reply();
     reply.array(taken.len());
-    for view in &taken {
-        reply_view(&reply, view);
+    for detail in &taken {
+        reply_detail(&reply, detail);
     }
     Ok(())
 }
 
 pub fn len(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     arity(args, 2, true)?;
-    let n = with_event(ctx, args, || Ok(0), |event| Ok(event.line.waiting()))?;
+    let n = read(ctx, args, || Ok(0), |event| Ok(event.line.waiting()))?;
     ctx.reply().int(n as i64);
     Ok(())
 }
 
+/// RANGE answers `{entries, next}`: `next` is the offset to continue from when the reply
+/// stopped at its byte bound before `count`, -1 otherwise.
 pub fn range(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     arity(args, 4, true)?;
-    let start = number(args.bytes[2], "start", 0, u32::MAX.into())?;
-    let count = number(args.bytes[3], "count", 0, MAX_BATCH)?;
+    let start = number(args.bytes[2], "start", 0, u32::MAX.into())? as usize;
+    let count = number(args.bytes[3], "count", 0, MAX_BATCH)? as usize;
     let now = ctx.now_ms();
-    let views = with_event(
+    let (details, waiting) = read(
         ctx,
         args,
-        || Ok(Vec::new()),
-        |event| Ok(event.range(now, start as usize, count as usize)),
+        || Ok((Vec::new(), 0)),
+        |event| {
+            Ok((
+                event.range(now, start, count, MAX_REPLY_BYTES),
+                event.line.waiting(),
+            ))
+        },
     )?;
+    let end = start.saturating_add(count).min(waiting);
+    let next = start + details.len();
     let reply = ctx.reply();
-    reply.array(views.len());
-    for view in &views {
-        reply_view(&reply, view);
+    let mut map = reply.open_map();
+    let entries = map.nested("entries");
+    entries.array(details.len());
+    for detail in &details {
+        reply_detail(entries, detail);
     }
+    map.int("next", if next < end { next as i64 } else { -1 });
     Ok(())
 }
 
 pub fn info(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     arity(args, 2, true)?;
-    let key = args.bytes[1];
-    with_event(
+    let now = ctx.now_ms();
+    read(
         ctx,
         args,
         || Err(SeatqError::NoSuchEvent),
         |event| {
-            let reply = ctx.reply();
             let line = &event.line;
-            let head = line.nth_waiting(0).map(|i| line.get(i).id.to_string());
-            let tail = line
-                .waiting()
-                .checked_sub(1)
-                .and_then(|k| line.nth_waiting(k))
-                .map(|i| line.get(i).id.to_string());
-            reply.map(11 + SETTINGS.len());
-            reply.field_int("waiting", line.waiting() as i64);
-            reply.field_int("joined_total", event.totals.joined as i64);
-            reply.field_int("admitted_total", event.totals.admitted as i64);
-            reply.field_int("left_total", event.totals.left as i64);
-            reply.field_int("expired_total", event.totals.expired as i64);
-            reply.field_int("idempotency_keys", event.idempotency.len() as i64);
-            for (name, id) in [("head_ticket", head), ("tail_ticket", tail)] {
-                reply.key(name);
-                match id {
-                    Some(id) => reply.bulk(id.as_bytes()),
-                    None => reply.null(),
-                }
-            }
-            reply.field_bulk("last_id", event.last_id.to_string().as_bytes());
-            reply.key("journal_key");
-            match journal_key(key) {
-                Ok(name) => reply.bulk(&name),
-                Err(_) => reply.null(),
-            }
-            reply.field_int("memory_bytes", event.heap_bytes() as i64);
-            reply_settings_fields(&reply, event, SETTINGS.iter().map(|s| s.setting));
+            let ticket_at =
+                |k: Option<usize>| k.and_then(|k| line.nth_waiting(k)).map(|s| s.to_string());
+            let reply = ctx.reply();
+            let mut map = reply.open_map();
+            let (t, phase) = (&event.totals, event.phase);
+            map.int("waiting", line.waiting() as i64)
+                .int("prequeue", line.prequeue_waiting() as i64)
+                .int("opened", i64::from(phase.opened))
+                .int("paused", i64::from(phase.paused))
+                .int("closed", i64::from(phase.closed))
+                .int("sessions", event.sessions.live(now) as i64)
+                .int("sessions_unclaimed", event.sessions.unclaimed(now) as i64)
+                .int("joined_total", t.joined as i64)
+                .int("admitted_total", t.admitted as i64)
+                .int("claimed_total", t.claimed as i64)
+                .int("left_total", t.left as i64)
+                .int("expired_total", t.expired as i64)
+                .int("dequeued_total", t.dequeued as i64)
+                .int("sessions_ended_total", t.sessions_ended as i64)
+                .int("idempotency_keys", event.idempotency.len() as i64)
+                .opt_bulk(
+                    "head_serial",
+                    ticket_at(Some(0)).as_deref().map(str::as_bytes),
+                )
+                .opt_bulk(
+                    "tail_serial",
+                    ticket_at(line.waiting().checked_sub(1))
+                        .as_deref()
+                        .map(str::as_bytes),
+                )
+                .int("next_serial", i64::from(line.next_serial()))
+                .bulk("last_id", event.last_id.to_string().as_bytes())
+                .int("call_rate_per_s", event.call_rate(now).round() as i64)
+                .opt_bulk("journal_key", journal_key(key_of(args)).ok().as_deref())
+                .int("memory_bytes", event.heap_bytes() as i64);
+            settings_fields(&mut map, event, SETTINGS.iter().map(|s| s.setting));
             Ok(())
         },
     )
 }
 
 /// Settings as lower-case map fields (`heartbeat`, `journal`, ...), values as integers.
-fn reply_settings_fields(reply: &Reply, event: &Event, settings: impl Iterator<Item = Setting>) {
+fn settings_fields(map: &mut MapReply, event: &Event, settings: impl Iterator<Item = Setting>) {
     for setting in settings {
-        reply.field_int(
+        map.int(
             &setting.spec().field.to_ascii_lowercase(),
             event.config.get(setting) as i64,
         );
@@ -323,13 +473,24 @@ pub fn config(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
                     .map(|f| Setting::from_field(f).ok_or_else(|| unknown_setting(f)))
                     .collect::<Result<_, _>>()?
             };
-            let fallback = Event::default();
-            let (handle, _) = store::read(ctx, args.key())?;
-            let event = handle.event()?.unwrap_or(&fallback);
-            let reply = ctx.reply();
-            reply.map(settings.len());
-            reply_settings_fields(&reply, event, settings.into_iter());
-            Ok(())
+            let show = &|event: &Event| -> Result<(), SeatqError> {
+                let reply = ctx.reply();
+                let mut map = reply.open_map();
+                settings_fields(&mut map, event, settings.iter().copied());
+                Ok(())
+            };
+            // An event not created yet shows the defaults it would get.
+            read(
+                ctx,
+                args,
+                || {
+                    show(&Event::new(
+                        crate::config::EventConfig::from_defaults(),
+                        [0; 32],
+                    ))
+                },
+                show,
+            )
         }
         b"SET" => {
             if fields.is_empty() || fields.len() % 2 != 0 {
@@ -343,8 +504,27 @@ pub fn config(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
                     Ok((setting, setting.parse(pair[1])?))
                 })
                 .collect::<Result<Vec<_>, SeatqError>>()?;
-            store::plan_commit(ctx, args.key(), |_| {
-                Ok((vec![Effect::Configured(values)], ()))
+            write(ctx, args, |txn, now, signer| {
+                let event = txn.event();
+                let opens_at = values
+                    .iter()
+                    .rev()
+                    .find(|(s, _)| *s == Setting::OpensAt)
+                    .map(|&(_, v)| v);
+                if opens_at.is_some_and(|t| t > 0) && event.phase.opened && event.line.waiting() > 0
+                {
+                    return Err(SeatqError::Invalid(
+                        "OPENS-AT cannot move into the future while tickets wait in an open line"
+                            .into(),
+                    ));
+                }
+                txn.apply(vec![Effect::Configured(values)])?;
+                // What the new settings make due at once (an OPENS-AT or CLOSES-AT already
+                // past) happens in the same command.
+                if txn.event().next_due(now).is_some_and(|due| due <= now) {
+                    crate::upkeep::step(txn, now, crate::upkeep::Limits::COMMAND, signer)?;
+                }
+                Ok(())
             })?;
             ctx.reply().ok();
             Ok(())

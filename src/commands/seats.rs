@@ -1,14 +1,15 @@
 //! SEAT.* handlers.
 
 use super::args::number;
-use super::{ArgDoc, ArgKind, Args, KEY};
+use super::{read, write, ArgDoc, ArgKind, Args, KEY};
 use crate::config::Setting;
 use crate::error::SeatqError;
-use crate::event::{Effect, Event, SessionEnd};
+use crate::event::Effect;
 use crate::ffi::Ctx;
-use crate::seats::inventory::{Counts, Settlement};
+use crate::queue::line::EndState;
+use crate::seats::inventory::Counts;
 use crate::seats::Units;
-use crate::store;
+use crate::upkeep::Apply;
 
 /// SEAT.HOLD's TTL option is in seconds, like SET's EX.
 const MAX_TTL_SECONDS: u64 = 86_400;
@@ -90,27 +91,14 @@ fn unit_count(units: &Units) -> u64 {
     }
 }
 
-/// A seat write: first returns lapsed holds to stock (lazy expiry, its own effects), then
-/// plans the command on the updated event and commits it.
-fn seat_write<T>(
-    ctx: &Ctx,
-    args: &Args,
-    plan: impl FnOnce(&Event, u64) -> Result<(Vec<Effect>, T), SeatqError>,
-) -> Result<T, SeatqError> {
-    let now = ctx.now_ms();
-    store::plan_commit(ctx, args.key(), |event| {
-        Ok((event.plan_hold_expiry(now, None, usize::MAX), ()))
-    })?;
-    store::plan_commit(ctx, args.key(), |event| plan(event, now))
-}
-
 /// Answers the number of seats that were new, or with QTY the new general-admission total.
 pub fn add(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     if args.bytes.len() < 3 {
         return Err(SeatqError::WrongArity);
     }
     let units = parse_units(&args.bytes[2..], false)?.units;
-    let answer = seat_write(ctx, args, |event, _| {
+    let answer = write(ctx, args, |txn, _, _| {
+        let event = txn.event();
         let answer = match &units {
             Units::Seats(names) => {
                 let new: std::collections::HashSet<&[u8]> = names
@@ -122,7 +110,9 @@ pub fn add(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
             }
             Units::Qty(qty) => event.inventory.general.total + qty,
         };
-        Ok((event.plan_add(units)?, answer))
+        let effects = event.plan_add(units)?;
+        txn.apply(effects)?;
+        Ok(answer)
     })?;
     ctx.reply().int(answer as i64);
     Ok(())
@@ -135,80 +125,90 @@ pub fn hold(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     let user = args.bytes[2];
     crate::queue::payload::TicketPayload::new(user, &[])?; // the same user ID rules as the line
     let SeatArgs { units, ttl, pass } = parse_units(&args.bytes[3..], true)?;
-    let receipt = seat_write(ctx, args, |event, now| {
-        event.check_pass(now, user, pass)?;
+    let receipt = write(ctx, args, |txn, now, signer| {
+        let event = txn.event();
+        event.check_pass(now, user, pass, signer.event, signer.keys)?;
         let ttl_ms = ttl.map_or_else(|| event.config.get(Setting::HoldTtl), |s| s * 1000);
-        event.plan_hold(now, user, units, ttl_ms)
+        let (effects, receipt) = event.plan_hold(now, user, units, ttl_ms)?;
+        txn.apply(effects)?;
+        Ok(receipt)
     })?;
-    let reply = ctx.reply();
-    reply.map(5);
-    reply.field_int("hold", receipt.hold as i64);
-    reply.field_int("expires_at_ms", receipt.expires_at as i64);
-    reply.field_int("remaining", receipt.remaining as i64);
-    reply.field_int("seats", receipt.seats as i64);
-    reply.field_int("qty", receipt.qty as i64);
+    ctx.reply()
+        .open_map()
+        .int("hold", receipt.hold as i64)
+        .int("expires_at_ms", receipt.expires_at as i64)
+        .int("remaining", receipt.remaining as i64)
+        .int("seats", receipt.seats as i64)
+        .int("qty", receipt.qty as i64);
     Ok(())
 }
 
 /// Releases or sells; answers (units moved, units left available in their pool).
-fn settle(ctx: &Ctx, args: &Args, how: Settlement) -> Result<(u64, u64), SeatqError> {
+fn settle(ctx: &Ctx, args: &Args, to_sold: bool) -> Result<(u64, u64), SeatqError> {
     if args.bytes.len() < 4 {
         return Err(SeatqError::WrongArity);
     }
     let user = args.bytes[2];
     let units = parse_units(&args.bytes[3..], false)?.units;
     let count = unit_count(&units);
-    let remaining = seat_write(ctx, args, |event, now| {
-        let (mut effects, remaining) = event.plan_settle(now, user, units, how)?;
+    let remaining = write(ctx, args, |txn, now, _| {
+        let event = txn.event();
+        let (mut effects, answer) = event.plan_settle(now, user, units, to_sold)?;
         // A purchase ends the buyer's admitted session when the event says so, freeing CAPACITY.
-        if how == Settlement::Sale && event.config.get(Setting::ConfirmEndsSession) == 1 {
-            let after = effects.last().and_then(Effect::journal_id);
-            effects.extend(event.plan_session_end_of(now, user, after, SessionEnd::Confirm));
+        if answer.is_ok() && to_sold && event.config.get(Setting::ConfirmEndsSession) == 1 {
+            let after = effects.iter().rev().find_map(Effect::journal_id);
+            effects.extend(event.plan_session_end_of(now, user, after, EndState::Completed));
         }
-        Ok((effects, remaining))
+        txn.apply(effects)?;
+        answer
     })?;
     Ok((count, remaining))
 }
 
 pub fn release(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
-    let (_, remaining) = settle(ctx, args, Settlement::Release)?;
+    let (_, remaining) = settle(ctx, args, false)?;
     ctx.reply().int(remaining as i64);
     Ok(())
 }
 
 pub fn confirm(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
-    let (sold, remaining) = settle(ctx, args, Settlement::Sale)?;
-    let reply = ctx.reply();
-    reply.map(2);
-    reply.field_int("sold", sold as i64);
-    reply.field_int("remaining", remaining as i64);
+    let (sold, remaining) = settle(ctx, args, true)?;
+    ctx.reply()
+        .open_map()
+        .int("sold", sold as i64)
+        .int("remaining", remaining as i64);
     Ok(())
 }
+
+/// At most this many seats per SEAT.STATUS (so a reply stays bounded).
+const MAX_STATUS_SEATS: usize = 10_000;
 
 pub fn status(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     if args.bytes.len() < 3 {
         return Err(SeatqError::WrongArity);
     }
+    if args.bytes.len() - 2 > MAX_STATUS_SEATS {
+        return Err(SeatqError::Invalid(format!(
+            "SEAT.STATUS takes at most {MAX_STATUS_SEATS} seats"
+        )));
+    }
     let names: Vec<Box<[u8]>> = args.bytes[2..].iter().map(|n| (*n).into()).collect();
     let now = ctx.now_ms();
-    let (handle, _) = store::read(ctx, args.key())?;
-    let fallback = Event::default();
-    let views = handle
-        .event()?
-        .unwrap_or(&fallback)
-        .seat_views(now, &names)?;
+    let views = read(
+        ctx,
+        args,
+        || Err(SeatqError::NoSuchSeat(names[0].to_vec())),
+        |event| event.seat_views(now, &names),
+    )?;
     let reply = ctx.reply();
     reply.array(views.len());
     for view in views {
-        reply.map(4);
-        reply.field_bulk("seat", &view.seat);
-        reply.field_bulk("state", view.state.as_bytes());
-        reply.key("holder");
-        match &view.holder {
-            Some(user) => reply.bulk(user),
-            None => reply.null(),
-        }
-        reply.field_int("expires_at_ms", view.expires_at as i64);
+        reply
+            .open_map()
+            .bulk("seat", &view.seat)
+            .bulk("state", view.state.as_bytes())
+            .opt_bulk("holder", view.holder.as_deref())
+            .int("expires_at_ms", view.expires_at as i64);
     }
     Ok(())
 }
@@ -218,41 +218,37 @@ pub fn info(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
         return Err(SeatqError::WrongArity);
     }
     let now = ctx.now_ms();
-    let (handle, exists) = store::read(ctx, args.key())?;
-    if !exists {
-        return Err(SeatqError::NoSuchEvent);
-    }
-    let event = handle.event()?.expect("exists");
-    let inv = &event.inventory;
-    let (named, general) = inv.counts_at(now);
-    let live_holds = inv.holds.len() - inv.due_holds(now).count();
-    let reply = ctx.reply();
-    reply.map(17);
-    let all = Counts {
-        total: named.total + general.total,
-        available: named.available + general.available,
-        held: named.held + general.held,
-        sold: named.sold + general.sold,
-    };
-    for (prefix, counts) in [("", &all), ("seats_", &named), ("ga_", &general)] {
-        reply.field_int(&format!("{prefix}total"), counts.total as i64);
-        reply.field_int(&format!("{prefix}available"), counts.available as i64);
-        reply.field_int(&format!("{prefix}held"), counts.held as i64);
-        reply.field_int(&format!("{prefix}sold"), counts.sold as i64);
-    }
-    reply.field_int("holds", live_holds as i64);
-    reply.field_int(
-        "holds_expired_total",
-        (inv.holds_expired_total + (inv.holds.len() - live_holds) as u64) as i64,
-    );
-    reply.field_int("buyers", inv.buyers.len() as i64);
-    reply.field_int(
-        "user_limit",
-        event.config.get(crate::config::Setting::UserLimit) as i64,
-    );
-    reply.field_int(
-        "hold_ttl",
-        event.config.get(crate::config::Setting::HoldTtl) as i64,
-    );
-    Ok(())
+    read(
+        ctx,
+        args,
+        || Err(SeatqError::NoSuchEvent),
+        |event| {
+            let inv = &event.inventory;
+            let (named, general) = inv.counts_at(now);
+            let lapsed = inv.lapsed_holds(now);
+            let all = Counts {
+                total: named.total + general.total,
+                available: named.available + general.available,
+                held: named.held + general.held,
+                sold: named.sold + general.sold,
+            };
+            let reply = ctx.reply();
+            let mut map = reply.open_map();
+            for (prefix, counts) in [("", &all), ("seats_", &named), ("ga_", &general)] {
+                map.int(&format!("{prefix}total"), counts.total as i64)
+                    .int(&format!("{prefix}available"), counts.available as i64)
+                    .int(&format!("{prefix}held"), counts.held as i64)
+                    .int(&format!("{prefix}sold"), counts.sold as i64);
+            }
+            map.int("holds", (inv.holds.len() - lapsed) as i64)
+                .int(
+                    "holds_expired_total",
+                    (inv.holds_expired_total + lapsed as u64) as i64,
+                )
+                .int("buyers", inv.buyers.len() as i64)
+                .int("user_limit", event.config.get(Setting::UserLimit) as i64)
+                .int("hold_ttl", event.config.get(Setting::HoldTtl) as i64);
+            Ok(())
+        },
+    )
 }

@@ -1,36 +1,77 @@
-//! The waiting line of one event: tickets in arrival order, exact positions in O(log n), one
-//! waiting ticket per user. Ended tickets keep a small tombstone (ID and final state) so STATUS can
-//! still tell `left` from `expired`; tombstones are compacted away once they outnumber both the
-//! waiting tickets and `TOMBSTONES_KEPT`.
+//! The waiting line of one event.
+//!
+//! Every ticket has a serial number (the order it joined in), stable for the life of the event.
+//! Tickets are stored in segments of `SEGMENT` serials, so that:
+//! - a ticket is found by its serial in O(1), and positions are exact in O(log n): a Fenwick tree
+//!   counts waiting tickets per segment, a bitmap per segment ranks within it;
+//! - growing the line never copies more than one segment, and ended tickets (tombstones, kept
+//!   so STATUS can still say `left` or `expired`) are dropped one segment at a time, oldest
+//!   first, without moving anything else: serials never change, so the user index, the
+//!   pre-queue order and the sessions, which all refer to serials, never need rewriting;
+//! - each segment keeps a lower bound of its waiting tickets' heartbeat deadlines, indexed, so
+//!   the sweep of lapsed tickets visits only segments where something may be due.
+//!
+//! Tickets that joined while the event was in its pre-queue (before OPENS-AT) are ordered by a
+//! keyed hash of their serial (a shuffle fixed at join time, revealed at opening); everyone else
+//! follows in join order.
 
 use std::collections::hash_map::RandomState;
+use std::collections::{BTreeSet, VecDeque};
 use std::hash::BuildHasher;
 
-use hashbrown::HashTable;
-
 use super::payload::TicketPayload;
-use super::rank::RankIndex;
-use crate::entry_id::EntryId;
+use crate::collections::fenwick::Fenwick;
+use crate::collections::ordered_blocks::OrderedBlocks;
+use crate::collections::sharded::ShardedTable;
 
-/// How many ended tickets are always remembered, whatever the size of the line.
+/// A ticket's number: the order it joined the event in.
+pub type Serial = u32;
+
+const SEGMENT_BITS: u32 = 10;
+pub const SEGMENT: usize = 1 << SEGMENT_BITS;
+const WORDS: usize = SEGMENT / 64;
+
+/// Ended tickets (tombstones) are kept, so STATUS can still tell `left` from `expired`, until
+/// they outnumber half of this and half the waiting tickets; the oldest then go, a few segments
+/// per upkeep step.
 pub const TOMBSTONES_KEPT: usize = 100_000;
 
+/// How a ticket left the line, or (after it was called) how its session ended.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum EndState {
-    /// Taken from the head by QUEUE.DEQUEUE (admission by a worker).
-    Admitted,
+    /// Called by the server: the ticket's session lives in `Sessions` until it ends.
+    Called,
+    /// Taken from the head by QUEUE.DEQUEUE (a worker's flow).
+    Dequeued,
     Left,
     Expired,
+    /// Called, but its user did not claim it within CLAIM-TTL.
+    NoShow,
+    Revoked,
+    /// The session ended with a purchase (SEAT.CONFIRM with CONFIRM-ENDS-SESSION).
+    Completed,
 }
 
 impl EndState {
-    pub const ALL: [EndState; 3] = [EndState::Admitted, EndState::Left, EndState::Expired];
+    pub const ALL: [EndState; 7] = [
+        EndState::Called,
+        EndState::Dequeued,
+        EndState::Left,
+        EndState::Expired,
+        EndState::NoShow,
+        EndState::Revoked,
+        EndState::Completed,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
-            EndState::Admitted => "admitted",
+            EndState::Called => "called",
+            EndState::Dequeued => "dequeued",
             EndState::Left => "left",
             EndState::Expired => "expired",
+            EndState::NoShow => "no_show",
+            EndState::Revoked => "revoked",
+            EndState::Completed => "completed",
         }
     }
 
@@ -40,7 +81,7 @@ impl EndState {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TicketBody {
+pub enum Ticket {
     Waiting {
         /// Server time after which the ticket is dropped unless its holder polls again.
         heartbeat_deadline: u64,
@@ -49,361 +90,565 @@ pub enum TicketBody {
     Ended(EndState),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Ticket {
-    pub id: EntryId,
-    pub body: TicketBody,
-}
-
 impl Ticket {
-    pub fn waiting_payload(&self) -> Option<&TicketPayload> {
-        match &self.body {
-            TicketBody::Waiting { payload, .. } => Some(payload),
-            TicketBody::Ended(_) => None,
+    pub fn payload(&self) -> Option<&TicketPayload> {
+        match self {
+            Ticket::Waiting { payload, .. } => Some(payload),
+            Ticket::Ended(_) => None,
         }
+    }
+
+    pub fn lapsed(&self, now: u64) -> bool {
+        matches!(self, Ticket::Waiting { heartbeat_deadline, .. } if *heartbeat_deadline <= now)
     }
 }
 
-/// Asks the CPU to load `block` into cache. A binary search over a block of a long line waits
-/// for one cache miss per probe in turn; loading the whole block at once overlaps them.
-fn prefetch<T>(block: &[T]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let bytes = std::mem::size_of_val(block);
-        let start = block.as_ptr().cast::<i8>();
-        for offset in (0..bytes).step_by(64) {
-            // SAFETY: a prefetch is only a hint; every address is inside `block`.
-            unsafe { _mm_prefetch(start.add(offset), _MM_HINT_T0) };
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = block;
+fn bit(words: &[u64; WORDS], offset: usize) -> bool {
+    words[offset / 64] >> (offset % 64) & 1 == 1
 }
 
+fn set_bit(words: &mut [u64; WORDS], offset: usize, on: bool) {
+    if on {
+        words[offset / 64] |= 1 << (offset % 64);
+    } else {
+        words[offset / 64] &= !(1 << (offset % 64));
+    }
+}
+
+/// Set bits strictly before `offset`.
+fn rank(words: &[u64; WORDS], offset: usize) -> usize {
+    let (w, b) = (offset / 64, offset % 64);
+    let whole: u32 = words[..w].iter().map(|x| x.count_ones()).sum();
+    let partial = if b == 0 {
+        0
+    } else {
+        (words[w] & ((1u64 << b) - 1)).count_ones()
+    };
+    (whole + partial) as usize
+}
+
+/// Offset of the k-th set bit.
+fn select(words: &[u64; WORDS], mut k: usize) -> Option<usize> {
+    for (w, &word) in words.iter().enumerate() {
+        let ones = word.count_ones() as usize;
+        if k < ones {
+            let mut x = word;
+            for _ in 0..k {
+                x &= x - 1;
+            }
+            return Some(w * 64 + x.trailing_zeros() as usize);
+        }
+        k -= ones;
+    }
+    None
+}
+
+struct Segment {
+    /// Which serials of the segment are still stored (compaction clears ended ones).
+    present: [u64; WORDS],
+    /// Which are waiting.
+    waiting: [u64; WORDS],
+    waiting_count: u32,
+    /// The present tickets, in serial order.
+    tickets: Vec<Ticket>,
+    /// At most the earliest heartbeat deadline of the waiting tickets (u64::MAX: none). Only
+    /// lowered on insert and recomputed by a sweep, so it is a lower bound at all times.
+    min_deadline: u64,
+}
+
+impl Segment {
+    fn new() -> Self {
+        Self {
+            present: [0; WORDS],
+            waiting: [0; WORDS],
+            waiting_count: 0,
+            tickets: Vec::new(),
+            min_deadline: u64::MAX,
+        }
+    }
+
+    fn index(&self, offset: usize) -> Option<usize> {
+        bit(&self.present, offset).then(|| rank(&self.present, offset))
+    }
+
+    fn offsets(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..SEGMENT).filter(|&o| bit(&self.present, o))
+    }
+}
+
+/// A waiting ticket's entry in the user index: its serial and its user's hash (kept so that
+/// growing the table rehashes without touching the ticket payloads).
 #[derive(Clone, Copy)]
 struct UserSlot {
-    index: u32,
+    serial: Serial,
     hash: u32,
 }
 
 /// The table's 64-bit hash from a kept 32-bit one: multiplying by an odd constant spreads the
-/// bits over the whole word, so both the bucket (low bits) and the tag (top bits) vary.
+/// bits over the whole word (bucket bits, shard bits and control tag all vary).
 fn table_hash(hash: u32) -> u64 {
     u64::from(hash).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
-/// Tickets per block of the fence index (see `WaitingLine::fences`): 0.5 bytes per ticket.
-const FENCE_SPACING: usize = 32;
-
 #[derive(Default)]
 pub struct WaitingLine {
-    /// Tickets in line order: first the pre-queue shuffled at opening (`shuffled_len` of them,
-    /// found through `shuffled`), then everyone else in ID order (found by binary search).
-    tickets: Vec<Ticket>,
-    shuffled_len: usize,
-    shuffled: std::collections::HashMap<EntryId, u32>,
-    newest: Option<EntryId>,
-    /// The ID of every `FENCE_SPACING`-th ticket of the part in ID order. Finding a ticket is a
-    /// binary search over these (small enough to stay in cache) and then over one block of
-    /// tickets; a binary search over the whole line missed the cache on each of its last dozen
-    /// probes and made QUEUE.STATUS on a million-ticket line 1.7-2.5x slower than on a short one.
-    fences: Vec<EntryId>,
-    rank: RankIndex,
-    /// Each waiting ticket's index into `tickets` and its user's hash (32 bits), keyed by the
-    /// user. The hash is kept so that growing the table rehashes from it: recomputing it from
-    /// the payloads touched a cold heap block per ticket and blocked the server for 160 ms at
-    /// 460,000 waiting users.
-    by_user: HashTable<UserSlot>,
+    segments: VecDeque<Option<Box<Segment>>>,
+    /// Segment number (serial >> SEGMENT_BITS) of `segments[0]`.
+    first_segment: u32,
+    next_serial: Serial,
+    /// Waiting tickets per segment of `segments`.
+    counts: Fenwick,
+    tombstones: usize,
+    users: ShardedTable<UserSlot>,
     hasher: RandomState,
+    /// (heartbeat lower bound, segment number) of every segment with waiting tickets.
+    due: BTreeSet<(u64, u32)>,
+    /// The pre-queue's waiting tickets by (order key, serial).
+    prequeue: OrderedBlocks<(u64, Serial)>,
+    /// Keys the pre-queue order (a secret of the event: nobody can predict the order).
+    shuffle_key: [u8; 16],
     payload_bytes: usize,
 }
 
 impl WaitingLine {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Rebuilds a line from tickets in line order (RDB load): `shuffled_len` shuffled ones, then
-    /// the rest in ID order, all newer than the shuffled ones. Rejects anything else, and a user
-    /// with two waiting tickets.
-    pub fn from_tickets(tickets: Vec<Ticket>, shuffled_len: usize) -> Result<Self, String> {
-        if shuffled_len > tickets.len()
-            || tickets[shuffled_len..]
-                .windows(2)
-                .any(|w| w[0].id >= w[1].id)
-        {
-            return Err("ticket IDs are not in line order".into());
-        }
-        let newest_shuffled = tickets[..shuffled_len].iter().map(|t| t.id).max();
-        if newest_shuffled.is_some_and(|n| tickets.get(shuffled_len).is_some_and(|t| t.id <= n)) {
-            return Err("a ticket after the shuffled pre-queue is older than it".into());
-        }
-        let mut line = Self {
-            tickets,
-            shuffled_len,
+    pub fn new(shuffle_key: [u8; 16]) -> Self {
+        Self {
+            shuffle_key,
             ..Self::default()
-        };
-        line.reindex()?;
-        if line.shuffled.len() != shuffled_len {
-            return Err("duplicate ticket IDs in the pre-queue".into());
         }
-        Ok(line)
     }
 
-    pub fn shuffled_len(&self) -> usize {
-        self.shuffled_len
+    /// A pre-queue ticket's place in the shuffled order: a keyed hash of its serial.
+    fn order_key(&self, serial: Serial) -> u64 {
+        use std::hash::Hasher;
+        let mut h = siphasher::sip::SipHasher24::new_with_key(&self.shuffle_key);
+        h.write_u32(serial);
+        h.finish()
     }
 
-    fn reindex(&mut self) -> Result<(), String> {
-        self.shuffled = self.tickets[..self.shuffled_len]
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.id, i as u32))
-            .collect();
-        self.newest = self.tickets.iter().map(|t| t.id).max();
-        self.fences = self.tickets[self.shuffled_len..]
-            .iter()
-            .step_by(FENCE_SPACING)
-            .map(|t| t.id)
-            .collect();
-        self.rank = RankIndex::from_bits(
-            self.tickets
-                .iter()
-                .map(|t| matches!(t.body, TicketBody::Waiting { .. })),
-        );
-        self.by_user = HashTable::with_capacity(self.rank.count());
-        self.payload_bytes = 0;
-        for i in 0..self.tickets.len() {
-            if let Some(payload) = self.tickets[i].waiting_payload() {
-                if self.waiting_of(payload.user()).is_some() {
-                    return Err("a user has two waiting tickets".into());
-                }
-                self.payload_bytes += payload.len();
-                self.index_user(i);
-            }
+    /// The pre-queue rank of a ticket, if it is a waiting pre-queue ticket.
+    fn prequeue_rank(&self, serial: Serial) -> Option<usize> {
+        if self.prequeue.len() == 0 {
+            return None;
         }
-        Ok(())
+        self.prequeue.rank(&(self.order_key(serial), serial))
     }
 
-    pub fn tickets(&self) -> &[Ticket] {
-        &self.tickets
+    pub fn next_serial(&self) -> Serial {
+        self.next_serial
     }
 
     pub fn waiting(&self) -> usize {
-        self.rank.count()
+        self.counts.total() as usize
     }
 
-    /// The newest ticket ID.
-    pub fn last_id(&self) -> Option<EntryId> {
-        self.newest
+    pub fn tombstones(&self) -> usize {
+        self.tombstones
     }
 
-    pub fn find(&self, id: EntryId) -> Option<usize> {
-        if let Some(&i) = self.shuffled.get(&id) {
-            return Some(i as usize);
-        }
-        let block = self
-            .fences
-            .partition_point(|&fence| fence <= id)
-            .checked_sub(1)?;
-        let start = self.shuffled_len + block * FENCE_SPACING;
-        let end = (start + FENCE_SPACING).min(self.tickets.len());
-        prefetch(&self.tickets[start..end]);
-        self.tickets[start..end]
-            .binary_search_by(|t| t.id.cmp(&id))
-            .ok()
-            .map(|i| i + start)
+    /// Waiting tickets in the pre-queue order.
+    pub fn prequeue_waiting(&self) -> usize {
+        self.prequeue.len()
     }
 
-    pub fn get(&self, index: usize) -> &Ticket {
-        &self.tickets[index]
+    fn locate(&self, serial: Serial) -> Option<(usize, usize)> {
+        let segment = (serial >> SEGMENT_BITS).checked_sub(self.first_segment)? as usize;
+        Some((segment, serial as usize & (SEGMENT - 1)))
     }
 
-    /// The user's 32-bit hash, kept in the table.
+    fn segment(&self, serial: Serial) -> Option<(&Segment, usize)> {
+        let (s, offset) = self.locate(serial)?;
+        Some((self.segments.get(s)?.as_deref()?, offset))
+    }
+
+    pub fn get(&self, serial: Serial) -> Option<&Ticket> {
+        let (segment, offset) = self.segment(serial)?;
+        segment.index(offset).map(|i| &segment.tickets[i])
+    }
+
+    fn get_mut(&mut self, serial: Serial) -> Option<&mut Ticket> {
+        let (s, offset) = self.locate(serial)?;
+        let segment = self.segments.get_mut(s)?.as_deref_mut()?;
+        let i = segment.index(offset)?;
+        Some(&mut segment.tickets[i])
+    }
+
     fn user_hash(&self, user: &[u8]) -> u32 {
         self.hasher.hash_one(user) as u32
     }
 
-    fn index_user(&mut self, index: usize) {
-        let user = self.tickets[index]
-            .waiting_payload()
-            .expect("waiting")
-            .user();
+    /// The serial of the user's waiting ticket.
+    pub fn waiting_of(&self, user: &[u8]) -> Option<Serial> {
         let hash = self.user_hash(user);
-        let slot = UserSlot {
-            index: index as u32,
-            hash,
-        };
-        self.by_user
-            .insert_unique(table_hash(hash), slot, |s| table_hash(s.hash));
-    }
-
-    pub fn waiting_of(&self, user: &[u8]) -> Option<usize> {
-        let hash = self.user_hash(user);
-        self.by_user
-            .find(table_hash(hash), |s| {
-                s.hash == hash
-                    && self.tickets[s.index as usize]
-                        .waiting_payload()
+        self.users
+            .find(table_hash(hash), |slot| {
+                slot.hash == hash
+                    && self
+                        .get(slot.serial)
+                        .and_then(Ticket::payload)
                         .is_some_and(|p| p.user() == user)
             })
-            .map(|s| s.index as usize)
+            .map(|slot| slot.serial)
     }
 
-    /// 1-based position of a waiting ticket among those still waiting.
-    pub fn position(&self, index: usize) -> usize {
-        self.rank.rank(index) + 1
-    }
-
-    /// Index of the k-th (0-based) waiting ticket.
-    pub fn nth_waiting(&self, k: usize) -> Option<usize> {
-        self.rank.select(k)
-    }
-
-    /// Appends a waiting ticket. The caller guarantees a fresh, larger ID and no waiting ticket
-    /// for the same user (checked here too, as a replicated effect must not corrupt the line).
-    pub fn push(&mut self, id: EntryId, heartbeat_deadline: u64, payload: TicketPayload) -> bool {
-        if self.last_id().is_some_and(|last| last >= id)
-            || self.waiting_of(payload.user()).is_some()
-        {
-            return false;
+    /// 1-based position of a waiting ticket among those still waiting, in line order.
+    pub fn position(&self, serial: Serial) -> Option<usize> {
+        if let Some(rank) = self.prequeue_rank(serial) {
+            return Some(rank + 1);
         }
-        self.payload_bytes += payload.len();
-        self.newest = Some(id);
-        if (self.tickets.len() - self.shuffled_len) % FENCE_SPACING == 0 {
-            self.fences.push(id);
+        let (segment, offset) = self.segment(serial)?;
+        bit(&segment.waiting, offset).then(|| {
+            let (s, _) = self.locate(serial).expect("located above");
+            // Pre-queue tickets have lower serials than anyone who joined after opening, so
+            // the physical rank already counts them.
+            self.counts.prefix(s) as usize + rank(&segment.waiting, offset) + 1
+        })
+    }
+
+    /// The serial of the k-th (0-based) waiting ticket in line order.
+    pub fn nth_waiting(&self, k: usize) -> Option<Serial> {
+        if let Some((_, serial)) = self.prequeue.select(k) {
+            return Some(serial);
         }
-        self.tickets.push(Ticket {
-            id,
-            body: TicketBody::Waiting {
+        let (s, within) = self.counts.select(k as u64)?;
+        let segment = self.segments[s].as_deref()?;
+        let offset = select(&segment.waiting, within as usize)?;
+        Some(((self.first_segment + s as u32) << SEGMENT_BITS) | offset as Serial)
+    }
+
+    fn tail_segment(&mut self, serial: Serial) -> &mut Segment {
+        let number = serial >> SEGMENT_BITS;
+        if self.segments.is_empty() {
+            self.first_segment = number;
+        }
+        while (self.first_segment as usize + self.segments.len()) <= number as usize {
+            self.segments.push_back(None);
+            self.counts.push(0);
+        }
+        let s = (number - self.first_segment) as usize;
+        self.segments[s].get_or_insert_with(|| Box::new(Segment::new()))
+    }
+
+    /// Appends a waiting ticket with the next serial, in the pre-queue order if `prequeue`.
+    /// Refuses (changing nothing) a serial that is not the next one or a user already waiting.
+    pub fn push(
+        &mut self,
+        serial: Serial,
+        heartbeat_deadline: u64,
+        payload: TicketPayload,
+        prequeue: bool,
+    ) -> Result<(), &'static str> {
+        if serial != self.next_serial || serial == Serial::MAX {
+            return Err("ticket serial out of sequence");
+        }
+        if self.waiting_of(payload.user()).is_some() {
+            return Err("the user already has a waiting ticket");
+        }
+        self.insert(
+            serial,
+            Ticket::Waiting {
                 heartbeat_deadline,
                 payload,
             },
-        });
-        self.rank.push(true);
-        self.index_user(self.tickets.len() - 1);
-        true
+            prequeue,
+        );
+        Ok(())
     }
 
-    pub fn touch(&mut self, index: usize, deadline: u64) {
-        if let TicketBody::Waiting {
-            heartbeat_deadline, ..
-        } = &mut self.tickets[index].body
-        {
-            *heartbeat_deadline = deadline;
-        }
-    }
-
-    /// Ends a waiting ticket and returns what it carried. Compacts tombstones when they
-    /// outnumber the waiting tickets and `TOMBSTONES_KEPT`, so indices are invalid afterwards.
-    pub fn end(&mut self, index: usize, state: EndState) -> Option<TicketPayload> {
-        let body = std::mem::replace(&mut self.tickets[index].body, TicketBody::Ended(state));
-        let TicketBody::Waiting { payload, .. } = body else {
-            self.tickets[index].body = body;
-            return None;
+    /// Stores a ticket at `serial` (after every stored one), indexing it if it waits.
+    fn insert(&mut self, serial: Serial, ticket: Ticket, prequeue: bool) {
+        let offset = serial as usize & (SEGMENT - 1);
+        let waiting = match &ticket {
+            Ticket::Waiting {
+                heartbeat_deadline,
+                payload,
+            } => Some((
+                *heartbeat_deadline,
+                payload.len(),
+                self.user_hash(payload.user()),
+            )),
+            Ticket::Ended(_) => None,
         };
-        let hash = self.user_hash(payload.user());
-        if let Ok(entry) = self
-            .by_user
-            .find_entry(table_hash(hash), |s| s.index as usize == index)
-        {
-            entry.remove();
+        let number = serial >> SEGMENT_BITS;
+        self.next_serial = serial + 1;
+        let segment = self.tail_segment(serial);
+        set_bit(&mut segment.present, offset, true);
+        segment.tickets.push(ticket);
+        let Some((deadline, len, hash)) = waiting else {
+            self.tombstones += 1;
+            return;
+        };
+        set_bit(&mut segment.waiting, offset, true);
+        segment.waiting_count += 1;
+        let old_bound = segment.min_deadline;
+        if deadline < old_bound {
+            segment.min_deadline = deadline;
+            self.due.remove(&(old_bound, number));
+            self.due.insert((deadline, number));
         }
-        self.rank.set(index, false);
+        self.counts.add((number - self.first_segment) as usize, 1);
+        self.payload_bytes += len;
+        self.users
+            .insert_unique(table_hash(hash), UserSlot { serial, hash }, |s| {
+                table_hash(s.hash)
+            });
+        if prequeue {
+            let key = self.order_key(serial);
+            self.prequeue.insert((key, serial));
+        }
+    }
+
+    pub fn touch(&mut self, serial: Serial, deadline: u64) {
+        if let Some(Ticket::Waiting {
+            heartbeat_deadline, ..
+        }) = self.get_mut(serial)
+        {
+            // Deadlines only move forward here, so the segment's bound stays a lower bound.
+            *heartbeat_deadline = (*heartbeat_deadline).max(deadline);
+        }
+    }
+
+    /// Ends a waiting ticket and returns what it carried; None (nothing changes) if it is not
+    /// waiting.
+    pub fn end(&mut self, serial: Serial, state: EndState) -> Option<TicketPayload> {
+        let (s, offset) = self.locate(serial)?;
+        let segment = self.segments.get_mut(s)?.as_deref_mut()?;
+        if !bit(&segment.waiting, offset) {
+            return None;
+        }
+        let i = segment.index(offset)?;
+        let Ticket::Waiting { payload, .. } =
+            std::mem::replace(&mut segment.tickets[i], Ticket::Ended(state))
+        else {
+            unreachable!("the waiting bit marks waiting tickets");
+        };
+        set_bit(&mut segment.waiting, offset, false);
+        segment.waiting_count -= 1;
+        if segment.waiting_count == 0 {
+            self.due
+                .remove(&(segment.min_deadline, serial >> SEGMENT_BITS));
+            segment.min_deadline = u64::MAX;
+        }
+        self.counts.add(s, -1);
+        self.tombstones += 1;
         self.payload_bytes -= payload.len();
-        let ended = self.tickets.len() - self.waiting();
-        if ended > TOMBSTONES_KEPT.max(self.waiting()) {
-            self.compact();
+        let hash = self.user_hash(payload.user());
+        self.users
+            .remove(table_hash(hash), |slot| slot.serial == serial);
+        if self.prequeue.len() > 0 {
+            let key = self.order_key(serial);
+            self.prequeue.remove(&(key, serial));
         }
         Some(payload)
     }
 
-    fn compact(&mut self) {
-        // Keep the newest TOMBSTONES_KEPT / 2 tombstones so a recently ended ticket still answers.
-        let ended = self.tickets.len() - self.waiting();
-        let mut drop = ended - TOMBSTONES_KEPT / 2;
-        let mut index = 0;
-        let mut shuffled_kept = 0;
-        let shuffled_len = self.shuffled_len;
-        self.tickets.retain(|t| {
-            let keep = !(drop > 0 && matches!(t.body, TicketBody::Ended(_)));
-            if !keep {
-                drop -= 1;
-            } else if index < shuffled_len {
-                shuffled_kept += 1;
+    /// Changes an ended ticket's state (its session ended); false if it is not in state `from`
+    /// (or its tombstone was compacted away).
+    pub fn restate(&mut self, serial: Serial, from: EndState, to: EndState) -> bool {
+        match self.get_mut(serial) {
+            Some(ticket) if *ticket == Ticket::Ended(from) => {
+                *ticket = Ticket::Ended(to);
+                true
             }
-            index += 1;
-            keep
-        });
-        self.shuffled_len = shuffled_kept;
-        self.tickets.shrink_to_fit();
-        self.reindex().expect("compaction keeps a valid line");
-    }
-
-    /// Shuffles, once, the waiting tickets that joined before `opens_at` (the pre-queue), with a
-    /// deterministic generator seeded by `seed` so replicas and AOF replays shuffle identically.
-    /// They take the front of the line in the new order; later tickets keep theirs. Returns how
-    /// many were shuffled.
-    pub fn shuffle_prequeue(&mut self, opens_at: u64, seed: u64) -> usize {
-        let region = self.shuffled_len
-            + self.tickets[self.shuffled_len..].partition_point(|t| t.id.ms < opens_at);
-        let (mut waiting, ended): (Vec<Ticket>, Vec<Ticket>) = self
-            .tickets
-            .drain(..region)
-            .partition(|t| matches!(t.body, TicketBody::Waiting { .. }));
-        let mut state = seed;
-        for i in (1..waiting.len()).rev() {
-            // splitmix64: fixed, portable, good enough to order a line fairly.
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            waiting.swap(i, (z % (i as u64 + 1)) as usize);
+            _ => false,
         }
-        let shuffled = waiting.len();
-        let rest = std::mem::take(&mut self.tickets);
-        self.tickets = waiting.into_iter().chain(ended).chain(rest).collect();
-        self.shuffled_len = region;
-        self.reindex().expect("shuffling keeps a valid line");
-        shuffled
     }
 
-    /// Changes an ended ticket's final state (an admitted session that ended); false if the
-    /// ticket is not in state `from`.
-    pub fn restate(&mut self, index: usize, from: EndState, to: EndState) -> bool {
-        let body = &mut self.tickets[index].body;
-        if *body != TicketBody::Ended(from) {
-            return false;
+    /// The earliest time a waiting ticket may lapse (a lower bound).
+    pub fn next_lapse(&self) -> Option<u64> {
+        self.due.first().map(|&(deadline, _)| deadline)
+    }
+
+    /// Serials of waiting tickets lapsed at `now`, at most `limit`, from segments due at `now`.
+    /// Scans at most `max_segments` segments; each scanned segment's bound becomes exact again.
+    pub fn lapsed(&mut self, now: u64, limit: usize, max_segments: usize) -> Vec<Serial> {
+        let mut found = Vec::new();
+        for _ in 0..max_segments {
+            let Some(&(bound, number)) = self.due.first() else {
+                break;
+            };
+            if bound > now || found.len() >= limit {
+                break;
+            }
+            self.due.pop_first();
+            let s = (number - self.first_segment) as usize;
+            let segment = self.segments[s].as_deref_mut().expect("due segments exist");
+            let mut next_bound = u64::MAX;
+            let base = number << SEGMENT_BITS;
+            let mut i = 0;
+            for offset in 0..SEGMENT {
+                if !bit(&segment.present, offset) {
+                    continue;
+                }
+                if bit(&segment.waiting, offset) {
+                    let Ticket::Waiting {
+                        heartbeat_deadline, ..
+                    } = segment.tickets[i]
+                    else {
+                        unreachable!("the waiting bit marks waiting tickets");
+                    };
+                    if heartbeat_deadline <= now && found.len() < limit {
+                        found.push(base | offset as Serial);
+                    } else {
+                        // A lapsed ticket past the limit keeps the bound at or below `now`,
+                        // so the segment is due again at once.
+                        next_bound = next_bound.min(heartbeat_deadline);
+                    }
+                }
+                i += 1;
+            }
+            segment.min_deadline = next_bound;
+            if next_bound != u64::MAX {
+                self.due.insert((next_bound, number));
+            }
         }
-        *body = TicketBody::Ended(to);
-        true
+        found
     }
 
-    /// IDs of waiting tickets whose heartbeat deadline is at or before `now`, scanning at most
-    /// `budget` tickets from index `from`. Returns them and the index to resume from (0 when the
-    /// scan wrapped around).
-    pub fn lapsed(&self, now: u64, from: usize, budget: usize) -> (Vec<EntryId>, usize) {
-        let start = if from >= self.tickets.len() { 0 } else { from };
-        let end = (start + budget).min(self.tickets.len());
-        let lapsed = self.tickets[start..end]
+    /// How many tombstones are kept at most.
+    fn tombstone_allowance(&self) -> usize {
+        TOMBSTONES_KEPT.max(self.waiting()) / 2
+    }
+
+    /// Whether old tombstones should go: more than the allowance, by at least a segment's
+    /// worth (so compaction runs in whole segments, not one ticket at a time).
+    pub fn compaction_due(&self) -> bool {
+        self.tombstones > self.tombstone_allowance() + SEGMENT
+    }
+
+    /// Where to compact up to in one step: the serial below which the oldest `max_segments`
+    /// segments holding tombstones lie (fewer if that already brings tombstones down to half the
+    /// allowance). None when no compaction is due.
+    pub fn compaction_step(&self, max_segments: usize) -> Option<Serial> {
+        if !self.compaction_due() {
+            return None;
+        }
+        let target = self.tombstone_allowance();
+        let mut left = self.tombstones;
+        let mut taken = 0;
+        let mut through = None;
+        for (s, segment) in self.segments.iter().enumerate() {
+            let Some(segment) = segment else { continue };
+            let ended = segment.tickets.len() - segment.waiting_count as usize;
+            if ended == 0 {
+                continue;
+            }
+            left -= ended;
+            taken += 1;
+            through = Some((self.first_segment + s as u32 + 1) << SEGMENT_BITS);
+            if taken >= max_segments || left <= target {
+                break;
+            }
+        }
+        through
+    }
+
+    /// Drops every tombstone with a serial below `through` (its waiting tickets stay, with their
+    /// serials): the same on every copy, so compaction is replicated as this bound.
+    pub fn compact_through(&mut self, through: Serial) {
+        let end = ((through >> SEGMENT_BITS).saturating_sub(self.first_segment) as usize)
+            .min(self.segments.len());
+        for slot in self.segments.range_mut(..end) {
+            let Some(segment) = slot.as_deref_mut() else {
+                continue;
+            };
+            let ended = segment.tickets.len() - segment.waiting_count as usize;
+            if ended == 0 {
+                continue;
+            }
+            segment
+                .tickets
+                .retain(|t| matches!(t, Ticket::Waiting { .. }));
+            segment.tickets.shrink_to_fit();
+            segment.present = segment.waiting;
+            self.tombstones -= ended;
+            if segment.tickets.is_empty() {
+                *slot = None;
+            }
+        }
+        self.drop_empty_front();
+    }
+
+    /// Forgets leading segments that hold nothing (their serials are never reused).
+    fn drop_empty_front(&mut self) {
+        let mut dropped = 0;
+        // The tail segment stays: the next serial goes there.
+        while self.segments.len() > 1 && self.segments.front().is_some_and(Option::is_none) {
+            self.segments.pop_front();
+            self.first_segment += 1;
+            dropped += 1;
+        }
+        if dropped > 0 {
+            self.counts = Fenwick::from_counts(
+                self.segments
+                    .iter()
+                    .map(|s| s.as_ref().map_or(0, |s| u64::from(s.waiting_count))),
+            );
+        }
+    }
+
+    /// Every stored ticket with its serial, in serial order (persistence, digest).
+    pub fn tickets(&self) -> impl Iterator<Item = (Serial, &Ticket)> + '_ {
+        self.segments
             .iter()
-            .filter(|t| matches!(t.body, TicketBody::Waiting { heartbeat_deadline, .. } if heartbeat_deadline <= now))
-            .map(|t| t.id)
-            .collect();
-        (lapsed, if end >= self.tickets.len() { 0 } else { end })
+            .enumerate()
+            .flat_map(move |(s, segment)| {
+                let base = (self.first_segment + s as u32) << SEGMENT_BITS;
+                segment.iter().flat_map(move |segment| {
+                    segment
+                        .offsets()
+                        .zip(&segment.tickets)
+                        .map(move |(offset, t)| (base | offset as Serial, t))
+                })
+            })
     }
 
-    /// Heap bytes used (MEMORY USAGE): the ticket array, the payload blocks, the user index and
-    /// the rank index.
+    /// Whether a waiting ticket is in the pre-queue order.
+    pub fn in_prequeue(&self, serial: Serial) -> bool {
+        self.prequeue_rank(serial).is_some()
+    }
+
+    /// Rebuilds a line from stored tickets in increasing serial order (loading), then the
+    /// serial the next join gets. Waiting tickets for which `prequeue` is true join the
+    /// pre-queue order.
+    pub fn restore(
+        shuffle_key: [u8; 16],
+        tickets: impl IntoIterator<Item = (Serial, Ticket)>,
+        next_serial: Serial,
+        prequeue: impl Fn(Serial) -> bool,
+    ) -> Result<Self, String> {
+        let mut line = Self::new(shuffle_key);
+        for (serial, ticket) in tickets {
+            if serial < line.next_serial || serial >= next_serial {
+                return Err("ticket serials are not increasing".into());
+            }
+            if let Ticket::Waiting { payload, .. } = &ticket {
+                if line.waiting_of(payload.user()).is_some() {
+                    return Err("a user has two waiting tickets".into());
+                }
+            }
+            let in_prequeue = matches!(ticket, Ticket::Waiting { .. }) && prequeue(serial);
+            line.insert(serial, ticket, in_prequeue);
+        }
+        line.next_serial = next_serial;
+        Ok(line)
+    }
+
+    /// Heap bytes used (MEMORY USAGE), in O(segments).
     pub fn heap_bytes(&self) -> usize {
-        self.tickets.capacity() * std::mem::size_of::<Ticket>()
+        self.segments
+            .iter()
+            .flatten()
+            .map(|s| std::mem::size_of::<Segment>() + s.tickets.capacity() * std::mem::size_of::<Ticket>())
+            .sum::<usize>()
+            + self.segments.capacity() * 8
             + self.payload_bytes
-            + self.waiting() * 8 // allocator rounding of payload blocks, on average
-            + self.by_user.capacity() * 9 * 8 / 7
-            + self.rank.heap_bytes()
-            + self.fences.capacity() * std::mem::size_of::<EntryId>()
+            // Allocator rounding of payload blocks, on average.
+            + self.waiting() * 8
+            + self.users.heap_bytes()
+            + self.counts.heap_bytes()
+            + self.prequeue.heap_bytes()
+            + self.due.len() * 32
     }
 }
 
@@ -415,183 +660,203 @@ mod tests {
         TicketPayload::new(user.as_bytes(), &[]).unwrap()
     }
 
-    fn line_of(n: u64) -> WaitingLine {
-        let mut line = WaitingLine::new();
+    const KEY: [u8; 16] = [7; 16];
+
+    fn line_of(n: u32) -> WaitingLine {
+        let mut line = WaitingLine::new(KEY);
         for i in 0..n {
-            assert!(line.push(EntryId::new(1000 + i, 0), 5000, payload(&format!("u{i}"))));
+            line.push(i, 5000 + u64::from(i), payload(&format!("u{i}")), false)
+                .unwrap();
         }
         line
     }
 
     #[test]
-    fn a_waiting_ticket_costs_40_bytes_plus_its_payload() {
+    fn a_ticket_costs_24_bytes_plus_its_payload() {
         // The memory goal (<= 128 bytes per waiting user) depends on this layout.
-        assert_eq!(std::mem::size_of::<Ticket>(), 40);
+        assert_eq!(std::mem::size_of::<Ticket>(), 24);
     }
 
     #[test]
     fn positions_are_dense_and_shift_when_someone_leaves() {
         let mut line = line_of(5);
         for i in 0..5 {
-            assert_eq!(line.position(i), i + 1);
+            assert_eq!(line.position(i), Some(i as usize + 1));
         }
         assert_eq!(line.end(2, EndState::Left).unwrap().user(), b"u2");
         assert_eq!(line.waiting(), 4);
-        assert_eq!([0, 1, 3, 4].map(|i| line.position(i)), [1, 2, 3, 4]);
+        assert_eq!(
+            [0, 1, 3, 4].map(|i| line.position(i)),
+            [1, 2, 3, 4].map(Some)
+        );
+        assert_eq!(line.position(2), None);
         assert_eq!(line.nth_waiting(2), Some(3));
-        assert_eq!(line.get(2).body, TicketBody::Ended(EndState::Left));
+        assert_eq!(line.get(2), Some(&Ticket::Ended(EndState::Left)));
         assert_eq!(
             line.end(2, EndState::Expired),
             None,
             "ending twice changes nothing"
         );
-        assert_eq!(line.get(2).body, TicketBody::Ended(EndState::Left));
+        assert!(line.restate(2, EndState::Left, EndState::Expired));
+        assert!(!line.restate(2, EndState::Left, EndState::Expired));
     }
 
     #[test]
-    fn one_waiting_ticket_per_user_and_increasing_ids() {
+    fn one_waiting_ticket_per_user_and_serials_in_sequence() {
         let mut line = line_of(3);
         assert_eq!(line.waiting_of(b"u1"), Some(1));
-        assert!(!line.push(EntryId::new(9999, 0), 0, payload("u1")));
-        assert!(!line.push(EntryId::new(1001, 0), 0, payload("new")));
+        assert!(line.push(3, 0, payload("u1"), false).is_err());
+        assert!(line.push(7, 0, payload("new"), false).is_err());
         line.end(1, EndState::Left);
         assert_eq!(line.waiting_of(b"u1"), None);
-        assert!(line.push(EntryId::new(9999, 0), 0, payload("u1")));
+        line.push(3, 0, payload("u1"), false).unwrap();
         assert_eq!(line.waiting_of(b"u1"), Some(3));
-        assert_eq!(line.find(EntryId::new(9999, 0)), Some(3));
-        assert_eq!(line.find(EntryId::new(9998, 0)), None);
     }
 
     #[test]
-    fn lapsed_scan_is_bounded_and_wraps() {
-        let mut line = line_of(10);
-        line.touch(3, 10_000);
-        let (ids, next) = line.lapsed(5000, 0, 4);
-        assert_eq!(
-            ids,
-            vec![
-                EntryId::new(1000, 0),
-                EntryId::new(1001, 0),
-                EntryId::new(1002, 0)
-            ]
-        );
-        assert_eq!(next, 4);
-        let (ids, next) = line.lapsed(5000, 4, 100);
-        assert_eq!(ids.len(), 6);
-        assert_eq!(next, 0);
-    }
-
-    #[test]
-    fn compaction_keeps_waiting_tickets_and_recent_tombstones() {
-        let n = TOMBSTONES_KEPT as u64 + 10;
-        let mut line = line_of(n);
-        for _ in 0..TOMBSTONES_KEPT + 1 {
-            let head = line.nth_waiting(0).unwrap();
-            line.end(head, EndState::Admitted);
-        }
-        assert_eq!(line.waiting(), 9);
-        assert!(line.tickets().len() <= 9 + TOMBSTONES_KEPT);
-        let first = line.nth_waiting(0).unwrap();
-        assert_eq!(line.position(first), 1);
-        assert_eq!(
-            line.waiting_of(format!("u{}", n - 1).as_bytes())
-                .map(|i| line.position(i)),
-            Some(9)
-        );
-        let rebuilt = WaitingLine::from_tickets(line.tickets().to_vec(), 0).unwrap();
-        assert_eq!(rebuilt.waiting(), 9);
-    }
-
-    #[test]
-    fn the_prequeue_is_shuffled_once_and_stays_findable() {
-        let mut line = line_of(40); // IDs 1000..1040 ms
-        line.end(3, EndState::Left);
-        let late = EntryId::new(5000, 0);
-        assert!(line.push(late, 5000, payload("late")));
-        let shuffled = line.shuffle_prequeue(1040, 42);
-        assert_eq!(shuffled, 39);
-        assert_eq!(line.shuffled_len(), 40);
-        let order: Vec<EntryId> = (0..39)
-            .map(|k| line.get(line.nth_waiting(k).unwrap()).id)
-            .collect();
-        let mut sorted = order.clone();
-        sorted.sort();
-        assert_ne!(order, sorted, "the order changed");
-        assert_eq!(
-            sorted,
-            (0..40)
-                .filter(|&i| i != 3)
-                .map(|i| EntryId::new(1000 + i, 0))
-                .collect::<Vec<_>>(),
-            "a permutation"
-        );
-        for (k, id) in order.iter().enumerate() {
-            assert_eq!(line.position(line.find(*id).unwrap()), k + 1);
-        }
-        assert_eq!(
-            line.position(line.find(late).unwrap()),
-            40,
-            "later joiners stay behind"
-        );
-        assert_eq!(
-            line.get(line.find(EntryId::new(1003, 0)).unwrap()).body,
-            TicketBody::Ended(EndState::Left)
-        );
-        // The same seed gives the same order (replicas), and a round trip keeps it.
-        let mut again = line_of(40);
-        again.end(3, EndState::Left);
-        again.push(late, 5000, payload("late"));
-        again.shuffle_prequeue(1040, 42);
-        assert_eq!(again.tickets(), line.tickets());
-        let rebuilt =
-            WaitingLine::from_tickets(line.tickets().to_vec(), line.shuffled_len()).unwrap();
-        assert_eq!(rebuilt.find(order[7]), line.find(order[7]));
-        assert!(line.push(EntryId::new(6000, 0), 0, payload("later")));
-    }
-
-    #[test]
-    fn every_ticket_is_found_through_the_fences_and_nothing_else_is() {
-        // IDs with gaps, across many fence blocks, through compaction and a pre-queue shuffle.
-        let mut line = WaitingLine::new();
-        let id = |i: u64| EntryId::new(1000 + i * 3, i % 2);
-        let n = (TOMBSTONES_KEPT + 5 * FENCE_SPACING) as u64;
+    fn the_prequeue_comes_first_in_a_keyed_order() {
+        let n = 200u32;
+        let mut line = WaitingLine::new(KEY);
         for i in 0..n {
-            assert!(line.push(id(i), 0, payload(&format!("u{i}"))));
+            line.push(i, 9999, payload(&format!("p{i}")), true).unwrap();
         }
-        let check = |line: &WaitingLine| {
-            for (index, ticket) in line.tickets().iter().enumerate() {
-                assert_eq!(line.find(ticket.id), Some(index), "{:?}", ticket.id);
+        line.push(n, 9999, payload("late1"), false).unwrap();
+        line.push(n + 1, 9999, payload("late2"), false).unwrap();
+        let order: Vec<Serial> = (0..n as usize + 2)
+            .map(|k| line.nth_waiting(k).unwrap())
+            .collect();
+        let mut shuffled = order[..n as usize].to_vec();
+        assert_ne!(
+            shuffled,
+            (0..n).collect::<Vec<_>>(),
+            "the pre-queue is shuffled"
+        );
+        shuffled.sort();
+        assert_eq!(shuffled, (0..n).collect::<Vec<_>>(), "a permutation");
+        assert_eq!(
+            &order[n as usize..],
+            &[n, n + 1],
+            "later joiners keep their order behind"
+        );
+        for (k, &s) in order.iter().enumerate() {
+            assert_eq!(line.position(s), Some(k + 1));
+        }
+        // The same key gives the same order (replicas); another key another one.
+        let same: Vec<Serial> = {
+            let mut l = WaitingLine::new(KEY);
+            for i in 0..n {
+                l.push(i, 9999, payload(&format!("p{i}")), true).unwrap();
             }
-            let kept: std::collections::HashSet<EntryId> =
-                line.tickets().iter().map(|t| t.id).collect();
-            for i in 0..n + 2 {
-                for probe in [id(i), EntryId::new(id(i).ms + 1, 0), EntryId::new(0, i)] {
-                    if !kept.contains(&probe) {
-                        assert_eq!(line.find(probe), None, "{probe:?}");
-                    }
-                }
-            }
+            (0..n as usize).map(|k| l.nth_waiting(k).unwrap()).collect()
         };
-        check(&line);
-        for _ in 0..TOMBSTONES_KEPT + 1 {
-            let head = line.nth_waiting(0).unwrap();
-            line.end(head, EndState::Left);
+        assert_eq!(same, order[..n as usize]);
+        line.end(order[0], EndState::Left);
+        assert_eq!(line.position(order[1]), Some(1));
+        assert_eq!(line.position(n), Some(n as usize));
+        assert_eq!(line.prequeue_waiting(), n as usize - 1);
+        assert!(line.in_prequeue(order[1]) && !line.in_prequeue(n));
+        let rebuilt = WaitingLine::restore(
+            KEY,
+            line.tickets().map(|(s, t)| (s, t.clone())),
+            line.next_serial(),
+            |s| s < n,
+        )
+        .unwrap();
+        for k in 0..n as usize + 1 {
+            assert_eq!(rebuilt.nth_waiting(k), line.nth_waiting(k));
         }
-        assert!(line.tickets().len() < n as usize, "compacted");
-        check(&line);
-        line.shuffle_prequeue(id(n - 40).ms, 9);
-        assert!(line.shuffled_len() > 0);
-        check(&line);
     }
 
     #[test]
-    fn from_tickets_rejects_corrupt_input() {
-        let line = line_of(3);
-        let mut tickets = line.tickets().to_vec();
-        tickets.swap(0, 1);
-        assert!(WaitingLine::from_tickets(tickets, 0).is_err());
-        let mut tickets = line.tickets().to_vec();
-        tickets[2].body = tickets[0].body.clone();
-        assert!(WaitingLine::from_tickets(tickets, 0).is_err());
+    fn lapsed_tickets_are_found_through_segment_bounds() {
+        let n = SEGMENT as u32 * 3;
+        let mut line = line_of(n);
+        // Keep the middle segment alive.
+        for i in SEGMENT as u32..2 * SEGMENT as u32 {
+            line.touch(i, 1_000_000);
+        }
+        let now = 5000 + u64::from(n);
+        let first = line.lapsed(now, usize::MAX, 1);
+        assert_eq!(first.len(), SEGMENT, "one segment per step");
+        let rest = line.lapsed(now, usize::MAX, 10);
+        assert_eq!(rest.len(), SEGMENT, "the touched segment yields nothing");
+        assert!(rest.iter().all(|&s| s >= 2 * SEGMENT as u32));
+        // Nothing is due until the touched tickets' deadline.
+        assert_eq!(line.next_lapse(), Some(1_000_000));
+        let limited = {
+            let mut l = line_of(10);
+            let some = l.lapsed(10_000, 3, 10);
+            assert_eq!(l.next_lapse(), Some(5003), "the rest stays due");
+            some
+        };
+        assert_eq!(limited, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn compaction_drops_old_tombstones_and_keeps_everything_else_findable() {
+        let n = (TOMBSTONES_KEPT + 3 * SEGMENT) as u32;
+        let mut line = line_of(n);
+        let survivors = [5u32, 70_000, n - 1];
+        for s in 0..n {
+            if !survivors.contains(&s) {
+                line.end(s, EndState::Dequeued);
+            }
+        }
+        assert!(line.compaction_due());
+        let mut steps = 0;
+        while let Some(through) = line.compaction_step(8) {
+            line.compact_through(through);
+            steps += 1;
+        }
+        assert!(steps > 1, "in bounded steps");
+        assert!(line.tombstones() <= TOMBSTONES_KEPT / 2 + SEGMENT);
+        for (k, &s) in survivors.iter().enumerate() {
+            assert_eq!(line.position(s), Some(k + 1));
+            assert_eq!(line.nth_waiting(k), Some(s));
+            assert_eq!(line.waiting_of(format!("u{s}").as_bytes()), Some(s));
+        }
+        assert_eq!(line.get(6), None, "old tombstones are gone");
+        assert_eq!(line.get(n - 2), Some(&Ticket::Ended(EndState::Dequeued)));
+        line.push(n, 0, payload("late"), false).unwrap();
+        assert_eq!(line.position(n), Some(4));
+        let stored: Vec<Serial> = line.tickets().map(|(s, _)| s).collect();
+        assert!(stored.windows(2).all(|w| w[0] < w[1]));
+        let rebuilt = WaitingLine::restore(
+            KEY,
+            line.tickets().map(|(s, t)| (s, t.clone())),
+            line.next_serial(),
+            |_| false,
+        )
+        .unwrap();
+        assert_eq!(rebuilt.waiting(), line.waiting());
+        assert_eq!(rebuilt.position(n), Some(4));
+    }
+
+    #[test]
+    fn restore_rejects_what_commands_cannot_produce() {
+        let dup = [
+            (
+                0,
+                Ticket::Waiting {
+                    heartbeat_deadline: 1,
+                    payload: payload("a"),
+                },
+            ),
+            (
+                1,
+                Ticket::Waiting {
+                    heartbeat_deadline: 1,
+                    payload: payload("a"),
+                },
+            ),
+        ];
+        assert!(WaitingLine::restore(KEY, dup, 2, |_| false).is_err());
+        let order = [
+            (3, Ticket::Ended(EndState::Left)),
+            (2, Ticket::Ended(EndState::Left)),
+        ];
+        assert!(WaitingLine::restore(KEY, order, 4, |_| false).is_err());
+        let beyond = [(5, Ticket::Ended(EndState::Left))];
+        assert!(WaitingLine::restore(KEY, beyond, 5, |_| false).is_err());
     }
 }

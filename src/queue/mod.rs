@@ -4,43 +4,70 @@
 pub mod idempotency;
 pub mod line;
 pub mod payload;
-pub mod rank;
 
+use crate::admission::Signer;
 use crate::config::Setting;
-use crate::entry_id::EntryId;
 use crate::error::SeatqError;
-use crate::event::{Effect, Event, SessionEnd};
+use crate::event::{Effect, Event};
 use idempotency::IdempotencyRecord;
-use line::{EndState, TicketBody};
+use line::{EndState, Serial, Ticket};
 use payload::TicketPayload;
 
-/// How long after the last expiry a purge of idempotency keys waits, so purges batch up.
-pub const IDEMPOTENCY_PURGE_SLACK_MS: u64 = 1_000;
+/// How a command names a ticket: by the ticket a client holds, or by its user (the gateway's
+/// authenticated identity).
+#[derive(Clone, Copy, Debug)]
+pub enum Target<'a> {
+    Ticket(&'a [u8]),
+    User(&'a [u8]),
+}
+
+/// The shortest and longest wait a NOT_READY or STATUS reply suggests before asking again.
+const MIN_RETRY_MS: u64 = 100;
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Joined {
-    pub ticket: EntryId,
+    pub ticket: String,
+    /// 1-based position, 0 while hidden in the pre-queue (or once admitted).
     pub position: usize,
-    /// `waiting`, or `admitted` when the user already has a live session.
+    /// `waiting`, or `admitted` when the user already has a session.
     pub state: &'static str,
     pub existing: bool,
 }
 
-/// What STATUS and RANGE show of a ticket.
+/// What a live session shows.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SessionView {
+    pub pass: String,
+    pub expires_at: u64,
+    pub claim_deadline: u64,
+    pub claimed: bool,
+}
+
+/// What STATUS, RANGE and DEQUEUE show of a ticket.
 #[derive(Debug, PartialEq, Eq)]
 pub struct TicketView {
-    pub ticket: EntryId,
-    /// `waiting`, or the end state.
+    pub serial: Serial,
+    pub ticket: String,
+    /// `waiting`, `admitted`, or how the ticket ended.
     pub state: &'static str,
-    /// 1-based position among waiting tickets; 0 once the ticket is no longer waiting.
+    /// 1-based position among waiting tickets; 0 when not waiting, or while the event has not
+    /// opened and the ticket is in the pre-queue (whose order is revealed at opening).
     pub position: usize,
-    pub eta_ms: u64,
+    pub prequeue: bool,
+    /// Expected wait until the server calls the ticket; None while admission is paused.
+    pub eta_ms: Option<u64>,
+    /// When to ask again: soon enough to keep the heartbeat and never miss a claim window.
+    pub retry_after_ms: u64,
     pub heartbeat_deadline: u64,
-    pub user: Option<Vec<u8>>,
+    pub session: Option<SessionView>,
+}
+
+/// A waiting ticket's user and DATA (RANGE, DEQUEUE).
+#[derive(Debug, PartialEq, Eq)]
+pub struct TicketDetail {
+    pub view: TicketView,
+    pub user: Vec<u8>,
     pub data: Vec<(Vec<u8>, Vec<u8>)>,
-    /// The admission pass of an admitted ticket whose session is live.
-    pub pass: Option<crate::admission::sessions::Pass>,
-    pub pass_expires_at: u64,
 }
 
 impl Event {
@@ -48,29 +75,123 @@ impl Event {
         now.saturating_add(self.config.heartbeat_ms())
     }
 
-    /// A heartbeat renewal for a waiting ticket, or None while the current deadline is still
-    /// more than 3/4 of HEARTBEAT away. Renewing at most every HEARTBEAT/4 keeps the write and
-    /// replication cost of polling low while a ticket polled at least every 3/4 of HEARTBEAT
-    /// never lapses.
-    fn renewal(&self, index: usize, now: u64) -> Option<Effect> {
-        let ticket = self.line.get(index);
-        let TicketBody::Waiting {
+    /// A heartbeat renewal, or None while the current deadline is more than 3/4 of HEARTBEAT
+    /// away: renewing at most every HEARTBEAT/4 keeps the write and replication cost of polling
+    /// low, while a ticket polled at least every 3/4 of HEARTBEAT never lapses.
+    pub(crate) fn renewal(&self, serial: Serial, now: u64) -> Option<Effect> {
+        let Some(Ticket::Waiting {
             heartbeat_deadline, ..
-        } = ticket.body
+        }) = self.line.get(serial)
         else {
             return None;
         };
         let heartbeat = self.config.heartbeat_ms();
-        (heartbeat_deadline < now.saturating_add(heartbeat - heartbeat / 4)).then(|| {
+        (*heartbeat_deadline < now.saturating_add(heartbeat - heartbeat / 4)).then(|| {
             Effect::Touched {
-                ticket: ticket.id,
+                serial,
                 heartbeat_deadline: self.heartbeat_deadline(now),
             }
         })
     }
 
-    fn lapsed(&self, index: usize, now: u64) -> bool {
-        matches!(self.line.get(index).body, TicketBody::Waiting { heartbeat_deadline, .. } if heartbeat_deadline <= now)
+    /// The serial a command names: a ticket must be well-formed, carry its right tag and be
+    /// known; a user must wait or have a session. A guessed ticket and a missing one answer
+    /// the same.
+    pub fn resolve(&self, target: Target) -> Result<Serial, SeatqError> {
+        let serial = match target {
+            Target::Ticket(ticket) => self
+                .secret
+                .serial_of(ticket)
+                .filter(|&s| self.line.get(s).is_some() || self.sessions.get(s).is_some()),
+            Target::User(user) => self
+                .line
+                .waiting_of(user)
+                .or_else(|| self.sessions.of_user(user)),
+        };
+        serial.ok_or_else(|| SeatqError::NoSuchTicket(target_text(target)))
+    }
+
+    /// Admissions per second for ETAs: measured over the last minute, RATE before that.
+    pub fn call_rate(&self, now: u64) -> f64 {
+        self.history.rate(now, self.config.get(Setting::Rate))
+    }
+
+    /// When to ask again given an expected wait: not later than half a heartbeat (the ticket
+    /// stays alive) nor half a claim window (a call is never missed).
+    fn retry_after(&self, eta_ms: Option<u64>) -> u64 {
+        let cap = (self.config.heartbeat_ms() / 2).min(self.config.get(Setting::ClaimTtl) / 2);
+        eta_ms
+            .unwrap_or(cap)
+            .clamp(MIN_RETRY_MS, cap.max(MIN_RETRY_MS))
+    }
+
+    pub fn view(&self, serial: Serial, now: u64) -> TicketView {
+        let mut view = TicketView {
+            serial,
+            ticket: self.ticket(serial),
+            state: EndState::Expired.name(),
+            position: 0,
+            prequeue: false,
+            eta_ms: None,
+            retry_after_ms: 0,
+            heartbeat_deadline: 0,
+            session: None,
+        };
+        if let Some(session) = self.sessions.get(serial) {
+            if session.live(now) {
+                view.state = "admitted";
+                view.session = Some(SessionView {
+                    pass: session.pass.to_string(),
+                    expires_at: session.expires_at,
+                    claim_deadline: session.claim_deadline,
+                    claimed: session.claimed,
+                });
+            } else {
+                // Lapsed before the timer ended it: how it will end.
+                view.state = if session.claimed {
+                    EndState::Expired.name()
+                } else {
+                    EndState::NoShow.name()
+                };
+            }
+            return view;
+        }
+        match self.line.get(serial) {
+            Some(Ticket::Waiting {
+                heartbeat_deadline, ..
+            }) if *heartbeat_deadline > now => {
+                view.state = "waiting";
+                view.heartbeat_deadline = *heartbeat_deadline;
+                let position = self.line.position(serial).expect("a waiting ticket");
+                view.prequeue = !self.phase.opened;
+                if !view.prequeue {
+                    view.position = position;
+                }
+                view.eta_ms = self.eta(position, now);
+                view.retry_after_ms = self.retry_after(view.eta_ms);
+            }
+            Some(Ticket::Waiting { .. }) => {}
+            // A called ticket whose session is gone but whose tombstone was not restated.
+            Some(Ticket::Ended(EndState::Called)) => view.state = EndState::Expired.name(),
+            Some(Ticket::Ended(state)) => view.state = state.name(),
+            None => {}
+        }
+        view
+    }
+
+    /// Expected wait of the ticket at `position`: until opening, then one call interval per
+    /// ticket ahead at the rate calls actually happen. None while admission is paused.
+    fn eta(&self, position: usize, now: u64) -> Option<u64> {
+        if self.phase.paused {
+            return None;
+        }
+        let until_open = if self.phase.opened {
+            0
+        } else {
+            self.config.get(Setting::OpensAt).saturating_sub(now)
+        };
+        let rate = self.call_rate(now).max(f64::MIN_POSITIVE);
+        Some(until_open + ((position - 1) as f64 * 1000.0 / rate).ceil() as u64)
     }
 
     pub fn plan_enqueue(
@@ -79,270 +200,294 @@ impl Event {
         payload: TicketPayload,
         idempotency_key: Option<&[u8]>,
     ) -> Result<(Vec<Effect>, Joined), SeatqError> {
+        let user = payload.user();
         if let Some(key) = idempotency_key {
-            if let Some(ticket) = self.idempotency.lookup(key, now) {
-                return Err(SeatqError::Duplicate(ticket));
+            if let Some(serial) = self.idempotency.lookup(key, now) {
+                // Name the ticket only to its own user.
+                let own = self
+                    .line
+                    .waiting_of(user)
+                    .or_else(|| self.sessions.of_user(user))
+                    == Some(serial);
+                return Err(SeatqError::Duplicate(own.then(|| self.ticket(serial))));
             }
+        }
+        if self.phase.closed {
+            return Err(SeatqError::Closed);
         }
         let mut effects = Vec::new();
-        let session = self
-            .sessions
-            .of_user(payload.user())
-            .filter(|&t| self.sessions.get(t).is_some_and(|s| s.expires_at > now));
-        let joined = match self.line.waiting_of(payload.user()) {
-            // One live ticket per user: an admitted user's ticket is their session's.
-            _ if session.is_some() => Joined {
-                ticket: session.expect("checked"),
-                position: 0,
-                state: "admitted",
-                existing: true,
-            },
-            Some(index) if !self.lapsed(index, now) => {
-                effects.extend(self.renewal(index, now));
-                Joined {
-                    ticket: self.line.get(index).id,
-                    position: self.line.position(index),
-                    state: "waiting",
-                    existing: true,
-                }
+        let mut after = None;
+        if let Some(serial) = self.sessions.of_user(user) {
+            let session = self.sessions.get(serial).expect("indexed session");
+            if session.live(now) {
+                return Ok((
+                    effects,
+                    Joined {
+                        ticket: self.ticket(serial),
+                        position: 0,
+                        state: "admitted",
+                        existing: true,
+                    },
+                ));
             }
-            lapsed => {
-                let mut after = None;
-                if let Some(index) = lapsed {
-                    // The user's old ticket lapsed but was not swept yet: it expires now and
-                    // the user goes to the back, as if the sweep had already run.
-                    let at = self.next_id(now, None);
-                    effects.push(Effect::Ended {
-                        ticket: self.line.get(index).id,
-                        state: EndState::Expired,
-                        at,
-                    });
-                    after = Some(at);
-                }
-                let ticket = self.next_id(now, after);
-                effects.push(Effect::Joined {
-                    ticket,
-                    heartbeat_deadline: self.heartbeat_deadline(now),
-                    payload,
-                });
-                Joined {
-                    ticket,
-                    position: self.line.waiting() + 1 - usize::from(lapsed.is_some()),
-                    state: "waiting",
-                    existing: false,
-                }
+            // A lapsed session the timer has not ended yet: it ends now, and the user joins
+            // again at the back (a user never holds two sessions).
+            let at = self.next_id(now, after);
+            after = Some(at);
+            effects.push(self.session_lapse(serial, at));
+        }
+        if let Some(serial) = self.line.waiting_of(user) {
+            if !self.line.get(serial).is_some_and(|t| t.lapsed(now)) {
+                effects.extend(self.renewal(serial, now));
+                return Ok((
+                    effects,
+                    Joined {
+                        ticket: self.ticket(serial),
+                        position: self.visible_position(serial),
+                        state: "waiting",
+                        existing: true,
+                    },
+                ));
             }
-        };
+            let at = self.next_id(now, after);
+            after = Some(at);
+            effects.push(Effect::Expired { at, serial });
+        }
+        let serial = self.line.next_serial();
+        if serial == Serial::MAX {
+            return Err(SeatqError::Invalid(
+                "this event has issued every ticket it can; create a new event".into(),
+            ));
+        }
+        effects.push(Effect::Joined {
+            at: self.next_id(now, after),
+            serial,
+            heartbeat_deadline: self.heartbeat_deadline(now),
+            payload,
+        });
         if let Some(key) = idempotency_key {
-            effects.push(Effect::Remembered {
+            effects.push(Effect::Remembered(IdempotencyRecord {
                 key: key.into(),
-                record: IdempotencyRecord {
-                    ticket: joined.ticket,
-                    expires_at: now.saturating_add(self.config.get(Setting::IdempotencyTtl)),
+                serial,
+                expires_at: now.saturating_add(self.config.get(Setting::IdempotencyTtl)),
+            }));
+        }
+        let replaced_waiting = effects.iter().any(|e| matches!(e, Effect::Expired { .. }));
+        Ok((
+            effects,
+            Joined {
+                ticket: self.ticket(serial),
+                position: if self.phase.opened {
+                    self.line.waiting() + 1 - usize::from(replaced_waiting)
+                } else {
+                    0
                 },
-            });
-        }
-        Ok((effects, joined))
-    }
-
-    pub(crate) fn find_ticket(&self, ticket: &[u8]) -> Result<usize, SeatqError> {
-        EntryId::parse(ticket)
-            .and_then(|id| self.line.find(id))
-            .ok_or_else(|| SeatqError::NoSuchTicket(ticket.to_vec()))
-    }
-
-    fn view(&self, index: usize, now: u64) -> TicketView {
-        let ticket = self.line.get(index);
-        let mut view = TicketView {
-            ticket: ticket.id,
-            state: EndState::Expired.name(),
-            position: 0,
-            eta_ms: 0,
-            heartbeat_deadline: 0,
-            user: None,
-            data: Vec::new(),
-            pass: None,
-            pass_expires_at: 0,
-        };
-        match &ticket.body {
-            TicketBody::Waiting {
-                heartbeat_deadline,
-                payload,
-            } if *heartbeat_deadline > now => {
-                view.state = "waiting";
-                view.position = self.line.position(index);
-                let rate = self.outflow_rate(now);
-                // Before OPENS-AT nobody is admitted: the wait until opening comes first.
-                let until_open = self.config.get(Setting::OpensAt).saturating_sub(now);
-                view.eta_ms =
-                    until_open + ((view.position - 1) as f64 * 1000.0 / rate).ceil() as u64;
-                view.heartbeat_deadline = *heartbeat_deadline;
-                view.user = Some(payload.user().to_vec());
-                view.data = payload
-                    .data()
-                    .into_iter()
-                    .map(|(f, v)| (f.to_vec(), v.to_vec()))
-                    .collect();
-            }
-            TicketBody::Waiting { .. } => {}
-            TicketBody::Ended(EndState::Admitted) => match self.sessions.get(ticket.id) {
-                // A pass past its expiry ends the session even before the timer records it.
-                Some(s) if s.expires_at <= now => {}
-                Some(s) => {
-                    view.state = EndState::Admitted.name();
-                    view.user = Some(s.user.to_vec());
-                    view.pass = Some(s.pass);
-                    view.pass_expires_at = s.expires_at;
-                }
-                None => view.state = EndState::Admitted.name(), // taken by QUEUE.DEQUEUE
+                state: "waiting",
+                existing: false,
             },
-            TicketBody::Ended(state) => view.state = state.name(),
-        }
-        view
+        ))
     }
 
-    /// STATUS: the ticket's view, plus the effects the primary applies: a heartbeat renewal,
-    /// or the expiry of a ticket whose heartbeat lapsed before the sweep reached it.
+    /// A waiting ticket's position as a client may see it (0 in a pre-queue not yet opened).
+    fn visible_position(&self, serial: Serial) -> usize {
+        if self.phase.opened {
+            self.line.position(serial).unwrap_or(0)
+        } else {
+            0
+        }
+    }
+
+    /// How a lapsed session ends: a claimed one expired, an unclaimed one was a no-show.
+    pub(crate) fn session_lapse(&self, serial: Serial, at: crate::entry_id::EntryId) -> Effect {
+        let claimed = self.sessions.get(serial).is_some_and(|s| s.claimed);
+        Effect::SessionEnded {
+            at,
+            serial,
+            end: if claimed {
+                EndState::Expired
+            } else {
+                EndState::NoShow
+            },
+        }
+    }
+
+    /// STATUS: the ticket's view, plus what the primary applies: a heartbeat renewal or the
+    /// expiry of a ticket that lapsed before the sweep reached it, or, for an admitted user,
+    /// the renewal of their session (activity keeps it, up to SESSION-MAX).
     pub fn plan_status(
         &self,
         now: u64,
-        ticket: &[u8],
+        target: Target,
+        signer: &Signer,
     ) -> Result<(Vec<Effect>, TicketView), SeatqError> {
-        let index = self.find_ticket(ticket)?;
-        let view = self.view(index, now);
-        let effects = if self.lapsed(index, now) {
-            vec![Effect::Ended {
-                ticket: view.ticket,
-                state: EndState::Expired,
+        let serial = self.resolve(target)?;
+        let view = self.view(serial, now);
+        let effects = if self.line.get(serial).is_some_and(|t| t.lapsed(now)) {
+            vec![Effect::Expired {
                 at: self.next_id(now, None),
+                serial,
             }]
+        } else if view.state == "admitted" {
+            self.plan_session_activity(now, serial, signer)
+                .into_iter()
+                .collect()
         } else {
-            self.renewal(index, now).into_iter().collect()
+            self.renewal(serial, now).into_iter().collect()
         };
         Ok((effects, view))
     }
 
-    /// LEAVE: ends a waiting ticket. Answers whether it was still waiting.
-    pub fn plan_leave(&self, now: u64, ticket: &[u8]) -> Result<(Vec<Effect>, bool), SeatqError> {
-        let index = self.find_ticket(ticket)?;
-        let t = self.line.get(index);
-        Ok(match t.body {
-            TicketBody::Waiting { .. } => {
-                let state = if self.lapsed(index, now) {
-                    EndState::Expired
-                } else {
-                    EndState::Left
-                };
-                (
-                    vec![Effect::Ended {
-                        ticket: t.id,
-                        state,
-                        at: self.next_id(now, None),
-                    }],
-                    state == EndState::Left,
-                )
-            }
-            // LEAVE also ends an admitted session, freeing its place under CAPACITY at once.
-            TicketBody::Ended(EndState::Admitted)
-                if self.sessions.get(t.id).is_some_and(|s| s.expires_at > now) =>
-            {
+    /// LEAVE: ends a waiting ticket, or a live session (freeing its place under CAPACITY).
+    /// Answers whether there was anything to end.
+    pub fn plan_leave(&self, now: u64, target: Target) -> Result<(Vec<Effect>, bool), SeatqError> {
+        let serial = self.resolve(target)?;
+        let at = self.next_id(now, None);
+        if let Some(session) = self.sessions.get(serial) {
+            return Ok(if session.live(now) {
                 (
                     vec![Effect::SessionEnded {
-                        at: self.next_id(now, None),
-                        ticket: t.id,
-                        why: SessionEnd::Leave,
+                        at,
+                        serial,
+                        end: EndState::Left,
                     }],
                     true,
                 )
+            } else {
+                (vec![self.session_lapse(serial, at)], false)
+            });
+        }
+        Ok(match self.line.get(serial) {
+            Some(t @ Ticket::Waiting { .. }) if t.lapsed(now) => {
+                (vec![Effect::Expired { at, serial }], false)
             }
-            TicketBody::Ended(_) => (Vec::new(), false),
+            Some(Ticket::Waiting { .. }) => (vec![Effect::Left { at, serial }], true),
+            _ => (Vec::new(), false),
         })
     }
 
-    /// DEQUEUE: takes up to `count` live tickets from the head; lapsed ones met on the way are
-    /// expired instead of handed out. Answers the views of the taken tickets.
-    pub fn plan_dequeue(&self, now: u64, count: usize) -> (Vec<Effect>, Vec<TicketView>) {
+    fn detail(&self, serial: Serial, now: u64) -> TicketDetail {
+        let payload = self
+            .line
+            .get(serial)
+            .and_then(Ticket::payload)
+            .expect("a waiting ticket");
+        TicketDetail {
+            view: self.view(serial, now),
+            user: payload.user().to_vec(),
+            data: payload
+                .data()
+                .into_iter()
+                .map(|(f, v)| (f.to_vec(), v.to_vec()))
+                .collect(),
+        }
+    }
+
+    /// DEQUEUE: takes up to `count` live tickets from the head (a worker's flow, outside RATE
+    /// and CAPACITY), stopping once their details pass `max_bytes`; lapsed ones met on the way
+    /// expire instead. Answers the details of the taken tickets.
+    pub fn plan_dequeue(
+        &self,
+        now: u64,
+        count: usize,
+        max_bytes: usize,
+    ) -> (Vec<Effect>, Vec<TicketDetail>) {
         let mut effects = Vec::new();
         let mut taken = Vec::new();
         let mut after = None;
+        let mut bytes = 0;
         let mut k = 0;
-        while taken.len() < count {
-            let Some(index) = self.line.nth_waiting(k) else {
+        while taken.len() < count && bytes < max_bytes {
+            let Some(serial) = self.line.nth_waiting(k) else {
                 break;
             };
             k += 1;
             let at = self.next_id(now, after);
             after = Some(at);
-            let ticket = self.line.get(index).id;
-            if self.lapsed(index, now) {
-                effects.push(Effect::Ended {
-                    ticket,
-                    state: EndState::Expired,
-                    at,
-                });
+            if self.line.get(serial).is_some_and(|t| t.lapsed(now)) {
+                effects.push(Effect::Expired { at, serial });
             } else {
-                taken.push(self.view(index, now));
-                effects.push(Effect::Ended {
-                    ticket,
-                    state: EndState::Admitted,
-                    at,
-                });
+                let mut detail = self.detail(serial, now);
+                bytes += detail_bytes(&detail);
+                detail.view.state = EndState::Dequeued.name();
+                detail.view.position = 0;
+                taken.push(detail);
+                effects.push(Effect::Dequeued { at, serial });
             }
         }
         (effects, taken)
     }
 
-    /// RANGE: views of up to `count` waiting tickets from 0-based offset `start`. Lapsed tickets
-    /// not yet swept are still listed (they count in positions until the sweep removes them).
-    pub fn range(&self, now: u64, start: usize, count: usize) -> Vec<TicketView> {
+    /// RANGE: details of up to `count` waiting tickets from 0-based offset `start` in line
+    /// order, stopping once they pass `max_bytes`. Lapsed tickets not yet swept are listed:
+    /// they count in positions until the sweep ends them.
+    pub fn range(
+        &self,
+        now: u64,
+        start: usize,
+        count: usize,
+        max_bytes: usize,
+    ) -> Vec<TicketDetail> {
         let end = start.saturating_add(count).min(self.line.waiting());
-        (start..end)
-            .filter_map(|k| self.line.nth_waiting(k))
-            .map(|index| {
-                let mut view = self.view(index, now);
-                view.position = self.line.position(index);
-                view
-            })
-            .collect()
+        let mut bytes = 0;
+        let mut details = Vec::new();
+        for k in start..end {
+            if bytes >= max_bytes {
+                break;
+            }
+            let Some(serial) = self.line.nth_waiting(k) else {
+                break;
+            };
+            let mut detail = self.detail(serial, now);
+            detail.view.position = k + 1;
+            if detail.view.state != "waiting" {
+                detail.view.state = "waiting";
+            }
+            bytes += detail_bytes(&detail);
+            details.push(detail);
+        }
+        details
     }
+}
 
-    /// The active sweep (timer, primary only): expires lapsed tickets, scanning at most
-    /// `budget` tickets from where the last sweep stopped, and purges expired idempotency keys.
-    pub fn plan_sweep(&mut self, now: u64, budget: usize) -> Vec<Effect> {
-        let (lapsed, next) = self.line.lapsed(now, self.sweep_cursor, budget);
-        self.sweep_cursor = next;
-        let mut effects = Vec::with_capacity(lapsed.len() + 1);
-        let mut after = None;
-        for ticket in lapsed {
-            let at = self.next_id(now, after);
-            after = Some(at);
-            effects.push(Effect::Ended {
-                ticket,
-                state: EndState::Expired,
-                at,
-            });
-        }
-        if self.idempotency.purge_due(now, IDEMPOTENCY_PURGE_SLACK_MS) {
-            effects.push(Effect::Purged { now });
-        }
-        effects
+/// About what a ticket's record costs in a reply.
+fn detail_bytes(detail: &TicketDetail) -> usize {
+    256 + detail.user.len()
+        + detail
+            .data
+            .iter()
+            .map(|(f, v)| f.len() + v.len() + 8)
+            .sum::<usize>()
+}
+
+fn target_text(target: Target) -> Vec<u8> {
+    match target {
+        Target::Ticket(t) => t.to_vec(),
+        Target::User(u) => [&b"user "[..], u].concat(),
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::EventConfig;
 
-    fn event() -> Event {
+    pub fn event() -> Event {
         let mut config = EventConfig::from_defaults();
         config.set(Setting::Heartbeat, 10_000);
         config.set(Setting::IdempotencyTtl, 300_000);
         config.set(Setting::Rate, 10);
-        Event::new(config)
+        config.set(Setting::OpensAt, 0);
+        Event::new(config, [5; 32])
     }
 
-    fn join(
+    pub fn run(ev: &mut Event, effects: Vec<Effect>) {
+        for e in &effects {
+            ev.apply(e).unwrap_or_else(|r| panic!("{e:?} refused: {r}"));
+        }
+        ev.check_invariants().unwrap();
+    }
+
+    pub fn join(
         ev: &mut Event,
         now: u64,
         user: &str,
@@ -350,16 +495,19 @@ mod tests {
     ) -> Result<Joined, SeatqError> {
         let payload = TicketPayload::new(user.as_bytes(), &[]).unwrap();
         let (effects, joined) = ev.plan_enqueue(now, payload, idem.map(str::as_bytes))?;
-        for e in &effects {
-            ev.apply(e, true);
-        }
+        run(ev, effects);
         Ok(joined)
     }
 
-    fn run(ev: &mut Event, effects: Vec<Effect>) {
-        for e in &effects {
-            ev.apply(e, true);
-        }
+    pub const SIGNER: Signer = Signer {
+        event: b"ev",
+        keys: &[],
+    };
+
+    fn status(ev: &Event, now: u64, ticket: &str) -> TicketView {
+        ev.plan_status(now, Target::Ticket(ticket.as_bytes()), &SIGNER)
+            .unwrap()
+            .1
     }
 
     #[test]
@@ -372,35 +520,70 @@ mod tests {
             tickets.iter().map(|j| j.position).collect::<Vec<_>>(),
             [1, 2, 3, 4, 5]
         );
-        assert!(tickets.windows(2).all(|w| w[0].ticket < w[1].ticket));
         let again = join(&mut ev, 1001, "u2", None).unwrap();
         assert_eq!(
             again,
             Joined {
-                ticket: tickets[2].ticket,
+                ticket: tickets[2].ticket.clone(),
                 position: 3,
                 state: "waiting",
                 existing: true
             }
         );
-        let (_, view) = ev
-            .plan_status(1002, tickets[3].ticket.to_string().as_bytes())
-            .unwrap();
+        let view = status(&ev, 1002, &tickets[3].ticket);
         assert_eq!(
             (view.state, view.position, view.eta_ms),
-            ("waiting", 4, 300)
+            ("waiting", 4, Some(300))
         );
+        let by_user = ev
+            .plan_status(1002, Target::User(b"u3"), &SIGNER)
+            .unwrap()
+            .1;
+        assert_eq!(by_user, view);
     }
 
     #[test]
-    fn idempotency_key_answers_duplicate_until_it_expires() {
+    fn guessed_tickets_answer_like_missing_ones() {
+        let mut ev = event();
+        let t = join(&mut ev, 1000, "a", None).unwrap().ticket;
+        let serial = t.split('.').next().unwrap();
+        for guess in [
+            format!("{serial}.0000000000000000"),
+            format!("{serial}"),
+            "1.abc".into(),
+            t.to_uppercase(),
+        ] {
+            assert!(matches!(
+                ev.plan_status(1001, Target::Ticket(guess.as_bytes()), &SIGNER),
+                Err(SeatqError::NoSuchTicket(_))
+            ));
+            assert!(matches!(
+                ev.plan_leave(1001, Target::Ticket(guess.as_bytes())),
+                Err(SeatqError::NoSuchTicket(_))
+            ));
+        }
+        assert!(matches!(
+            ev.plan_status(1001, Target::User(b"nobody"), &SIGNER),
+            Err(SeatqError::NoSuchTicket(_))
+        ));
+    }
+
+    #[test]
+    fn idempotency_key_answers_duplicate_naming_only_the_callers_ticket() {
         let mut ev = event();
         let first = join(&mut ev, 1000, "a", Some("k")).unwrap();
         assert_eq!(
+            join(&mut ev, 1001, "a", Some("k")),
+            Err(SeatqError::Duplicate(Some(first.ticket)))
+        );
+        assert_eq!(
             join(&mut ev, 1001, "b", Some("k")),
-            Err(SeatqError::Duplicate(first.ticket))
+            Err(SeatqError::Duplicate(None))
         );
         assert_eq!(ev.line.waiting(), 1);
+        // A user already waiting gets their ticket back; the new key is not remembered.
+        assert!(join(&mut ev, 1002, "a", Some("k2")).unwrap().existing);
+        assert_eq!(ev.idempotency.len(), 1);
         assert!(join(&mut ev, 1000 + 300_000, "b", Some("k")).is_ok());
     }
 
@@ -410,37 +593,34 @@ mod tests {
         let t: Vec<_> = (0..4)
             .map(|i| join(&mut ev, 1000, &format!("u{i}"), None).unwrap().ticket)
             .collect();
-        let (effects, left) = ev.plan_leave(1001, t[1].to_string().as_bytes()).unwrap();
+        let (effects, left) = ev
+            .plan_leave(1001, Target::Ticket(t[1].as_bytes()))
+            .unwrap();
         assert!(left);
         run(&mut ev, effects);
-        let pos =
-            |ev: &Event, id: EntryId| ev.plan_status(1002, id.to_string().as_bytes()).unwrap().1;
-        assert_eq!(pos(&ev, t[2]).position, 2);
-        assert_eq!(pos(&ev, t[1]).state, "left");
-        assert!(!ev.plan_leave(1003, t[1].to_string().as_bytes()).unwrap().1);
-        assert!(matches!(
-            ev.plan_leave(1003, b"9-9"),
-            Err(SeatqError::NoSuchTicket(_))
-        ));
-        assert!(matches!(
-            ev.plan_status(1003, b"junk"),
-            Err(SeatqError::NoSuchTicket(_))
-        ));
+        assert_eq!(status(&ev, 1002, &t[2]).position, 2);
+        assert_eq!(status(&ev, 1002, &t[1]).state, "left");
+        assert!(
+            !ev.plan_leave(1003, Target::Ticket(t[1].as_bytes()))
+                .unwrap()
+                .1
+        );
     }
 
     #[test]
     fn status_renews_the_heartbeat_only_when_a_quarter_has_passed() {
         let mut ev = event();
-        let t = join(&mut ev, 1000, "a", None).unwrap().ticket.to_string();
-        assert!(ev.plan_status(2000, t.as_bytes()).unwrap().0.is_empty());
-        let (effects, _) = ev.plan_status(3600, t.as_bytes()).unwrap();
+        let t = join(&mut ev, 1000, "a", None).unwrap().ticket;
+        let target = Target::Ticket(t.as_bytes());
+        assert!(ev.plan_status(2000, target, &SIGNER).unwrap().0.is_empty());
+        let (effects, _) = ev.plan_status(3600, target, &SIGNER).unwrap();
         assert_eq!(effects.len(), 1);
         run(&mut ev, effects);
-        let (effects, view) = ev.plan_status(13_599, t.as_bytes()).unwrap();
+        let (effects, view) = ev.plan_status(13_599, target, &SIGNER).unwrap();
         assert_eq!(view.state, "waiting");
         assert_eq!(view.heartbeat_deadline, 13_600);
         run(&mut ev, effects);
-        let (effects, view) = ev.plan_status(30_000, t.as_bytes()).unwrap();
+        let (effects, view) = ev.plan_status(30_000, target, &SIGNER).unwrap();
         assert_eq!(view.state, "expired");
         run(&mut ev, effects);
         assert_eq!(ev.line.waiting(), 0);
@@ -448,52 +628,34 @@ mod tests {
     }
 
     #[test]
-    fn sweep_expires_lapsed_tickets_and_ids_stay_increasing() {
-        let mut ev = event();
-        for i in 0..10 {
-            join(&mut ev, 1000 + i, &format!("u{i}"), Some(&format!("k{i}"))).unwrap();
-        }
-        let t5 = ev.line.get(5).id.to_string();
-        let renewal = ev.plan_status(8000, t5.as_bytes()).unwrap().0;
-        run(&mut ev, renewal);
-        let effects = ev.plan_sweep(11_005, 1000);
-        assert_eq!(effects.len(), 5, "tickets 0..=5 lapsed but 5 was renewed");
-        run(&mut ev, effects);
-        assert_eq!(ev.line.waiting(), 5);
-        assert_eq!(ev.plan_status(11_006, t5.as_bytes()).unwrap().1.position, 1);
-        let last = ev.last_id;
-        let j = join(&mut ev, 5, "late", None).unwrap();
-        assert!(j.ticket > last, "a clock step back never reuses IDs");
-        let effects = ev.plan_sweep(400_000, 1000);
-        assert!(effects.contains(&Effect::Purged { now: 400_000 }));
-        run(&mut ev, effects);
-        assert_eq!(ev.idempotency.len(), 0);
-    }
-
-    #[test]
-    fn dequeue_takes_live_tickets_from_the_head() {
+    fn dequeue_takes_live_tickets_from_the_head_within_a_byte_budget() {
         let mut ev = event();
         join(&mut ev, 0, "lapsed", None).unwrap();
         for i in 0..4 {
             join(&mut ev, 5000, &format!("u{i}"), None).unwrap();
         }
-        let (effects, taken) = ev.plan_dequeue(10_000, 2);
+        let (effects, taken) = ev.plan_dequeue(10_000, 2, usize::MAX);
         assert_eq!(
-            taken
-                .iter()
-                .map(|v| v.user.clone().unwrap())
-                .collect::<Vec<_>>(),
+            taken.iter().map(|d| d.user.clone()).collect::<Vec<_>>(),
             [b"u0".to_vec(), b"u1".to_vec()]
         );
         assert_eq!(effects.len(), 3);
         run(&mut ev, effects);
         assert_eq!(
-            (ev.line.waiting(), ev.totals.admitted, ev.totals.expired),
+            (ev.line.waiting(), ev.totals.dequeued, ev.totals.expired),
             (2, 2, 1)
         );
-        let views = ev.range(10_000, 0, 10);
-        assert_eq!(views.iter().map(|v| v.position).collect::<Vec<_>>(), [1, 2]);
-        assert_eq!(ev.plan_dequeue(10_000, 10).1.len(), 2);
+        let views = ev.range(10_000, 0, 10, usize::MAX);
+        assert_eq!(
+            views.iter().map(|v| v.view.position).collect::<Vec<_>>(),
+            [1, 2]
+        );
+        assert_eq!(
+            ev.range(10_000, 0, 10, 1).len(),
+            1,
+            "the byte bound stops early"
+        );
+        assert_eq!(ev.plan_dequeue(10_000, 10, 1).1.len(), 1);
     }
 
     #[test]
@@ -505,5 +667,13 @@ mod tests {
         assert!(!again.existing);
         assert_ne!(again.ticket, old.ticket);
         assert_eq!(again.position, 2);
+    }
+
+    #[test]
+    fn a_closed_line_refuses_joins() {
+        let mut ev = event();
+        let at = ev.next_id(1, None);
+        run(&mut ev, vec![Effect::Closed { at }]);
+        assert_eq!(join(&mut ev, 2, "a", None), Err(SeatqError::Closed));
     }
 }

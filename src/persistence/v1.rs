@@ -1,0 +1,154 @@
+//! Reading events written by the first release (encoding version 1) into today's model.
+//!
+//! Version 1 kept tickets by stream-style IDs in line order and admitted sessions by ticket ID;
+//! today tickets have serials and sessions stand apart. Tickets get serials in line order (so
+//! positions do not change), ended tickets keep their state (an admitted one with a live session
+//! is a called ticket, without one it was dequeued), sessions count as claimed and keep their
+//! 128-bit pass (still accepted, as the exact pass of the user's session). Tickets clients
+//! hold in the old form no longer resolve: a client gets its ticket again by joining again (one
+//! ticket per user) or is addressed by user. The event gets a new secret, drawn by the caller.
+//! The journal starts afresh under today's naming rule.
+
+use super::{get_count, get_id, load_config, load_history, load_inventory, Source, MAX_ITEMS};
+use crate::admission::budget::AdmissionBudget;
+use crate::admission::sessions::{Session, Sessions};
+use crate::config::Setting;
+use crate::entry_id::EntryId;
+use crate::event::{Event, Phase, Totals};
+use crate::queue::idempotency::{IdempotencyRecord, MAX_KEY_LEN};
+use crate::queue::line::{EndState, Serial, Ticket, WaitingLine};
+use crate::queue::payload::TicketPayload;
+use crate::secret::SECRET_LEN;
+
+enum V1State {
+    Waiting(u64, TicketPayload),
+    Admitted,
+    Left,
+    Expired,
+}
+
+pub fn load(source: &mut impl Source, secret: [u8; SECRET_LEN]) -> Result<Event, String> {
+    let config = load_config(source)?;
+    let mut event = Event::new(config, secret);
+    event.last_id = get_id(source)?;
+    let (joined, admitted, left, expired) = (
+        source.unsigned()?,
+        source.unsigned()?,
+        source.unsigned()?,
+        source.unsigned()?,
+    );
+    let opened = source.unsigned()? == 1;
+    let _shuffled_len = get_count(source, MAX_ITEMS)?;
+    let n = get_count(source, MAX_ITEMS)?;
+    if n as u64 >= u64::from(Serial::MAX) {
+        return Err("too many tickets".into());
+    }
+    let mut tickets: Vec<(EntryId, V1State)> = Vec::with_capacity(n.min(1 << 20));
+    for _ in 0..n {
+        let id = get_id(source)?;
+        let state = match source.unsigned()? {
+            0 => V1State::Waiting(
+                source.unsigned()?,
+                TicketPayload::from_packed(&source.bytes()?).map_err(|e| e.message())?,
+            ),
+            1 => V1State::Admitted,
+            2 => V1State::Left,
+            3 => V1State::Expired,
+            code => return Err(format!("unknown version 1 ticket state {code}")),
+        };
+        tickets.push((id, state));
+    }
+    let serial_of: std::collections::HashMap<EntryId, Serial> = tickets
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (*id, i as Serial))
+        .collect();
+    let mut records = Vec::new();
+    for _ in 0..get_count(source, MAX_ITEMS)? {
+        let key = source.bytes()?;
+        let ticket = get_id(source)?;
+        let expires_at = source.unsigned()?;
+        if key.is_empty() || key.len() > MAX_KEY_LEN {
+            return Err("bad idempotency key".into());
+        }
+        if let Some(&serial) = serial_of.get(&ticket) {
+            records.push(IdempotencyRecord {
+                key: key.into(),
+                serial,
+                expires_at,
+            });
+        }
+    }
+    records.sort_by(|a, b| (a.expires_at, &a.key).cmp(&(b.expires_at, &b.key)));
+    event.inventory = load_inventory(source)?;
+    let tat_us = source.unsigned()?;
+    let rate = event.config.get(Setting::Rate);
+    event.budget = AdmissionBudget {
+        tat: (u128::from(tat_us) * u128::from(rate)).div_ceil(1000),
+    };
+    event.history = load_history(source)?;
+    let pass_ttl = event.config.get(Setting::PassTtl);
+    let mut sessions = Sessions::default();
+    for _ in 0..get_count(source, MAX_ITEMS)? {
+        let ticket = get_id(source)?;
+        let user = source.bytes()?;
+        let pass = source.bytes()?;
+        let expires_at = source.unsigned()?;
+        let serial = *serial_of
+            .get(&ticket)
+            .ok_or("a session of an unknown ticket")?;
+        if pass.len() != 16 || !crate::event::valid_user(&user) {
+            return Err("bad version 1 session".into());
+        }
+        let hex: String = pass.iter().map(|b| format!("{b:02x}")).collect();
+        sessions.insert(
+            serial,
+            Session {
+                user: user.into(),
+                admitted_at: expires_at.saturating_sub(pass_ttl),
+                claimed: true,
+                claim_deadline: expires_at,
+                expires_at,
+                max_expires_at: expires_at,
+                pass: hex.into(),
+            },
+        )?;
+    }
+    let stored = tickets.into_iter().enumerate().map(|(i, (_, state))| {
+        let serial = i as Serial;
+        let ticket = match state {
+            V1State::Waiting(deadline, payload) => Ticket::Waiting {
+                heartbeat_deadline: deadline,
+                payload,
+            },
+            V1State::Admitted if sessions.get(serial).is_some() => Ticket::Ended(EndState::Called),
+            V1State::Admitted => Ticket::Ended(EndState::Dequeued),
+            V1State::Left => Ticket::Ended(EndState::Left),
+            V1State::Expired => Ticket::Ended(EndState::Expired),
+        };
+        (serial, ticket)
+    });
+    let prequeue = !opened && event.config.get(Setting::OpensAt) > 0;
+    event.line = WaitingLine::restore(event.secret.shuffle_key(), stored, n as Serial, |_| {
+        prequeue
+    })?;
+    event.sessions = sessions;
+    for record in records {
+        event.idempotency.remember(record);
+    }
+    event.phase = Phase {
+        opened: !prequeue,
+        paused: false,
+        closed: false,
+    };
+    event.totals = Totals {
+        joined,
+        admitted,
+        claimed: admitted,
+        left,
+        expired,
+        dequeued: 0,
+        sessions_ended: 0,
+    };
+    Ok(event)
+}
