@@ -64,9 +64,8 @@ impl ModuleValue for Event {
     fn copy(&self, _to: &[u8]) -> Option<Self> {
         let bytes = persistence::to_bytes(self);
         let mut copy = persistence::from_bytes(&bytes, ENCODING_VERSION, random::secret).ok()?;
-        // The copy's journal is another key, not written yet.
-        copy.journal_started = false;
         copy.upkeep_due = Some(0);
+
         metrics::event_stored(&copy);
         Some(copy)
     }

@@ -95,14 +95,10 @@ pub fn save(event: &Event, sink: &mut impl Sink) {
     }
     sink.bytes(event.secret.bytes());
     let phase = event.phase;
-    for flag in [
-        phase.opened,
-        phase.paused,
-        phase.closed,
-        event.journal_started,
-    ] {
+    for flag in [phase.opened, phase.paused, phase.closed] {
         sink.unsigned(u64::from(flag));
     }
+    sink.bytes(event.journal.as_deref().unwrap_or_default());
     put_id(sink, event.last_id);
     let t = &event.totals;
     for total in [
@@ -357,7 +353,9 @@ fn load_v2(source: &mut impl Source) -> Result<Event, String> {
         paused: get_bool(source)?,
         closed: get_bool(source)?,
     };
-    event.journal_started = get_bool(source)?;
+    let journal = source.bytes()?;
+    event.journal = (!journal.is_empty()).then(|| journal.into());
+
     event.last_id = get_id(source)?;
     let mut totals = [0u64; 7];
     for total in &mut totals {

@@ -43,7 +43,7 @@ pub struct Transaction<'a> {
     handle: Key,
     /// A new event, stored with its first change (a plan that changes nothing creates nothing).
     pending: Option<Box<Event>>,
-    journal: Option<Stream>,
+    journal: Option<(Stream, Vec<u8>)>,
     journal_appended: bool,
     /// `key effect args effect args ...`
     replicated: ArgList,
@@ -83,6 +83,11 @@ impl<'a> Transaction<'a> {
 
     pub fn exists(&self) -> bool {
         self.pending.is_none() && !self.handle.is_empty()
+    }
+
+    /// Whether anything was applied so far.
+    pub fn changed(&self) -> bool {
+        self.applied > 0
     }
 
     /// The stored event, or a new one (module defaults, a fresh secret) that is stored only if
@@ -131,10 +136,18 @@ impl<'a> Transaction<'a> {
         if self.journal.is_none() {
             let name = journal_key(self.key)?;
             let stream = Stream::open(self.ctx, &name);
-            let started = self.event().journal_started;
+            let started = self.event().journal.as_deref() == Some(&name[..]);
             match stream.state() {
                 StreamState::Stream => {}
                 StreamState::Missing if !started => {}
+                // Outside a cluster no migration moves keys one at a time: the journal was
+                // deleted, and a new one starts.
+                StreamState::Missing if !self.ctx.in_cluster() => {
+                    self.ctx.log_warning(&format!(
+                        "seatq: the journal {} was deleted; a new one starts",
+                        printable(&name)
+                    ));
+                }
                 StreamState::Missing => {
                     return Err(SeatqError::TryAgain(format!(
                         "the journal {} is missing (a slot migration moving it?); if it was deleted, QUEUE.CONFIG {} SET JOURNAL on starts a new one",
@@ -149,9 +162,9 @@ impl<'a> Transaction<'a> {
                     )))
                 }
             }
-            self.journal = Some(stream);
+            self.journal = Some((stream, name));
         }
-        Ok(self.journal.as_ref().expect("opened above"))
+        Ok(&self.journal.as_ref().expect("opened above").0)
     }
 
     /// Journals and applies effects, in order.
@@ -237,8 +250,15 @@ impl<'a> Transaction<'a> {
         }
         self.journal_appended = true;
         metrics::journal_entry();
+        let name = self
+            .journal
+            .as_ref()
+            .map(|(_, name)| name.clone())
+            .unwrap_or_default();
         let event = self.event();
-        event.journal_started = true;
+        if event.journal.as_deref() != Some(&name[..]) {
+            event.journal = Some(name.into());
+        }
         if event.journal_trim_at == u64::MAX {
             event.journal_trim_at = record
                 .id
@@ -253,7 +273,7 @@ impl<'a> Transaction<'a> {
     pub fn trim_journal(&mut self, now: u64) {
         let event = self.event();
         let max_age = event.config.get(Setting::JournalMaxAge);
-        if !event.journal_started
+        if event.journal.is_none()
             || !event.config.journal_on()
             || max_age == 0
             || now < event.journal_trim_at
@@ -265,28 +285,33 @@ impl<'a> Transaction<'a> {
         };
         let stream = Stream::open(self.ctx, &name);
         let target = EntryId::new(now.saturating_sub(max_age), 0);
-        let first = stream.nth_id(0);
-        let next = match first {
-            None => u64::MAX,
-            Some(first) if first >= target => first.ms.saturating_add(max_age),
-            Some(_) => {
-                let cut = stream.nth_id(TRIM_STEP).map_or(target, |id| id.min(target));
-                if stream.trim_before(cut) > 0 {
-                    let mut args = ArgList::with_capacity(3, 64);
-                    args.push(&name).push(b"MINID").push_id(cut);
-                    self.ctx.replicate(c"XTRIM", &args);
-                    self.ctx
-                        .notify(NotifyClass::Stream, c"xtrim", stream.name());
-                    self.ctx.signal_modified(stream.name());
-                }
-                if cut < target {
-                    now
-                } else {
-                    stream
-                        .nth_id(0)
-                        .map_or(u64::MAX, |f| f.ms.saturating_add(max_age))
-                }
+        // One read of the front, before anything is trimmed: what goes and what stays first.
+        let front = stream.first_ids(TRIM_STEP + 1);
+        let old = front.iter().take_while(|&&id| id < target).count();
+        let next = if old == 0 {
+            front
+                .first()
+                .map_or(u64::MAX, |f| f.ms.saturating_add(max_age))
+        } else {
+            // At most TRIM_STEP entries go per step; if more are old, the next step is due now.
+            let (cut, next) = if old > TRIM_STEP {
+                (front[TRIM_STEP], now)
+            } else {
+                let kept = front.get(old);
+                (
+                    target,
+                    kept.map_or(u64::MAX, |k| k.ms.saturating_add(max_age)),
+                )
+            };
+            if stream.trim_before(cut) > 0 {
+                let mut args = ArgList::with_capacity(3, 64);
+                args.push(&name).push(b"MINID").push_id(cut);
+                self.ctx.replicate(c"XTRIM", &args);
+                self.ctx
+                    .notify(NotifyClass::Stream, c"xtrim", stream.name());
+                self.ctx.signal_modified(stream.name());
             }
+            next
         };
         self.event().journal_trim_at = next;
     }
@@ -308,7 +333,7 @@ impl<'a> Transaction<'a> {
             self.ctx.notify(NotifyClass::Module, name, self.name);
         }
         self.ctx.signal_modified(self.name);
-        if let Some(stream) = self.journal.as_ref().filter(|_| self.journal_appended) {
+        if let Some((stream, _)) = self.journal.as_ref().filter(|_| self.journal_appended) {
             self.ctx.signal_modified(stream.name());
         }
         if let Some(before) = self.gauges.take() {
@@ -327,6 +352,9 @@ impl<'a> Transaction<'a> {
         let due = event.next_due(now);
         event.upkeep_due = due;
         schedule::with(|s| s.set(db, self.key, due));
+        if let Some(due) = due {
+            crate::timer::wake_by(self.ctx, due);
+        }
     }
 }
 

@@ -181,7 +181,7 @@ impl Event {
         if self.line.compaction_due() {
             at(Some(now));
         }
-        if self.journal_started
+        if self.journal.is_some()
             && self.config.journal_on()
             && self.config.get(Setting::JournalMaxAge) > 0
         {

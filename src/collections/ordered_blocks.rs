@@ -96,6 +96,7 @@ impl<K: Ord + Copy> OrderedBlocks<K> {
     }
 
     /// Keys in order.
+    #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = &K> {
         self.blocks.iter().flatten()
     }

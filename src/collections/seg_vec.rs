@@ -94,10 +94,6 @@ impl<T> SegVec<T> {
         self.segments.iter().flatten()
     }
 
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
-        self.segments.iter_mut().flatten()
-    }
-
     pub fn heap_bytes(&self) -> usize {
         self.segments.len() * SEGMENT * std::mem::size_of::<T>()
             + self.segments.capacity() * std::mem::size_of::<VecDeque<T>>()

@@ -18,7 +18,7 @@ pub const APPLY_ARGS: &[ArgDoc] = &[
 ];
 
 pub fn apply(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
-    if !ctx.from_primary_or_aof() {
+    if !ctx.sent_by_primary_or_aof() {
         return Err(SeatqError::Invalid(
             "SEATQ.APPLY is internal: only the replication link and AOF loading may send it".into(),
         ));

@@ -125,8 +125,10 @@ pub fn read<T>(
 }
 
 /// A write: opens the event once, lets upkeep that is due take a small step first (so the
-/// answer never depends on how late the timer is), then runs `f`. Whatever `f` applies is
-/// replicated, journaled and notified when the transaction ends.
+/// answer never depends on how late the timer is), runs `f`, and takes another step if `f`
+/// made something due at once (a session ended: the next ticket is called in the same
+/// command). Whatever is applied is replicated, journaled and notified when the transaction
+/// ends.
 pub fn write<T>(
     ctx: &Ctx,
     args: &Args,
@@ -139,11 +141,13 @@ pub fn write<T>(
         event: key_of(args),
         keys: &keys,
     };
-    if txn.exists()
-        && ctx.may_decide_writes()
-        && txn.event().upkeep_due.is_some_and(|due| due <= now)
-    {
+    let decide = ctx.may_decide_writes();
+    if decide && txn.exists() && txn.event().upkeep_due.is_some_and(|due| due <= now) {
         upkeep::step(&mut txn, now, Limits::COMMAND, &signer)?;
     }
-    f(&mut txn, now, &signer)
+    let answer = f(&mut txn, now, &signer);
+    if decide && txn.changed() && txn.event().next_due(now).is_some_and(|due| due <= now) {
+        upkeep::step(&mut txn, now, Limits::COMMAND, &signer)?;
+    }
+    answer
 }

@@ -303,7 +303,7 @@ pub fn register(ctx: RawCtx, specs: &[CommandSpec], category: &str) -> Result<()
         }
         set_command_info(command, spec)?;
         if categories {
-            let list = c(&format!("{category} {}", spec.acl).trim().to_string());
+            let list = c(format!("{category} {}", spec.acl).trim());
             if unsafe { api!(RedisModule_SetCommandACLCategories)(command, list.as_ptr()) }
                 != raw::REDISMODULE_OK as c_int
             {

@@ -92,9 +92,14 @@ impl Ctx {
         primary && !loading && unsafe { api!(RedisModule_AvoidReplicaTraffic)() } == 0
     }
 
+    /// The server runs in cluster mode.
+    pub fn in_cluster(&self) -> bool {
+        self.flags() & raw::REDISMODULE_CTX_FLAGS_CLUSTER != 0
+    }
+
     /// The command came over the replication link or from the AOF being loaded (not from a
     /// client).
-    pub fn from_primary_or_aof(&self) -> bool {
+    pub fn sent_by_primary_or_aof(&self) -> bool {
         let f = self.flags();
         f & (raw::REDISMODULE_CTX_FLAGS_REPLICATED | raw::REDISMODULE_CTX_FLAGS_LOADING) != 0
     }
@@ -355,8 +360,6 @@ impl MapReply<'_> {
     pub fn nested(&mut self, name: &str) -> &Reply {
         self.key(name)
     }
-
-    pub fn finish(self) {}
 }
 
 impl Drop for MapReply<'_> {

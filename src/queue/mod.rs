@@ -212,9 +212,6 @@ impl Event {
                 return Err(SeatqError::Duplicate(own.then(|| self.ticket(serial))));
             }
         }
-        if self.phase.closed {
-            return Err(SeatqError::Closed);
-        }
         let mut effects = Vec::new();
         let mut after = None;
         if let Some(serial) = self.sessions.of_user(user) {
@@ -252,6 +249,10 @@ impl Event {
             let at = self.next_id(now, after);
             after = Some(at);
             effects.push(Effect::Expired { at, serial });
+        }
+        // A closed line still answers those already in it (above), and only them.
+        if self.phase.closed {
+            return Err(SeatqError::Closed);
         }
         let serial = self.line.next_serial();
         if serial == Serial::MAX {
@@ -549,7 +550,7 @@ pub(crate) mod tests {
         let serial = t.split('.').next().unwrap();
         for guess in [
             format!("{serial}.0000000000000000"),
-            format!("{serial}"),
+            serial.to_string(),
             "1.abc".into(),
             t.to_uppercase(),
         ] {

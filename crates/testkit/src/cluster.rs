@@ -69,6 +69,50 @@ impl Cluster {
             .expect("some node serves the key")
     }
 
+    /// Starts moving `slot` from node `from` to node `to` (IMPORTING, then MIGRATING).
+    pub fn migrating(&self, slot: u16, from: usize, to: usize) {
+        let slot = slot.to_string();
+        ok(
+            &mut self.nodes[to].connection(),
+            &[
+                "CLUSTER",
+                "SETSLOT",
+                &slot,
+                "IMPORTING",
+                &self.node_id(from),
+            ],
+        );
+        ok(
+            &mut self.nodes[from].connection(),
+            &["CLUSTER", "SETSLOT", &slot, "MIGRATING", &self.node_id(to)],
+        );
+    }
+
+    /// Moves `keys` from node `from` to node `to` (MIGRATE ... KEYS).
+    pub fn migrate(&self, from: usize, to: usize, keys: &[String]) {
+        let mut migrate = redis::cmd("MIGRATE");
+        migrate
+            .arg("127.0.0.1")
+            .arg(self.nodes[to].port)
+            .arg("")
+            .arg(0)
+            .arg(5000)
+            .arg("KEYS")
+            .arg(keys);
+        let _: () = migrate.query(&mut self.nodes[from].connection()).unwrap();
+    }
+
+    /// Ends a slot move: every node learns that `to` serves `slot`.
+    pub fn assign(&self, slot: u16, to: usize) {
+        let id = self.node_id(to);
+        for node in &self.nodes {
+            ok(
+                &mut node.connection(),
+                &["CLUSTER", "SETSLOT", &slot.to_string(), "NODE", &id],
+            );
+        }
+    }
+
     /// A cluster-aware client: it routes each command to the key's node.
     pub fn client(&self) -> ClusterConnection {
         let urls: Vec<String> = self.nodes.iter().map(|n| n.url()).collect();
