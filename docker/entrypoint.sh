@@ -28,6 +28,12 @@ if [ -z "$server" ]; then
     exit 1
 fi
 
+# Data files readable by the server's user only (as the official image does), unless the
+# container was started with a umask of its own.
+if [ "$(umask)" = 0022 ]; then
+    umask 0077
+fi
+
 if [ -n "${SEATQ_PASSWORD_FILE:-}" ]; then
     SEATQ_PASSWORD=$(cat "$SEATQ_PASSWORD_FILE")
 fi
