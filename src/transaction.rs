@@ -189,16 +189,32 @@ impl<'a> Transaction<'a> {
             }
             self.gauges_before();
             let journaled = self.event().config.journal_on() && effect.journal_id().is_some();
-            if journaled {
+            // The entry describes the event as it is before the effect applies.
+            let record = journaled
+                .then(|| journal::record(effect, self.event()))
+                .flatten();
+            match self.mode {
                 // Before anything of a new event is stored: a refused append creates nothing.
-                self.append(effect)?;
-            }
-            self.store_pending();
-            let event = self.event();
-            if let Err(refusal) = event.apply(effect) {
-                return Err(SeatqError::Internal(format!(
-                    "an effect did not fit the event: {refusal}"
-                )));
+                Mode::Decide => {
+                    if let Some(record) = &record {
+                        self.append(record)?;
+                    }
+                    self.store_pending();
+                    if let Err(refusal) = self.event().apply(effect) {
+                        return Err(SeatqError::Internal(format!(
+                            "an effect did not fit the event: {refusal}"
+                        )));
+                    }
+                }
+                // What was sent is journaled only if it applied.
+                Mode::Replay => {
+                    self.event().apply(effect).map_err(|refusal| {
+                        SeatqError::Invalid(format!("an effect does not fit the event: {refusal}"))
+                    })?;
+                    if let Some(record) = &record {
+                        self.append(record)?;
+                    }
+                }
             }
             metrics::count_effect(effect);
             replication::encode(effect, &mut self.replicated);
@@ -211,12 +227,9 @@ impl<'a> Transaction<'a> {
         Ok(())
     }
 
-    /// Appends the journal entry of `effect` (described from the state before it applies).
-    fn append(&mut self, effect: &Effect) -> Result<(), SeatqError> {
+    /// Appends a journal entry.
+    fn append(&mut self, record: &journal::JournalRecord) -> Result<(), SeatqError> {
         let mode = self.mode;
-        let Some(record) = journal::record(effect, self.event()) else {
-            return Ok(());
-        };
         let ctx = self.ctx;
         let written = match self.journal() {
             Ok(stream) => stream.append(ctx, record.id, &record.fields),
