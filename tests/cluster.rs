@@ -225,3 +225,90 @@ fn events_spread_over_the_nodes_route_and_migrate_whole() {
         assert_eq!(len, 0, "dave was called");
     });
 }
+
+/// CLUSTER FAILOVER of a primary while tickets, passes and holds lapse on it: the old primary
+/// survives (a timer that propagates during the failover's client pause used to abort it), and
+/// the new primary and the old one, now its replica, end identical.
+#[test]
+fn cluster_failover_while_everything_lapses() {
+    for_each_server(|kind| {
+        let mut cluster = Cluster::start(kind);
+        let event = (0..1000)
+            .map(|i| format!("{{f{i}}}sale"))
+            .find(|k| cluster.owner(k) == 0)
+            .unwrap();
+        let replica = cluster.add_replica(0, &["--appendonly", "yes"]);
+        let load = |con: &mut Connection, round: usize| {
+            let mut pipe = redis::pipe();
+            for i in 0..500 {
+                pipe.cmd("QUEUE.ENQUEUE")
+                    .arg(&event)
+                    .arg(format!("u{round}-{i}"))
+                    .ignore();
+                pipe.cmd("SEAT.HOLD")
+                    .arg(&event)
+                    .arg(format!("h{round}-{i}"))
+                    .arg("QTY")
+                    .arg(1)
+                    .arg("TTL")
+                    .arg(1)
+                    .ignore();
+            }
+            let _: redis::RedisResult<()> = pipe.query(con);
+        };
+        let mut con = cluster.nodes[0].connection();
+        ok(
+            &mut con,
+            &[
+                "QUEUE.CONFIG",
+                &event,
+                "SET",
+                "RATE",
+                "300",
+                "HEARTBEAT",
+                "1000",
+                "PASS-TTL",
+                "1000",
+                "CLAIM-TTL",
+                "1000",
+                "REQUIRE-PASS",
+                "off",
+            ],
+        );
+        ok(&mut con, &["SEAT.ADD", &event, "QTY", "100000"]);
+        load(&mut con, 0);
+        std::thread::sleep(Duration::from_millis(700));
+        let mut rcon = cluster.nodes[replica].connection();
+        ok(&mut rcon, &["CLUSTER", "FAILOVER"]);
+        let role = |con: &mut Connection| -> String {
+            let info: String = redis::cmd("INFO").arg("replication").query(con).unwrap();
+            info.lines()
+                .find_map(|l| l.strip_prefix("role:"))
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        };
+        wait_until(Duration::from_secs(20), || role(&mut rcon) == "master");
+        wait_until(Duration::from_secs(20), || role(&mut con) == "slave");
+        assert_eq!(
+            text(&ok(&mut con, &["PING"])),
+            "PONG",
+            "the old primary survived CLUSTER FAILOVER"
+        );
+        load(&mut rcon, 1);
+        let on_new = settled(&mut rcon);
+        assert_eq!(int(&ok(&mut rcon, &["WAIT", "1", "5000"])), 1);
+        wait_until(Duration::from_secs(10), || {
+            text(&ok(&mut con, &["DEBUG", "DIGEST"])) == on_new
+        });
+        let info = record(&ok(&mut rcon, &["QUEUE.INFO", &event]));
+        assert_eq!(
+            (int(&info["waiting"]), int(&info["sessions"])),
+            (0, 0),
+            "everything lapsed and ended"
+        );
+        assert!(
+            int(&record(&ok(&mut rcon, &["SEAT.INFO", &event]))["holds_expired_total"]) >= 1000
+        );
+    });
+}
