@@ -75,11 +75,13 @@ impl Event {
         pass::sign(&claims, kid, secret).into_boxed_str()
     }
 
-    /// Room left under CAPACITY at `now` (usize::MAX without a cap).
-    fn capacity_left(&self, now: u64) -> usize {
+    /// Room left under CAPACITY (usize::MAX without a cap). Every session not ended yet counts:
+    /// upkeep ends lapsed ones before it calls anyone, so this is exact where it matters and
+    /// costs nothing however many sessions there are.
+    fn capacity_left(&self) -> usize {
         match self.config.get(Setting::Capacity) {
             0 => usize::MAX,
-            cap => (cap as usize).saturating_sub(self.sessions.live(now)),
+            cap => (cap as usize).saturating_sub(self.sessions.len()),
         }
     }
 
@@ -91,7 +93,7 @@ impl Event {
     /// When the next call is due (None while nobody can be called, or CAPACITY is full: a
     /// session's end is then what is due).
     pub fn next_call(&self, now: u64) -> Option<u64> {
-        if !self.calling() || self.capacity_left(now) == 0 {
+        if !self.calling() || self.capacity_left() == 0 {
             return None;
         }
         let (rate, burst) = (
@@ -120,7 +122,7 @@ impl Event {
             self.config.get(Setting::Burst),
         );
         let mut budget = self.budget;
-        let mut room = self.capacity_left(now);
+        let mut room = self.capacity_left();
         let claim_ttl = self.config.get(Setting::ClaimTtl);
         let pass_ttl = self.config.get(Setting::PassTtl);
         let session_max = self.config.get(Setting::SessionMax);

@@ -12,11 +12,36 @@ use crate::queue::payload::TicketPayload;
 use crate::queue::{TicketDetail, TicketView};
 use crate::transaction::Transaction;
 use crate::upkeep::Apply;
+use std::time::{Duration, Instant};
 
 /// Upper bound of COUNT in RANGE and DEQUEUE.
 pub const MAX_BATCH: u64 = 10_000;
-/// About the most one RANGE or DEQUEUE reply carries; past it the reply stops early.
+/// About the most one RANGE or DEQUEUE reply carries, in bytes and in server time; past either
+/// the reply stops early (fewer entries than asked: the client continues with another call).
 pub const MAX_REPLY_BYTES: usize = 1 << 20;
+const MAX_REPLY_TIME: Duration = Duration::from_micros(500);
+/// Tickets DEQUEUE plans and applies at a time between two looks at the clock.
+const DEQUEUE_CHUNK: usize = 64;
+
+/// The bound of one RANGE or DEQUEUE reply.
+struct ReplyBound {
+    started: Instant,
+    bytes: usize,
+}
+
+impl ReplyBound {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            bytes: 0,
+        }
+    }
+
+    /// Whether another entry fits, `bytes` being what this round has added so far.
+    fn more(&self, bytes: usize) -> bool {
+        self.bytes + bytes < MAX_REPLY_BYTES && self.started.elapsed() < MAX_REPLY_TIME
+    }
+}
 
 pub const KEY_ONLY: &[ArgDoc] = &[KEY];
 const TARGET: ArgDoc = ArgDoc::new("target", ArgKind::OneOf).sub(&[
@@ -344,13 +369,25 @@ pub fn dequeue(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
         }
     }
     let taken = write(ctx, args, |txn, now, _| {
+        let mut taken = Vec::new();
         if !txn.exists() {
-            return Ok(Vec::new());
+            return Ok(taken);
         }
-        let (effects, taken) = txn
-            .event()
-            .plan_dequeue(now, count as usize, MAX_REPLY_BYTES);
-        txn.apply(effects)?;
+        // A chunk at a time, so the time bound covers applying (journal, replication) too.
+        let mut bound = ReplyBound::new();
+        while taken.len() < count as usize && bound.more(0) {
+            let chunk = (count as usize - taken.len()).min(DEQUEUE_CHUNK);
+            let (effects, details) = txn.event().plan_dequeue(now, chunk, &mut |b| bound.more(b));
+            if effects.is_empty() {
+                break;
+            }
+            bound.bytes += details
+                .iter()
+                .map(crate::queue::detail_bytes)
+                .sum::<usize>();
+            txn.apply(effects)?;
+            taken.extend(details);
+        }
         Ok(taken)
     })?;
     let reply = ctx.reply();
@@ -369,7 +406,7 @@ pub fn len(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
 }
 
 /// RANGE answers `{entries, next}`: `next` is the offset to continue from when the reply
-/// stopped at its byte bound before `count`, -1 otherwise.
+/// stopped at its bound before `count`, -1 otherwise.
 pub fn range(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     arity(args, 4, true)?;
     let start = number(args.bytes[2], "start", 0, u32::MAX.into())? as usize;
@@ -380,8 +417,9 @@ pub fn range(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
         args,
         || Ok((Vec::new(), 0)),
         |event| {
+            let bound = ReplyBound::new();
             Ok((
-                event.range(now, start, count, MAX_REPLY_BYTES),
+                event.range(now, start, count, &mut |b| bound.more(b)),
                 event.line.waiting(),
             ))
         },
@@ -418,8 +456,8 @@ pub fn info(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
                 .int("opened", i64::from(phase.opened))
                 .int("paused", i64::from(phase.paused))
                 .int("closed", i64::from(phase.closed))
-                .int("sessions", event.sessions.live(now) as i64)
-                .int("sessions_unclaimed", event.sessions.unclaimed(now) as i64)
+                .int("sessions", event.sessions.len() as i64)
+                .int("sessions_unclaimed", event.sessions.unclaimed() as i64)
                 .int("joined_total", t.joined as i64)
                 .int("admitted_total", t.admitted as i64)
                 .int("claimed_total", t.claimed as i64)

@@ -384,20 +384,21 @@ impl Event {
     }
 
     /// DEQUEUE: takes up to `count` live tickets from the head (a worker's flow, outside RATE
-    /// and CAPACITY), stopping once their details pass `max_bytes`; lapsed ones met on the way
-    /// expire instead. Answers the details of the taken tickets.
+    /// and CAPACITY) while `more(bytes so far)` allows (the caller bounds the reply's size and
+    /// the command's time); lapsed ones met on the way expire instead. Answers the details of
+    /// the taken tickets.
     pub fn plan_dequeue(
         &self,
         now: u64,
         count: usize,
-        max_bytes: usize,
+        more: &mut dyn FnMut(usize) -> bool,
     ) -> (Vec<Effect>, Vec<TicketDetail>) {
         let mut effects = Vec::new();
         let mut taken = Vec::new();
         let mut after = None;
         let mut bytes = 0;
         let mut k = 0;
-        while taken.len() < count && bytes < max_bytes {
+        while taken.len() < count && more(bytes) {
             let Some(serial) = self.line.nth_waiting(k) else {
                 break;
             };
@@ -419,20 +420,20 @@ impl Event {
     }
 
     /// RANGE: details of up to `count` waiting tickets from 0-based offset `start` in line
-    /// order, stopping once they pass `max_bytes`. Lapsed tickets not yet swept are listed:
-    /// they count in positions until the sweep ends them.
+    /// order, while `more(bytes so far)` allows. Lapsed tickets not yet swept are listed: they
+    /// count in positions until the sweep ends them.
     pub fn range(
         &self,
         now: u64,
         start: usize,
         count: usize,
-        max_bytes: usize,
+        more: &mut dyn FnMut(usize) -> bool,
     ) -> Vec<TicketDetail> {
         let end = start.saturating_add(count).min(self.line.waiting());
         let mut bytes = 0;
         let mut details = Vec::new();
         for k in start..end {
-            if bytes >= max_bytes {
+            if !more(bytes) {
                 break;
             }
             let Some(serial) = self.line.nth_waiting(k) else {
@@ -451,7 +452,7 @@ impl Event {
 }
 
 /// About what a ticket's record costs in a reply.
-fn detail_bytes(detail: &TicketDetail) -> usize {
+pub fn detail_bytes(detail: &TicketDetail) -> usize {
     256 + detail.user.len()
         + detail
             .data
@@ -635,7 +636,7 @@ pub(crate) mod tests {
         for i in 0..4 {
             join(&mut ev, 5000, &format!("u{i}"), None).unwrap();
         }
-        let (effects, taken) = ev.plan_dequeue(10_000, 2, usize::MAX);
+        let (effects, taken) = ev.plan_dequeue(10_000, 2, &mut |_| true);
         assert_eq!(
             taken.iter().map(|d| d.user.clone()).collect::<Vec<_>>(),
             [b"u0".to_vec(), b"u1".to_vec()]
@@ -646,17 +647,20 @@ pub(crate) mod tests {
             (ev.line.waiting(), ev.totals.dequeued, ev.totals.expired),
             (2, 2, 1)
         );
-        let views = ev.range(10_000, 0, 10, usize::MAX);
+        let views = ev.range(10_000, 0, 10, &mut |_| true);
         assert_eq!(
             views.iter().map(|v| v.view.position).collect::<Vec<_>>(),
             [1, 2]
         );
         assert_eq!(
-            ev.range(10_000, 0, 10, 1).len(),
+            ev.range(10_000, 0, 10, &mut |bytes| bytes < 1).len(),
             1,
-            "the byte bound stops early"
+            "the bound stops early"
         );
-        assert_eq!(ev.plan_dequeue(10_000, 10, 1).1.len(), 1);
+        assert_eq!(
+            ev.plan_dequeue(10_000, 10, &mut |bytes| bytes < 1).1.len(),
+            1
+        );
     }
 
     #[test]
