@@ -107,11 +107,28 @@ pub struct Server {
     pub dir: PathBuf,
     args: Vec<String>,
     child: Option<Child>,
+    /// (user, password) the harness logs in with, when the default user is off.
+    login: Option<(String, String)>,
 }
 
 impl Server {
     /// Starts a server with the module loaded; `extra` are more `--name value` arguments.
     pub fn start(kind: ServerKind, extra: &[&str]) -> Server {
+        Self::start_as(kind, extra, None)
+    }
+
+    /// Like `start`, for servers whose default user is off: the harness (and `connection()`)
+    /// logs in as `user`.
+    pub fn start_with_login(
+        kind: ServerKind,
+        extra: &[&str],
+        user: &str,
+        password: &str,
+    ) -> Server {
+        Self::start_as(kind, extra, Some((user.to_string(), password.to_string())))
+    }
+
+    fn start_as(kind: ServerKind, extra: &[&str], login: Option<(String, String)>) -> Server {
         let dir = std::env::temp_dir().join(format!(
             "seatq-{}-{}-{}",
             kind.name(),
@@ -126,6 +143,7 @@ impl Server {
             dir,
             args: extra.iter().map(|s| s.to_string()).collect(),
             child: None,
+            login,
         };
         server.launch();
         server
@@ -192,7 +210,10 @@ impl Server {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        match &self.login {
+            Some((user, password)) => format!("redis://{user}:{password}@127.0.0.1:{}/", self.port),
+            None => format!("redis://127.0.0.1:{}/", self.port),
+        }
     }
 
     fn try_connection(&self) -> redis::RedisResult<redis::Connection> {
@@ -235,7 +256,7 @@ impl Server {
         let primary = format!("127.0.0.1 {}", self.port);
         let mut args: Vec<&str> = vec!["--replicaof", &primary];
         args.extend_from_slice(extra);
-        let replica = Server::start(self.kind, &args);
+        let replica = Server::start_as(self.kind, &args, self.login.clone());
         let mut con = replica.connection();
         wait_until(Duration::from_secs(20), || {
             let info: String = redis::cmd("INFO")
