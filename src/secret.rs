@@ -72,7 +72,13 @@ impl EventSecret {
     pub fn serial_of(&self, ticket: &[u8]) -> Option<u32> {
         let dot = ticket.iter().position(|&b| b == b'.')?;
         let (serial, tag) = (&ticket[..dot], &ticket[dot + 1..]);
-        if serial.is_empty() || serial.len() > 10 || (serial.len() > 1 && serial[0] == b'0') {
+        // Only the canonical form: `parse` alone would also take "+42" and so give every
+        // ticket a second spelling.
+        let canonical = !serial.is_empty()
+            && serial.len() <= 10
+            && serial.iter().all(u8::is_ascii_digit)
+            && (serial.len() == 1 || serial[0] != b'0');
+        if !canonical {
             return None;
         }
         let serial: u32 = std::str::from_utf8(serial).ok()?.parse().ok()?;
@@ -108,8 +114,18 @@ mod tests {
         ] {
             assert_eq!(s.serial_of(bad.as_bytes()), None, "{bad}");
         }
-        let upper = t.to_uppercase();
-        assert_eq!(s.serial_of(upper.as_bytes()), None, "one spelling only");
+        for alias in [
+            t.to_uppercase(),
+            format!("+{t}"),
+            format!("0{t}"),
+            format!(" {t}"),
+        ] {
+            assert_eq!(
+                s.serial_of(alias.as_bytes()),
+                None,
+                "one spelling only: {alias}"
+            );
+        }
         // Neighbouring serials have unrelated tags.
         assert_ne!(s.ticket_tag(1) ^ s.ticket_tag(2), 0);
         assert_ne!(s.shuffle_key(), s.pass_key()[..16]);

@@ -371,13 +371,15 @@ impl Event {
             };
         };
         // The session's current pass, compared as is: no signature to check (and the only way a
-        // pass issued before passes were signed tokens is accepted).
+        // pass issued before passes were signed tokens is accepted), unless its key was retired.
         let current = self
             .sessions
             .of_user(user)
             .and_then(|serial| self.sessions.get(serial))
             .filter(|s| s.live(now));
-        if current.is_some_and(|s| s.pass.as_bytes() == token) {
+        if current.is_some_and(|s| s.pass.as_bytes() == token)
+            && pass::issued_with_listed_key(token, keys)
+        {
             return Ok(());
         }
         let check = self.check_pass_state(now, token, event, keys);

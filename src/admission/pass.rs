@@ -24,6 +24,8 @@ pub const MIN_KEY_LEN: usize = 32;
 pub struct PassKey {
     pub kid: String,
     pub secret: Vec<u8>,
+    /// The encoded header of the passes this key signs.
+    header: String,
 }
 
 impl std::fmt::Debug for PassKey {
@@ -63,6 +65,7 @@ pub fn parse_keys(text: &str) -> Result<Vec<PassKey>, String> {
         keys.push(PassKey {
             kid: kid.to_string(),
             secret: secret.as_bytes().to_vec(),
+            header: header_segment(kid),
         });
     }
     Ok(keys)
@@ -141,9 +144,28 @@ fn mac(secret: &[u8], signing_input: &[u8]) -> HmacSha256 {
     mac
 }
 
-pub fn sign(claims: &Claims, kid: &str, secret: &[u8]) -> String {
+fn header_segment(kid: &str) -> String {
     let header = serde_json::json!({ "alg": "HS256", "typ": "JWT", "kid": kid });
-    let mut token = URL_SAFE_NO_PAD.encode(header.to_string());
+    URL_SAFE_NO_PAD.encode(header.to_string())
+}
+
+static EVENT_HEADER: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| header_segment(EVENT_KID));
+
+/// Whether a pass seatq issued is still signed by a key it may be checked with: its `kid` is
+/// the event's own or still listed. Lets a caller that already knows the token is the one it
+/// issued skip the signature check, yet stop accepting a retired key's passes exactly as
+/// other verifiers do. Passes from before signed tokens (no header) are accepted.
+pub fn issued_with_listed_key(token: &[u8], keys: &[PassKey]) -> bool {
+    let Some(dot) = token.iter().position(|&b| b == b'.') else {
+        return true;
+    };
+    let header = &token[..dot];
+    header == EVENT_HEADER.as_bytes() || keys.iter().any(|k| k.header.as_bytes() == header)
+}
+
+pub fn sign(claims: &Claims, kid: &str, secret: &[u8]) -> String {
+    let mut token = header_segment(kid);
     token.push('.');
     token.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialize")));
     let signature = mac(secret, token.as_bytes()).finalize().into_bytes();
@@ -248,6 +270,12 @@ mod tests {
             parse_keys("k3:0123456789abcdef0123456789abcdeX k2:0123456789abcdef0123456789abcdef")
                 .unwrap();
         assert!(verify(token.as_bytes(), &rotated, &EVENT_KEY).is_ok());
+        // The shortcut for a session's own pass follows the same list.
+        assert!(issued_with_listed_key(token.as_bytes(), &rotated));
+        assert!(!issued_with_listed_key(token.as_bytes(), &later));
+        let own = sign(&claims, EVENT_KID, &EVENT_KEY);
+        assert!(issued_with_listed_key(own.as_bytes(), &[]));
+        assert!(issued_with_listed_key(b"0123abcd", &[]), "a pre-JWT pass");
     }
 
     #[test]
