@@ -853,11 +853,13 @@ fn error_codes() -> BTreeSet<String> {
         .collect()
 }
 
+/// The names a page does not show as a code span of their own or starting one (`` `CODE` ``,
+/// `` `CODE <detail>` ``).
 fn missing(page: &str, names: impl IntoIterator<Item = String>) -> Vec<String> {
     let text = read(&repo().join(page));
     names
         .into_iter()
-        .filter(|n| !text.contains(&format!("`{n}`")))
+        .filter(|n| !text.contains(&format!("`{n}`")) && !text.contains(&format!("`{n} ")))
         .map(|n| format!("{page} does not mention `{n}`"))
         .collect()
 }
