@@ -8,7 +8,8 @@
 //! variables (clients/python/tests/conftest.py lists them). A failing run fails with the test
 //! runner's output. Prerequisites (`./run test` installs them): python3 with redis, pytest,
 //! PyJWT, prometheus_client; node and npm (the Node example's packages are installed from its
-//! lockfile with `npm ci` when missing).
+//! lockfile with `npm ci` when missing). The Prometheus test is skipped without a `prometheus`
+//! binary unless SEATQ_REQUIRE_PROMETHEUS=1 (.ci/run sets it; .ci/prometheus installs Debian's).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -118,6 +119,8 @@ fn python_client_and_exporter() {
         "python3 with redis, pytest, PyJWT and prometheus_client is needed: ./run test installs \
          them, or: python3 -m pip install redis pytest PyJWT prometheus_client"
     );
+    // More pytest arguments, e.g. SEATQ_PYTEST_ARGS="-k prometheus" (.ci/prometheus).
+    let pytest_args = std::env::var("SEATQ_PYTEST_ARGS").unwrap_or_default();
     for_each_server(|kind| {
         let servers = Servers::start(kind);
         let out = output_of(
@@ -125,6 +128,7 @@ fn python_client_and_exporter() {
             Command::new("python3")
                 .args(["-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider"])
                 .arg(python.join("tests"))
+                .args(pytest_args.split_whitespace())
                 .current_dir(&python)
                 .env("PYTHONPATH", python.join("src"))
                 .env("PYTHONDONTWRITEBYTECODE", "1")
