@@ -100,6 +100,9 @@ def stack(url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Promet
         exp.terminate()
         exp.wait(10)
         log.close()
+        cleanup = Seatq.from_url(url)  # the server is shared with the other tests
+        cleanup.redis.delete(event, cleanup.queue_info(event).journal_key)
+        cleanup.close()
 
 
 def _load(url: str, event: str, stop: threading.Event) -> None:

@@ -49,9 +49,11 @@ class AsyncSeatq:
     def from_url(
         cls, url: str, *, cluster: bool = False, protocol: int = 2, **kwargs: Any
     ) -> "AsyncSeatq":
+        if protocol != 2:  # redis-py 4 has RESP2 only and no `protocol` option
+            kwargs["protocol"] = protocol
         if cluster:
-            return cls(RedisCluster.from_url(url, protocol=protocol, **kwargs))
-        return cls(aioredis.Redis.from_url(url, protocol=protocol, **kwargs))
+            return cls(RedisCluster.from_url(url, **kwargs))
+        return cls(aioredis.Redis.from_url(url, **kwargs))
 
     async def close(self) -> None:
         closer = getattr(self.redis, "aclose", None) or self.redis.close

@@ -52,9 +52,11 @@ class Seatq:
     ) -> "Seatq":
         """A client for ``url`` (``redis://[:password@]host:port/db``); ``cluster=True`` for a
         Redis Cluster (``url`` names any node); ``protocol=3`` for RESP3."""
+        if protocol != 2:  # redis-py 4 has RESP2 only and no `protocol` option
+            kwargs["protocol"] = protocol
         if cluster:
-            return cls(RedisCluster.from_url(url, protocol=protocol, **kwargs))
-        return cls(redis.Redis.from_url(url, protocol=protocol, **kwargs))
+            return cls(RedisCluster.from_url(url, **kwargs))
+        return cls(redis.Redis.from_url(url, **kwargs))
 
     def close(self) -> None:
         """Closes the connections (``Seatq`` is also a context manager)."""
