@@ -338,10 +338,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="port serving /metrics (default %(default)s)")
     p.add_argument("--address", default=os.environ.get("SEATQ_EXPORTER_ADDRESS", "127.0.0.1"),
                    help="address to listen on (default %(default)s; 0.0.0.0 in a container)")
-    p.add_argument("--event", action="append", default=[], metavar="KEY",
-                   help="an event key to report per-event gauges for (repeatable)")
-    p.add_argument("--top", type=int, default=0, metavar="N",
-                   help="also report the N events with the most waiting tickets (default %(default)s)")
+    p.add_argument("--event", action="append", metavar="KEY",
+                   default=os.environ.get("SEATQ_EXPORTER_EVENTS", "").replace(",", " ").split(),
+                   help="an event key to report per-event gauges for (repeatable; env "
+                   "SEATQ_EXPORTER_EVENTS, keys separated by spaces or commas)")
+    p.add_argument("--top", type=int, default=int(os.environ.get("SEATQ_EXPORTER_TOP", "0")), metavar="N",
+                   help="also report the N events with the most waiting tickets (env SEATQ_EXPORTER_TOP; "
+                   "default %(default)s)")
     p.add_argument("--scan-limit", type=int, default=10_000,
                    help="keys a discovery SCAN looks at, at most (default %(default)s)")
     p.add_argument("--discover-interval", type=float, default=60.0,
