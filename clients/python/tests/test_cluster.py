@@ -128,8 +128,10 @@ def test_moved_is_counted(nodes: List[redis.Redis]) -> None:
     key = "route:probe"
     owner = _owners(nodes, [key])[key]
     _reset(nodes)
-    with pytest.raises(redis.exceptions.MovedError):
+    with pytest.raises(redis.exceptions.ResponseError) as e:
         nodes[(owner + 1) % len(nodes)].execute_command("QUEUE.LEN", key)
+    # redis-py 8 raises MovedError; redis-py 5 a ResponseError with the whole line.
+    assert isinstance(e.value, redis.exceptions.MovedError) or str(e.value).startswith("MOVED")
     assert _moved(nodes) == 1
 
 
