@@ -7,10 +7,9 @@ import math
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, Tuple
 
 import pytest
 import redis

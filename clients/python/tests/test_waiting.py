@@ -14,7 +14,7 @@ import pytest
 from seatq import Admission, Seatq, TicketEnded, TicketStatus, WaitCancelled, WaitTimeout
 from seatq.asyncio import AsyncSeatq
 
-from helpers import capacity_one, eventually, wait_state
+from helpers import capacity_one, eventually
 
 
 def test_wait_for_pass_in_line_order(url: str, protocol: int, event: str) -> None:
