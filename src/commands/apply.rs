@@ -7,7 +7,7 @@ use crate::error::SeatqError;
 use crate::ffi::Ctx;
 use crate::persistence::{self, ENCODING_VERSION};
 use crate::replication::{self, SNAPSHOT};
-use crate::{random, transaction};
+use crate::transaction;
 
 pub const APPLY_ARGS: &[ArgDoc] = &[
     KEY,
@@ -40,7 +40,7 @@ pub fn apply(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
             ),
             _ => return Err(SeatqError::WrongArity),
         };
-        let event = persistence::from_bytes(blob, version, random::secret)
+        let event = persistence::from_bytes(blob, version)
             .map_err(|e| SeatqError::Invalid(format!("bad snapshot: {e}")))?;
         transaction::restore_snapshot(ctx, args.key(), event)?;
     } else {

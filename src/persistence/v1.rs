@@ -6,8 +6,14 @@
 //! is a called ticket, without one it was dequeued), sessions count as claimed and keep their
 //! 128-bit pass (still accepted, as the exact pass of the user's session). Tickets clients
 //! hold in the old form no longer resolve: a client gets its ticket again by joining again (one
-//! ticket per user) or is addressed by user. The event gets a new secret, drawn by the caller.
-//! The journal starts afresh under today's naming rule.
+//! ticket per user) or is addressed by user. The journal starts afresh under today's naming rule.
+//!
+//! The event gets a secret derived from everything stored (a SHA-256 of the version 1 payload):
+//! every server that converts the same stored event (a replica loading its own old RDB, an AOF
+//! whose version 1 snapshot is replayed at each start) must derive the same tickets, and a
+//! random draw per load would not. The payload holds the first release's random passes and the
+//! clients' idempotency keys, but an event that had neither is derived from what its users and
+//! operators sent: docs/security.md advises re-creating such an event's line if that matters.
 
 use super::{get_count, get_id, load_config, load_history, load_inventory, Source, MAX_ITEMS};
 use crate::admission::budget::AdmissionBudget;
@@ -18,7 +24,31 @@ use crate::event::{Event, Phase, Totals};
 use crate::queue::idempotency::{IdempotencyRecord, MAX_KEY_LEN};
 use crate::queue::line::{EndState, Serial, Ticket, WaitingLine};
 use crate::queue::payload::TicketPayload;
-use crate::secret::SECRET_LEN;
+use crate::secret::EventSecret;
+use sha2::{Digest, Sha256};
+
+/// A source that hashes every item it reads.
+struct Digesting<'a, S> {
+    source: &'a mut S,
+    hash: Sha256,
+}
+
+impl<S: Source> Source for Digesting<'_, S> {
+    fn unsigned(&mut self) -> Result<u64, String> {
+        let value = self.source.unsigned()?;
+        self.hash.update([b'u']);
+        self.hash.update(value.to_le_bytes());
+        Ok(value)
+    }
+
+    fn bytes(&mut self) -> Result<Vec<u8>, String> {
+        let bytes = self.source.bytes()?;
+        self.hash.update([b'b']);
+        self.hash.update((bytes.len() as u64).to_le_bytes());
+        self.hash.update(&bytes);
+        Ok(bytes)
+    }
+}
 
 enum V1State {
     Waiting(u64, TicketPayload),
@@ -27,9 +57,13 @@ enum V1State {
     Expired,
 }
 
-pub fn load(source: &mut impl Source, secret: [u8; SECRET_LEN]) -> Result<Event, String> {
+pub fn load(source: &mut impl Source) -> Result<Event, String> {
+    let mut hash = Sha256::new();
+    hash.update(b"seatq: the secret of an event converted from encoding version 1");
+    let source = &mut Digesting { source, hash };
     let config = load_config(source)?;
-    let mut event = Event::new(config, secret);
+    // The secret is known once everything is read; nothing before that uses it.
+    let mut event = Event::new(config, [0; 32]);
     event.last_id = get_id(source)?;
     let (joined, admitted, left, expired) = (
         source.unsigned()?,
@@ -128,6 +162,7 @@ pub fn load(source: &mut impl Source, secret: [u8; SECRET_LEN]) -> Result<Event,
         };
         (serial, ticket)
     });
+    event.secret = EventSecret::new(source.hash.finalize_reset().into());
     let prequeue = !opened && event.config.get(Setting::OpensAt) > 0;
     event.line = WaitingLine::restore(event.secret.shuffle_key(), stored, n as Serial, |_| {
         prequeue
