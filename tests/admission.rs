@@ -637,3 +637,29 @@ fn the_prequeue_is_shuffled_identically_on_replica_and_aof() {
         assert_eq!(opened, 1, "the event opens once");
     });
 }
+
+#[test]
+fn a_join_answers_the_state_its_own_command_left() {
+    for_each_server(|kind| {
+        let server = Server::start(kind, &[]);
+        let mut con = server.connection();
+        ok(
+            &mut con,
+            &["QUEUE.CONFIG", "ev", "SET", "RATE", "1", "BURST", "1"],
+        );
+        // The first join is called by the same command (the bucket holds one call): it says so.
+        let first = record(&ok(&mut con, &["QUEUE.ENQUEUE", "ev", "alice"]));
+        assert_eq!(
+            (text(&first["state"]), int(&first["position"])),
+            ("admitted".into(), 0)
+        );
+        let s = status(&mut con, "ev", &text(&first["ticket"]));
+        assert_eq!(text(&s["state"]), "admitted");
+        // The second waits: the bucket is empty.
+        let second = record(&ok(&mut con, &["QUEUE.ENQUEUE", "ev", "bob"]));
+        assert_eq!(
+            (text(&second["state"]), int(&second["position"])),
+            ("waiting".into(), 1)
+        );
+    });
+}

@@ -137,6 +137,16 @@ pub fn write<T>(
     args: &Args,
     f: impl FnOnce(&mut Transaction, u64, &Signer) -> Result<T, SeatqError>,
 ) -> Result<T, SeatqError> {
+    write_then(ctx, args, f, |_, answer| answer)
+}
+
+/// `write`, with `then` bringing the answer up to date when upkeep ran after `f`.
+pub fn write_then<T>(
+    ctx: &Ctx,
+    args: &Args,
+    f: impl FnOnce(&mut Transaction, u64, &Signer) -> Result<T, SeatqError>,
+    then: impl FnOnce(&Event, T) -> T,
+) -> Result<T, SeatqError> {
     let mut txn = Transaction::open(ctx, args.key())?;
     let now = ctx.now_ms();
     let keys = pass_keys();
@@ -151,6 +161,7 @@ pub fn write<T>(
     let answer = f(&mut txn, now, &signer);
     if decide && txn.changed() && txn.event().next_due(now).is_some_and(|due| due <= now) {
         upkeep::step(&mut txn, now, Limits::COMMAND, &signer)?;
+        return answer.map(|a| then(txn.event(), a));
     }
     answer
 }

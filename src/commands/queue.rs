@@ -1,7 +1,7 @@
 //! QUEUE.* handlers.
 
 use super::args::{arity, number, target, unknown_option, Options};
-use super::{key_of, read, write, ArgDoc, ArgKind, Args, KEY};
+use super::{key_of, read, write, write_then, ArgDoc, ArgKind, Args, KEY};
 use crate::config::{pass_keys, Setting, SETTINGS};
 use crate::error::SeatqError;
 use crate::event::{Effect, Event};
@@ -160,11 +160,16 @@ pub fn enqueue(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
         }
     }
     let payload = TicketPayload::new(args.bytes[2], &data)?;
-    let joined = write(ctx, args, |txn, now, _| {
-        let (effects, joined) = txn.event().plan_enqueue(now, payload, idempotency)?;
-        txn.apply(effects)?;
-        Ok(joined)
-    })?;
+    let joined = write_then(
+        ctx,
+        args,
+        |txn, now, _| {
+            let (effects, joined) = txn.event().plan_enqueue(now, payload, idempotency)?;
+            txn.apply(effects)?;
+            Ok(joined)
+        },
+        Event::refresh_joined,
+    )?;
     ctx.reply()
         .open_map()
         .bulk("ticket", joined.ticket.as_bytes())

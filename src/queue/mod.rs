@@ -26,6 +26,7 @@ const MIN_RETRY_MS: u64 = 100;
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Joined {
+    pub serial: Serial,
     pub ticket: String,
     /// 1-based position, 0 while hidden in the pre-queue (or once admitted).
     pub position: usize,
@@ -220,6 +221,7 @@ impl Event {
                 return Ok((
                     effects,
                     Joined {
+                        serial,
                         ticket: self.ticket(serial),
                         position: 0,
                         state: "admitted",
@@ -239,6 +241,7 @@ impl Event {
                 return Ok((
                     effects,
                     Joined {
+                        serial,
                         ticket: self.ticket(serial),
                         position: self.visible_position(serial),
                         state: "waiting",
@@ -277,6 +280,7 @@ impl Event {
         Ok((
             effects,
             Joined {
+                serial,
                 ticket: self.ticket(serial),
                 position: if self.phase.opened {
                     self.line.waiting() + 1 - usize::from(replaced_waiting)
@@ -287,6 +291,25 @@ impl Event {
                 existing: false,
             },
         ))
+    }
+
+    /// A join's answer as the event stands now: the upkeep that ran after the join may have
+    /// called the ticket, or others ahead of it.
+    pub fn refresh_joined(&self, joined: Joined) -> Joined {
+        if joined.state != "waiting" {
+            joined
+        } else if self.sessions.get(joined.serial).is_some() {
+            Joined {
+                position: 0,
+                state: "admitted",
+                ..joined
+            }
+        } else {
+            Joined {
+                position: self.visible_position(joined.serial),
+                ..joined
+            }
+        }
     }
 
     /// A waiting ticket's position as a client may see it (0 in a pre-queue not yet opened).
@@ -526,6 +549,7 @@ pub(crate) mod tests {
         assert_eq!(
             again,
             Joined {
+                serial: tickets[2].serial,
                 ticket: tickets[2].ticket.clone(),
                 position: 3,
                 state: "waiting",
