@@ -119,6 +119,7 @@ impl<'a> Transaction<'a> {
             settings,
         };
         replication::encode(&created, &mut self.replicated);
+        metrics::count_effect(&created);
         metrics::event_stored(&event);
         self.handle.set_value(&EVENT_TYPE, event);
     }
@@ -176,6 +177,7 @@ impl<'a> Transaction<'a> {
                     return Err(SeatqError::Invalid("the event already exists".into()));
                 }
                 let event = Event::created(*secret, settings);
+                metrics::count_effect(effect);
                 metrics::event_stored(&event);
                 self.handle.set_value(&EVENT_TYPE, Box::new(event));
                 replication::encode(effect, &mut self.replicated);

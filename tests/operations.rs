@@ -81,12 +81,13 @@ fn info_seatq_reports_counters_histograms_and_gauges() {
         let effects = dict(&i, "seatq_effects_total");
         assert_eq!(
             (
+                effects["created"],
                 effects["joined"],
                 effects["admitted"],
                 effects["claimed"],
                 effects["held"]
             ),
-            (11.0, 1.0, 1.0, 2.0)
+            (2.0, 11.0, 1.0, 1.0, 2.0)
         );
         let errors = dict(&i, "seatq_errors_total");
         assert_eq!(
