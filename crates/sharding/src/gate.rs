@@ -1,0 +1,301 @@
+//! What a shard may call on its own, besides its own RATE/BURST bucket and the global CAPACITY.
+//!
+//! - **Under a lease** (`now < lease.until`): the coordinator granted it a *ceiling* on its
+//!   `admitted_total`. It calls while its admissions are below the ceiling. The ceiling is
+//!   absolute, so a grant that arrives late or twice never lets it call more than granted.
+//! - **Without a lease** (never granted, or the lease lapsed: the coordinator is gone or cannot
+//!   reach it): a static share, RATE/K per second with a bucket of max(1, BURST/K), and at most
+//!   CAPACITY/K live sessions. The share's bucket starts empty when a lease lapses, so the switch
+//!   adds no burst: K shards in fallback call at most RATE per second together.
+//!
+//! Times are the shard's own clock (ms; the fallback bucket in ns). Everything here is decided
+//! on the primary and replayed on replicas from the effects (the lease from `GRANTED`, the
+//! fallback bucket from each admission's time), so every copy agrees.
+
+/// A GCRA token bucket on a nanosecond clock.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Gcra {
+    /// Theoretical arrival time of the next token, ns.
+    pub tat_ns: u64,
+}
+
+impl Gcra {
+    /// Whether one token of `cost_ns` can be taken at `now_ns` with a bucket of
+    /// `tolerance_ns / cost_ns + 1` tokens.
+    pub fn allows(&self, now_ns: u64, tolerance_ns: u64) -> bool {
+        self.tat_ns <= now_ns.saturating_add(tolerance_ns)
+    }
+
+    pub fn consume(&mut self, now_ns: u64, cost_ns: u64) {
+        self.tat_ns = self.tat_ns.max(now_ns).saturating_add(cost_ns);
+    }
+
+    /// When the next token can be taken (ns, not before `now_ns`).
+    pub fn ready_ns(&self, now_ns: u64, tolerance_ns: u64) -> u64 {
+        self.tat_ns.saturating_sub(tolerance_ns).max(now_ns)
+    }
+
+    /// Whole tokens available at `now_ns`.
+    pub fn available(&self, now_ns: u64, cost_ns: u64, tolerance_ns: u64) -> u64 {
+        let limit = now_ns.saturating_add(tolerance_ns);
+        if self.tat_ns > limit || cost_ns == 0 {
+            return 0;
+        }
+        let from = self.tat_ns.max(now_ns);
+        (limit - from) / cost_ns + 1
+    }
+}
+
+pub const NS_PER_MS: u64 = 1_000_000;
+
+/// A coordinator's grant, as the shard keeps it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lease {
+    /// The coordinator's fencing epoch (grants with a lower one are refused).
+    pub epoch: u64,
+    /// Shard clock, ms: the lease holds while `now < until`.
+    pub until: u64,
+    /// `admitted_total` may reach this while the lease holds.
+    pub ceiling: u64,
+}
+
+/// The settings a shard's share is computed from (the same on every shard of an event).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    pub rate: u64,
+    pub burst: u64,
+    /// 0: no cap.
+    pub capacity: u64,
+    /// K (1 or more for a shard).
+    pub shards: u64,
+}
+
+impl Budget {
+    /// Time one admission costs in the static share: K / RATE seconds, rounded up (never
+    /// more than RATE/K).
+    pub fn share_cost_ns(&self) -> u64 {
+        (self.shards.max(1) * 1_000_000_000).div_ceil(self.rate.max(1))
+    }
+
+    /// The share's bucket: max(1, BURST/K) admissions.
+    pub fn share_burst(&self) -> u64 {
+        (self.burst / self.shards.max(1)).max(1)
+    }
+
+    pub fn share_tolerance_ns(&self) -> u64 {
+        (self.share_burst() - 1) * self.share_cost_ns()
+    }
+
+    /// Live sessions allowed in the static share (None: no cap). CAPACITY/K rounded down.
+    pub fn share_capacity(&self) -> Option<u64> {
+        (self.capacity > 0).then(|| self.capacity / self.shards.max(1))
+    }
+}
+
+/// A shard's own state besides its line: the lease and the static share's bucket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShardCore {
+    pub lease: Lease,
+    pub fallback: Gcra,
+    /// Grants accepted (for QUEUE.INFO-style reporting).
+    pub grants: u64,
+}
+
+/// What a shard may call now, besides its own bucket (decided once per upkeep step).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gate {
+    Lease {
+        left: u64,
+        until: u64,
+    },
+    Fallback {
+        bucket: Gcra,
+        cost_ns: u64,
+        tolerance_ns: u64,
+    },
+}
+
+impl ShardCore {
+    pub fn leased(&self, now_ms: u64) -> bool {
+        now_ms < self.lease.until
+    }
+
+    pub fn gate(&self, now_ms: u64, admitted_total: u64, budget: &Budget) -> Gate {
+        if self.leased(now_ms) {
+            Gate::Lease {
+                left: self.lease.ceiling.saturating_sub(admitted_total),
+                until: self.lease.until,
+            }
+        } else {
+            Gate::Fallback {
+                bucket: self.fallback,
+                cost_ns: budget.share_cost_ns(),
+                tolerance_ns: budget.share_tolerance_ns(),
+            }
+        }
+    }
+
+    /// Room under the capacity this shard may use now, given the room under CAPACITY
+    /// (`global_room`, usize::MAX without a cap) and its live sessions.
+    pub fn room(&self, now_ms: u64, global_room: usize, sessions: usize, budget: &Budget) -> usize {
+        if self.leased(now_ms) {
+            return global_room;
+        }
+        match budget.share_capacity() {
+            Some(share) => global_room.min((share as usize).saturating_sub(sessions)),
+            None => global_room,
+        }
+    }
+
+    /// Whether a grant of `epoch` may apply (a lower epoch is a fenced-off coordinator).
+    pub fn accepts(&self, epoch: u64) -> bool {
+        epoch >= self.lease.epoch
+    }
+
+    /// Applies a grant. The static share's bucket is emptied as of the lease's end, so a lapse
+    /// starts the share with its first call one interval later.
+    pub fn grant(&mut self, lease: Lease, budget: &Budget) {
+        self.lease = lease;
+        self.grants += 1;
+        let lapse_ns = lease.until.saturating_mul(NS_PER_MS);
+        let empty = lapse_ns
+            .saturating_add(budget.share_tolerance_ns())
+            .saturating_add(budget.share_cost_ns());
+        self.fallback.tat_ns = self.fallback.tat_ns.max(empty);
+    }
+
+    /// An admission at `at_ms` (replayed identically everywhere): outside a lease it spends the
+    /// static share.
+    pub fn admitted(&mut self, at_ms: u64, budget: &Budget) {
+        if !self.leased(at_ms) {
+            self.fallback
+                .consume(at_ms.saturating_mul(NS_PER_MS), budget.share_cost_ns());
+        }
+    }
+}
+
+impl Gate {
+    pub fn allows(&self, now_ms: u64) -> bool {
+        match self {
+            Gate::Lease { left, .. } => *left > 0,
+            Gate::Fallback {
+                bucket,
+                tolerance_ns,
+                ..
+            } => bucket.allows(now_ms.saturating_mul(NS_PER_MS), *tolerance_ns),
+        }
+    }
+
+    pub fn consume(&mut self, now_ms: u64) {
+        match self {
+            Gate::Lease { left, .. } => *left = left.saturating_sub(1),
+            Gate::Fallback {
+                bucket, cost_ns, ..
+            } => bucket.consume(now_ms.saturating_mul(NS_PER_MS), *cost_ns),
+        }
+    }
+
+    /// When a call may next be allowed (ms): now while granted calls are left, the lease's end
+    /// when they are not (the static share starts then), the share's next token otherwise.
+    pub fn ready_at(&self, now_ms: u64) -> u64 {
+        match self {
+            Gate::Lease { left: 0, until } => (*until).max(now_ms),
+            Gate::Lease { .. } => now_ms,
+            Gate::Fallback {
+                bucket,
+                tolerance_ns,
+                ..
+            } => bucket
+                .ready_ns(now_ms.saturating_mul(NS_PER_MS), *tolerance_ns)
+                .div_ceil(NS_PER_MS),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const B: Budget = Budget {
+        rate: 1000,
+        burst: 40,
+        capacity: 100,
+        shards: 4,
+    };
+
+    /// Calls a shard makes from `from` to `to` ms, greedily every ms, with `admitted` so far.
+    fn run(core: &mut ShardCore, from: u64, to: u64, admitted: &mut u64) -> u64 {
+        let before = *admitted;
+        for now in from..to {
+            let mut gate = core.gate(now, *admitted, &B);
+            while gate.allows(now) {
+                gate.consume(now);
+                core.admitted(now, &B);
+                *admitted += 1;
+            }
+        }
+        *admitted - before
+    }
+
+    #[test]
+    fn the_static_share_is_rate_over_k() {
+        let mut core = ShardCore::default();
+        let mut admitted = 0;
+        let n = run(&mut core, 10_000, 20_000, &mut admitted);
+        // 250/s for 10 s plus a bucket of 10.
+        assert!((2500..=2510).contains(&n), "{n}");
+        assert_eq!(B.share_capacity(), Some(25));
+    }
+
+    #[test]
+    fn a_lease_allows_up_to_its_ceiling_and_its_lapse_adds_no_burst() {
+        let mut core = ShardCore::default();
+        let mut admitted = 7;
+        core.grant(
+            Lease {
+                epoch: 1,
+                until: 1_000,
+                ceiling: 57,
+            },
+            &B,
+        );
+        assert!(!core.accepts(0) && core.accepts(1));
+        assert_eq!(run(&mut core, 0, 1_000, &mut admitted), 50, "the ceiling");
+        assert_eq!(core.gate(999, admitted, &B).ready_at(999), 1_000);
+        // From the lapse on: the share, starting empty (first call 4 ms later).
+        assert_eq!(run(&mut core, 1_000, 1_004, &mut admitted), 0);
+        assert_eq!(run(&mut core, 1_004, 2_004, &mut admitted), 250);
+        assert_eq!(
+            core.room(2_100, usize::MAX, 30, &B),
+            0,
+            "CAPACITY/K without a lease"
+        );
+        core.grant(
+            Lease {
+                epoch: 2,
+                until: 5_000,
+                ceiling: admitted,
+            },
+            &B,
+        );
+        assert_eq!(
+            core.room(2_500, 70, 30, &B),
+            70,
+            "under a lease: the global room"
+        );
+    }
+
+    #[test]
+    fn buckets() {
+        let mut g = Gcra::default();
+        assert_eq!(g.available(1_000, 100, 400), 5);
+        g.consume(1_000, 100);
+        assert_eq!(g.available(1_000, 100, 400), 4);
+        assert_eq!(g.ready_ns(1_000, 400), 1_000);
+        for _ in 0..4 {
+            g.consume(1_000, 100);
+        }
+        assert!(!g.allows(1_000, 400));
+        assert_eq!(g.ready_ns(1_000, 400), 1_100);
+    }
+}
