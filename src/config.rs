@@ -25,13 +25,19 @@ pub enum Setting {
     ClaimTtl,
     SessionMax,
     ClosesAt,
+    /// Sharded mode (docs/sharding.md): K, the event's line shards (0: not sharded).
+    Shards,
+    ShardIndex,
+    /// The sharded event's identity, shared by its shards and its inventory (in passes).
+    ShardGroup,
 }
 
 pub struct SettingSpec {
     pub setting: Setting,
     /// Name in QUEUE.CONFIG.
     pub field: &'static str,
-    /// Module config name, without the `seatq.` prefix.
+    /// Module config name, without the `seatq.` prefix (empty: the setting has no module-wide
+    /// default, like the sharded mode's, which only ever make sense per event).
     pub module_config: &'static str,
     /// Stable ID in the RDB encoding; never reuse one.
     pub persist_id: u64,
@@ -45,7 +51,7 @@ const DAY_MS: i64 = 86_400_000;
 /// 2100-01-01, the latest OPENS-AT / CLOSES-AT.
 const MAX_TIME_MS: i64 = 4_102_444_800_000;
 
-pub const SETTINGS: [SettingSpec; 16] = [
+pub const SETTINGS: [SettingSpec; 19] = [
     SettingSpec {
         setting: Setting::Heartbeat,
         field: "HEARTBEAT",
@@ -204,6 +210,36 @@ pub const SETTINGS: [SettingSpec; 16] = [
         default: 0,
         min: 0,
         max: MAX_TIME_MS,
+        boolean: false,
+    },
+    SettingSpec {
+        setting: Setting::Shards,
+        field: "SHARDS",
+        module_config: "",
+        persist_id: 17,
+        default: 0,
+        min: 0,
+        max: 1024,
+        boolean: false,
+    },
+    SettingSpec {
+        setting: Setting::ShardIndex,
+        field: "SHARD-INDEX",
+        module_config: "",
+        persist_id: 18,
+        default: 0,
+        min: 0,
+        max: 1023,
+        boolean: false,
+    },
+    SettingSpec {
+        setting: Setting::ShardGroup,
+        field: "SHARD-GROUP",
+        module_config: "",
+        persist_id: 19,
+        default: 0,
+        min: 0,
+        max: (1 << 53) - 1,
         boolean: false,
     },
 ];

@@ -43,6 +43,9 @@ pub enum SeatqError {
     PassInvalid,
     /// A bug caught before it reached Redis (a panic).
     Internal(String),
+    /// A sharded event's grant from a coordinator whose epoch is older than one the shard has
+    /// seen (another coordinator took over); the detail names the shard's epoch.
+    Fenced(u64),
 }
 
 impl SeatqError {
@@ -68,6 +71,7 @@ impl SeatqError {
             SeatqError::PassRequired => "PASS_REQUIRED",
             SeatqError::PassInvalid => "PASS_INVALID",
             SeatqError::Internal(_) => "ERR",
+            SeatqError::Fenced(_) => "FENCED",
         }
     }
 
@@ -104,6 +108,9 @@ impl SeatqError {
                 "the pass is malformed, forged, expired, revoked or not this user's".into()
             }
             SeatqError::Internal(m) => format!("seatq internal error: {m}"),
+            SeatqError::Fenced(epoch) => {
+                format!("epoch {epoch}: a coordinator with a newer epoch granted this shard")
+            }
         };
         if detail.is_empty() {
             return self.code().to_string();

@@ -60,6 +60,8 @@ pub struct Event {
     /// and the schedule), and when the journal may next need trimming (0: unknown yet).
     pub upkeep_due: Option<u64>,
     pub journal_trim_at: u64,
+    /// A line shard's lease, static share, join times and rank table (sharded mode).
+    pub shard: crate::sharding::ShardState,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -175,6 +177,16 @@ pub enum Effect {
         at: EntryId,
         hold: HoldId,
     },
+    /// A coordinator's grant to a line shard (sharded mode): its epoch, when the lease ends
+    /// (this shard's clock) and the ceiling of `admitted_total` under it.
+    Granted {
+        at: EntryId,
+        epoch: u64,
+        lease_until: u64,
+        ceiling: u64,
+    },
+    /// The coordinator's rank table, for global positions (sharded mode).
+    Ranked(seatq_sharding::RankTable),
 }
 
 /// How sessions can end; what STATUS shows afterwards.
@@ -205,7 +217,8 @@ impl Effect {
             | Effect::Held { at, .. }
             | Effect::Released { at, .. }
             | Effect::Sold { at, .. }
-            | Effect::HoldExpired { at, .. } => Some(*at),
+            | Effect::HoldExpired { at, .. }
+            | Effect::Granted { at, .. } => Some(*at),
             Effect::Created { .. }
             | Effect::Configured(_)
             | Effect::Touched { .. }
@@ -214,7 +227,8 @@ impl Effect {
             | Effect::Compacted { .. }
             | Effect::Renewed { .. }
             | Effect::SeatsAdded { .. }
-            | Effect::StockAdded { .. } => None,
+            | Effect::StockAdded { .. }
+            | Effect::Ranked(_) => None,
         }
     }
 }
@@ -253,6 +267,7 @@ impl Event {
             journal: None,
             upkeep_due: None,
             journal_trim_at: 0,
+            shard: Default::default(),
         }
     }
 
@@ -282,6 +297,7 @@ impl Event {
             check(at > self.last_id, "journal ID not after the last one")?;
         }
         self.apply_checked(effect)?;
+        self.follow_for_shards(effect);
         if let Some(at) = effect.journal_id() {
             self.last_id = at;
         }
@@ -484,6 +500,13 @@ impl Event {
                 self.inventory.settle(user, &indices, *qty, true)
             }
             Effect::HoldExpired { hold, .. } => self.inventory.expire(*hold).map(|_| ()),
+            Effect::Granted {
+                epoch,
+                lease_until,
+                ceiling,
+                ..
+            } => self.apply_grant(*epoch, *lease_until, *ceiling),
+            Effect::Ranked(table) => self.apply_ranks(table),
         }
     }
 
@@ -581,6 +604,7 @@ impl Event {
             + self.idempotency.heap_bytes()
             + self.inventory.heap_bytes()
             + self.sessions.heap_bytes()
+            + self.shard.heap_bytes()
     }
 }
 

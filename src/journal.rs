@@ -177,6 +177,15 @@ pub fn record(effect: &Effect, event: &Event) -> Option<JournalRecord> {
             let user = &inv.buyers[h.buyer as usize].id;
             JournalRecord::seats(*at, "hold_expired", user, names, h.qty).number("hold", *hold)
         }
+        Effect::Granted {
+            at,
+            epoch,
+            lease_until,
+            ceiling,
+        } => JournalRecord::new(*at, "granted")
+            .number("epoch", *epoch)
+            .number("ceiling", *ceiling)
+            .number("lease_until_ms", *lease_until),
         Effect::Created { .. }
         | Effect::Configured(_)
         | Effect::Touched { .. }
@@ -185,7 +194,8 @@ pub fn record(effect: &Effect, event: &Event) -> Option<JournalRecord> {
         | Effect::Compacted { .. }
         | Effect::Renewed { .. }
         | Effect::SeatsAdded { .. }
-        | Effect::StockAdded { .. } => return None,
+        | Effect::StockAdded { .. }
+        | Effect::Ranked(_) => return None,
     })
 }
 

@@ -1,7 +1,7 @@
 //! seatq: a virtual waiting room and seat inventory for flash sales, as a Redis module.
 //!
 //! Layout: `event` (the aggregate one key holds) with its `queue`, `admission` and `seats`
-//! decisions and its `upkeep` are plain Rust over the `collections`; `journal`, `replication`
+//! decisions and its `upkeep` (and `sharding`, a sharded event's side) are plain Rust over the `collections`; `journal`, `replication`
 //! and `persistence` encode it; `transaction` (the one write path), `schedule` and `timer`,
 //! `commands`, `datatype`, `metrics` and `info` connect it to Redis through `ffi`, the only
 //! place with unsafe code; `module` is the entry point.
@@ -32,6 +32,7 @@ mod replication;
 mod schedule;
 mod seats;
 mod secret;
+mod sharding;
 mod timer;
 mod transaction;
 mod upkeep;

@@ -58,7 +58,7 @@ static CALLS: Mutex<Option<Calls>> = Mutex::new(None);
 static GAUGES: [AtomicI64; 4] = [const { AtomicI64::new(0) }; 4];
 
 /// Every kind of state change, by the effect's name.
-const EFFECT_NAMES: [&str; 25] = [
+const EFFECT_NAMES: [&str; 27] = [
     "created",
     "configured",
     "joined",
@@ -84,6 +84,8 @@ const EFFECT_NAMES: [&str; 25] = [
     "released",
     "sold",
     "hold_expired",
+    "granted",
+    "ranked",
 ];
 
 static EFFECTS: [AtomicU64; EFFECT_NAMES.len()] = [const { AtomicU64::new(0) }; EFFECT_NAMES.len()];
@@ -203,6 +205,8 @@ fn effect_index(effect: &Effect) -> usize {
         Effect::Released { .. } => 22,
         Effect::Sold { .. } => 23,
         Effect::HoldExpired { .. } => 24,
+        Effect::Granted { .. } => 25,
+        Effect::Ranked(_) => 26,
     }
 }
 

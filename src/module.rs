@@ -29,7 +29,7 @@ fn parse_module_args(args: &[RedisString]) -> Result<Vec<i64>, String> {
             .to_ascii_lowercase();
         let index = SETTINGS
             .iter()
-            .position(|s| s.module_config == name)
+            .position(|s| !s.module_config.is_empty() && s.module_config == name)
             .ok_or_else(|| format!("unknown seatq module argument '{name}'"))?;
         let spec = &SETTINGS[index];
         let value: i64 = pair[1]
@@ -82,6 +82,9 @@ fn try_init(ctx: &Context, args: &[RedisString]) -> Result<(), String> {
         .map_err(str::to_string)?;
     for (i, spec) in SETTINGS.iter().enumerate() {
         DEFAULTS[i].store(defaults[i], Ordering::Relaxed);
+        if spec.module_config.is_empty() {
+            continue;
+        }
         register_i64_configuration(
             ctx,
             spec.module_config,

@@ -88,10 +88,17 @@ fn end_code(state: EndState) -> u64 {
 }
 
 pub fn save(event: &Event, sink: &mut impl Sink) {
-    sink.unsigned(SETTINGS.len() as u64);
+    // A sharded event's own state follows the settings as more (id, value) pairs: releases
+    // that know no sharding skip them like any unknown setting.
+    let sharded = crate::sharding::persisted(&event.shard);
+    sink.unsigned((SETTINGS.len() + sharded.len()) as u64);
     for spec in &SETTINGS {
         sink.unsigned(spec.persist_id);
         sink.unsigned(event.config.get(spec.setting));
+    }
+    for (id, value) in sharded {
+        sink.unsigned(id);
+        sink.unsigned(value);
     }
     sink.bytes(event.secret.bytes());
     let phase = event.phase;
@@ -305,14 +312,22 @@ fn load_inventory(source: &mut impl Source) -> Result<Inventory, String> {
 }
 
 fn load_config(source: &mut impl Source) -> Result<EventConfig, String> {
+    Ok(load_pairs(source)?.0)
+}
+
+/// The settings, and the sharded state's pairs (IDs 1000-1999) in the order they came.
+fn load_pairs(source: &mut impl Source) -> Result<(EventConfig, Vec<(u64, u64)>), String> {
     let mut config = EventConfig::from_defaults();
-    for _ in 0..get_count(source, 1024)? {
+    let mut sharded = Vec::new();
+    for _ in 0..get_count(source, MAX_ITEMS)? {
         let (id, value) = (source.unsigned()?, source.unsigned()?);
         if let Some(setting) = Setting::from_persist_id(id) {
             config.set(setting, value);
+        } else if crate::sharding::is_state_id(id) {
+            sharded.push((id, value));
         }
     }
-    Ok(config)
+    Ok((config, sharded))
 }
 
 fn load_history(source: &mut impl Source) -> Result<RateHistory, String> {
@@ -340,9 +355,10 @@ pub fn load(source: &mut impl Source, version: i32) -> Result<Event, String> {
 }
 
 fn load_v2(source: &mut impl Source) -> Result<Event, String> {
-    let config = load_config(source)?;
+    let (config, sharded) = load_pairs(source)?;
     let secret: [u8; SECRET_LEN] = source.bytes()?.try_into().map_err(|_| "bad event secret")?;
     let mut event = Event::new(config, secret);
+    event.shard = crate::sharding::restore(&sharded)?;
     event.phase = Phase {
         opened: get_bool(source)?,
         paused: get_bool(source)?,

@@ -189,6 +189,28 @@ pub fn encode(effect: &Effect, args: &mut ArgList) {
         Effect::HoldExpired { at, hold } => {
             args.push(b"HOLD-EXPIRED").push_id(*at).push_u64(*hold);
         }
+        Effect::Granted {
+            at,
+            epoch,
+            lease_until,
+            ceiling,
+        } => {
+            args.push(b"GRANTED")
+                .push_id(*at)
+                .push_u64(*epoch)
+                .push_u64(*lease_until)
+                .push_u64(*ceiling);
+        }
+        Effect::Ranked(table) => {
+            args.push(b"RANKED")
+                .push_u64(table.at_ms)
+                .push_u64(table.rate_milli)
+                .push_u64(table.waiting)
+                .push_u64(table.points.len() as u64);
+            for &(t, c) in &table.points {
+                args.push_u64(t).push_u64(c);
+            }
+        }
     }
 }
 
@@ -387,6 +409,25 @@ impl<'a> Reader<'a, '_> {
                 at: self.id()?,
                 hold: self.number()?,
             },
+            b"GRANTED" => Effect::Granted {
+                at: self.id()?,
+                epoch: self.number()?,
+                lease_until: self.number()?,
+                ceiling: self.number()?,
+            },
+            b"RANKED" => {
+                let (at_ms, rate_milli, waiting) = (self.number()?, self.number()?, self.number()?);
+                let n = self.count(self.args.len() / 2)?;
+                let points = (0..n)
+                    .map(|_| Ok((self.number()?, self.number()?)))
+                    .collect::<Result<_, SeatqError>>()?;
+                Effect::Ranked(seatq_sharding::RankTable {
+                    at_ms,
+                    rate_milli,
+                    waiting,
+                    points,
+                })
+            }
             _ => return Err(bad("unknown effect")),
         })
     }
@@ -509,6 +550,18 @@ mod tests {
                 at: id(9, 4),
                 hold: 4,
             },
+            Effect::Granted {
+                at: id(10, 0),
+                epoch: 3,
+                lease_until: 2_000,
+                ceiling: 17,
+            },
+            Effect::Ranked(seatq_sharding::RankTable {
+                at_ms: 11,
+                rate_milli: 100_000,
+                waiting: 40,
+                points: vec![(5_000, 0), (9_000, 40)],
+            }),
         ];
         let mut all = ArgList::default();
         for effect in &effects {
@@ -541,6 +594,8 @@ mod tests {
             &[b"SOLD", b"1-0", b"", b"0", b"0"],
             &[b"CREATED", b"00", b"0"],
             &[b"ADMITTED", b"1-0", b"1", b"2", b"3", b"4", b""],
+            &[b"GRANTED", b"1-0", b"1", b"2"],
+            &[b"RANKED", b"1", b"2", b"3", b"2", b"5", b"0"],
             &[],
         ] {
             assert!(decode(junk).is_err(), "{junk:?}");

@@ -447,5 +447,7 @@ fn notification(effect: &Effect) -> &'static CStr {
         Effect::Released { .. } => c"seat.released",
         Effect::Sold { .. } => c"seat.sold",
         Effect::HoldExpired { .. } => c"seat.hold-expired",
+        Effect::Granted { .. } => c"shard.granted",
+        Effect::Ranked(_) => c"shard.ranked",
     }
 }

@@ -70,7 +70,8 @@ impl Event {
         now: u64,
         expires_at: u64,
     ) -> Box<str> {
-        let claims = Claims::new(signer.event, user, serial, now, expires_at);
+        let mut claims = Claims::new(signer.event, user, serial, now, expires_at);
+        self.shard_claims(&mut claims);
         let (kid, secret) = pass::signer(signer.keys, self.secret.pass_key());
         pass::sign(&claims, kid, secret).into_boxed_str()
     }
@@ -93,14 +94,19 @@ impl Event {
     /// When the next call is due (None while nobody can be called, or CAPACITY is full: a
     /// session's end is then what is due).
     pub fn next_call(&self, now: u64) -> Option<u64> {
-        if !self.calling() || self.capacity_left() == 0 {
+        if !self.calling() || self.shard_room(now, self.capacity_left()) == 0 {
             return None;
         }
         let (rate, burst) = (
             self.config.get(Setting::Rate),
             self.config.get(Setting::Burst),
         );
-        Some(self.budget.ready_at(now, rate, burst))
+        let ready = self.budget.ready_at(now, rate, burst);
+        // A shard: also when its grant or its static share allows (sharded mode).
+        Some(
+            self.shard_gate(now)
+                .map_or(ready, |g| ready.max(g.ready_at(now))),
+        )
     }
 
     /// Calls the front of the line at `now`: at most `limit` admissions, within the budget and
@@ -122,12 +128,18 @@ impl Event {
             self.config.get(Setting::Burst),
         );
         let mut budget = self.budget;
-        let mut room = self.capacity_left();
+        // A shard calls within its grant or its static share (sharded mode).
+        let mut gate = self.shard_gate(now);
+        let mut room = self.shard_room(now, self.capacity_left());
         let claim_ttl = self.config.get(Setting::ClaimTtl);
         let pass_ttl = self.config.get(Setting::PassTtl);
         let session_max = self.config.get(Setting::SessionMax);
         let mut k = 0;
-        while effects.len() < limit && room > 0 && budget.allows(now, rate, burst) {
+        while effects.len() < limit
+            && room > 0
+            && budget.allows(now, rate, burst)
+            && gate.as_ref().is_none_or(|g| g.allows(now))
+        {
             let Some(serial) = self.line.nth_waiting(k) else {
                 break;
             };
@@ -151,6 +163,9 @@ impl Event {
                 pass: self.sign(signer, serial, user, now, expires_at),
             });
             budget.consume(now, rate);
+            if let Some(g) = gate.as_mut() {
+                g.consume(now);
+            }
             room -= 1;
         }
         effects
@@ -384,7 +399,10 @@ impl Event {
         }
         let check = self.check_pass_state(now, token, event, keys);
         let for_user = check.claims.as_ref().is_some_and(|c| c.user_is(user));
-        if check.state == PassState::Valid && for_user {
+        // Sharded mode: the inventory accepts a pass from the user's line shard.
+        if (check.state == PassState::Valid && for_user)
+            || self.group_pass_valid(now, user, token, keys)
+        {
             Ok(())
         } else {
             Err(SeatqError::PassInvalid)

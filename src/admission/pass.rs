@@ -85,6 +85,11 @@ pub struct Claims {
     pub tkt: u32,
     pub iat: u64,
     pub exp: u64,
+    /// Sharded mode: the event's group (`SHARD-GROUP`) and the line shard that issued the pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grp: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shd: Option<u32>,
 }
 
 /// Text claims hold UTF-8 as is, anything else base64url-encoded in the `_b64` twin.
@@ -117,6 +122,8 @@ impl Claims {
             iat: issued_ms / 1000,
             // Rounded down: a verifier never accepts a pass after the session's own expiry.
             exp: expires_ms / 1000,
+            grp: None,
+            shd: None,
         }
     }
 

@@ -5,6 +5,7 @@ mod apply;
 mod args;
 mod queue;
 mod seats;
+mod shard;
 
 use std::ffi::c_int;
 
@@ -103,6 +104,15 @@ commands! {
     seat_info_entry => seats::info, "seat.info", "readonly fast", "read fast", Read, 2,
         "Returns total, available, held and sold counts (named seats, general admission, both).",
         "O(log N)", seats::KEY_ONLY;
+    shard_front_entry => shard::front, "shard.front", "readonly", "read", Read, -2,
+        "Reports a line shard's counters, lease and the join times of its first waiting tickets (for the coordinator of a sharded event).",
+        "O(M + S log N) where M is the count and S the samples", shard::FRONT_ARGS;
+    shard_grant_entry => shard::grant, "shard.grant", "write deny-oom", "write admin dangerous", Update, -5,
+        "Grants a line shard a lease and a ceiling of admissions, fenced by the coordinator's epoch.",
+        "O(P) where P is the number of rank points, plus the calls it allows", shard::GRANT_ARGS;
+    shard_complete_entry => shard::complete, "shard.complete", "write fast", "write fast", Update, -3,
+        "Ends a live session on a line shard as completed (after a purchase on the inventory key).",
+        "O(log N)", shard::COMPLETE_ARGS;
     apply_entry => apply::apply, "seatq.apply", "write deny-oom", "write admin dangerous", Update, -3,
         "Internal: applies replicated effects (accepted only from the primary and the AOF).",
         "O(M log N) for M effects, O(N) for SNAPSHOT", apply::APPLY_ARGS;

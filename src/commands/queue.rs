@@ -191,11 +191,16 @@ pub fn status(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
         event: key_of(args),
         keys: &keys,
     };
-    let (effects, mut view) = read(
+    let (effects, mut view, global) = read(
         ctx,
         args,
         || Err(SeatqError::NoSuchTicket(b"no such event".to_vec())),
-        |event| event.plan_status(now, target, &signer),
+        |event| {
+            let (effects, mut view) = event.plan_status(now, target, &signer)?;
+            // A line shard of a sharded event: the global position estimate (and its ETA).
+            let global = event.global_position(&mut view, now);
+            Ok((effects, view, global))
+        },
     )?;
     // Renewals and lazy expiry are decided only by a primary; a replica just answers.
     if !effects.is_empty() && ctx.may_decide_writes() {
@@ -220,6 +225,9 @@ pub fn status(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     let reply = ctx.reply();
     let mut map = reply.open_map();
     view_fields(&mut map, &view);
+    if let Some(global) = global {
+        map.int("global_position", global as i64);
+    }
     Ok(())
 }
 
