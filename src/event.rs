@@ -184,6 +184,8 @@ pub enum Effect {
         epoch: u64,
         lease_until: u64,
         ceiling: u64,
+        /// The live sessions it may have once the lease lapses (None: CAPACITY/K).
+        capacity: Option<u64>,
     },
     /// The coordinator's rank table, for global positions (sharded mode).
     Ranked(seatq_sharding::RankTable),
@@ -504,8 +506,9 @@ impl Event {
                 epoch,
                 lease_until,
                 ceiling,
+                capacity,
                 ..
-            } => self.apply_grant(*epoch, *lease_until, *ceiling),
+            } => self.apply_grant(*epoch, *lease_until, *ceiling, *capacity),
             Effect::Ranked(table) => self.apply_ranks(table),
         }
     }

@@ -182,10 +182,17 @@ pub fn record(effect: &Effect, event: &Event) -> Option<JournalRecord> {
             epoch,
             lease_until,
             ceiling,
-        } => JournalRecord::new(*at, "granted")
-            .number("epoch", *epoch)
-            .number("ceiling", *ceiling)
-            .number("lease_until_ms", *lease_until),
+            capacity,
+        } => {
+            let entry = JournalRecord::new(*at, "granted")
+                .number("epoch", *epoch)
+                .number("ceiling", *ceiling)
+                .number("lease_until_ms", *lease_until);
+            match capacity {
+                Some(c) => entry.number("fallback_capacity", *c),
+                None => entry,
+            }
+        }
         Effect::Created { .. }
         | Effect::Configured(_)
         | Effect::Touched { .. }

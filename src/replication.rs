@@ -194,12 +194,17 @@ pub fn encode(effect: &Effect, args: &mut ArgList) {
             epoch,
             lease_until,
             ceiling,
+            capacity,
         } => {
             args.push(b"GRANTED")
                 .push_id(*at)
                 .push_u64(*epoch)
                 .push_u64(*lease_until)
                 .push_u64(*ceiling);
+            match capacity {
+                Some(c) => args.push_u64(*c),
+                None => args.push(b"-"),
+            };
         }
         Effect::Ranked(table) => {
             args.push(b"RANKED")
@@ -414,6 +419,10 @@ impl<'a> Reader<'a, '_> {
                 epoch: self.number()?,
                 lease_until: self.number()?,
                 ceiling: self.number()?,
+                capacity: match self.next()? {
+                    b"-" => None,
+                    n => Some(parse_u64(n).ok_or_else(|| bad("bad capacity"))?),
+                },
             },
             b"RANKED" => {
                 let (at_ms, rate_milli, waiting) = (self.number()?, self.number()?, self.number()?);
@@ -555,6 +564,14 @@ mod tests {
                 epoch: 3,
                 lease_until: 2_000,
                 ceiling: 17,
+                capacity: Some(40),
+            },
+            Effect::Granted {
+                at: id(10, 1),
+                epoch: 3,
+                lease_until: 2_000,
+                ceiling: 17,
+                capacity: None,
             },
             Effect::Ranked(seatq_sharding::RankTable {
                 at_ms: 11,
@@ -594,7 +611,8 @@ mod tests {
             &[b"SOLD", b"1-0", b"", b"0", b"0"],
             &[b"CREATED", b"00", b"0"],
             &[b"ADMITTED", b"1-0", b"1", b"2", b"3", b"4", b""],
-            &[b"GRANTED", b"1-0", b"1", b"2"],
+            &[b"GRANTED", b"1-0", b"1", b"2", b"3"],
+            &[b"GRANTED", b"1-0", b"1", b"2", b"3", b"x"],
             &[b"RANKED", b"1", b"2", b"3", b"2", b"5", b"0"],
             &[],
         ] {

@@ -198,7 +198,7 @@ fn roles_by_category_where_the_server_has_module_categories() {
         };
         assert_eq!(
             in_category(&mut con, "seatq").len(),
-            23,
+            26,
             "every seatq command"
         );
         assert_eq!(
@@ -211,7 +211,8 @@ fn roles_by_category_where_the_server_has_module_categories() {
                 "queue.reopen",
                 "queue.resume",
                 "seat.add",
-                "seatq.apply"
+                "seatq.apply",
+                "shard.grant"
             ]
         );
         assert!(in_category(&mut con, "dangerous").contains(&"seatq.apply".to_string()));

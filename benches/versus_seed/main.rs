@@ -16,12 +16,15 @@
 //!   HOLD/RELEASE) at `--rate` requests/s over `--connections` connections for `--seconds`;
 //!   each request is scheduled at a fixed time and its latency counts from that time (no
 //!   coordinated omission). Once through seatq, once through the seed's scripts, per round.
+//! - `shards`: the sharded mode simulated to 10,000,000 users (no server): displacement from
+//!   join order per K, rates, drain time, global position error, failures (`shards.rs`).
 //!
 //! It ends with the product's targets, each "met" or "not met"; it reports, it never fails.
 //!
 //! `cargo build --release && cargo bench --bench versus_seed [-- --server redis|valkey
 //!  --rounds 3 --ops 20000 --memory-users 1000000 --rate 30000 --seconds 10 --connections 8
-//!  --only commands|scale|latency]` ("memory" is another name for "scale")
+//!  --only commands|scale|latency|shards --sim-users 1000000,10000000 --sim-shards 1,2,4,8,16]`
+//!  ("memory" is another name for "scale")
 //!
 //! Layout: `design` names the operations and dispatches them to `seed` (the Lua scripts),
 //! `seatq` and `floor`; `phase` and `wire` send and time them, `server_stats` reads what the
@@ -39,6 +42,7 @@ mod scale;
 mod seatq;
 mod seed;
 mod server_stats;
+mod shards;
 mod targets;
 mod wire;
 
@@ -62,6 +66,18 @@ fn progress(msg: &str) {
 fn main() {
     let o = Options::parse();
     let wall = Instant::now();
+    if !o.needs_server() {
+        // The sharded mode's simulation needs no server.
+        let mut f = Findings::default();
+        println!(
+            "seatq sharded mode, simulated | {} CPUs",
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+        shards::section(&o, &mut f);
+        print_targets(&f);
+        println!("\nwall time {:.0} s", wall.elapsed().as_secs_f64());
+        return;
+    }
     let server = Server::start(o.kind, &[]);
     let mut con = server.connection();
     let info_server = info(&mut con, "server");
@@ -89,10 +105,11 @@ fn main() {
     let mut f = Findings::default();
     let mut times = Vec::new();
     type Runner = fn(&mut Bench, &Options, &mut Findings);
-    let sections: [(Section, &str, Runner); 3] = [
+    let sections: [(Section, &str, Runner); 4] = [
         (Section::Commands, "commands", commands::section),
         (Section::Scale, "scale", scale::section),
         (Section::Latency, "latency", latency::section),
+        (Section::Shards, "shards", |_, o, f| shards::section(o, f)),
     ];
     for (section, name, run) in sections {
         if o.runs(section) {

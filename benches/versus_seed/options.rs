@@ -7,6 +7,8 @@ pub enum Section {
     Commands,
     Scale,
     Latency,
+    /// The sharded mode's simulation (no server).
+    Shards,
 }
 
 pub struct Options {
@@ -18,11 +20,14 @@ pub struct Options {
     pub seconds: f64,
     pub connections: usize,
     pub only: Option<Section>,
+    /// The shards section: users per run and K values.
+    pub sim_users: Vec<usize>,
+    pub sim_shards: Vec<usize>,
 }
 
 const USAGE: &str = "options: --server redis|valkey  --rounds N (3)  --ops N per phase (20000)  \
 --memory-users N (1000000)  --rate REQ/S (30000)  --seconds S (10)  --connections N (8)  \
---only commands|scale|latency";
+--only commands|scale|latency|shards  --sim-users 1000000,10000000  --sim-shards 1,2,4,8,16";
 
 impl Options {
     pub fn parse() -> Options {
@@ -35,6 +40,8 @@ impl Options {
             seconds: 10.0,
             connections: 8,
             only: None,
+            sim_users: vec![1_000_000, 10_000_000],
+            sim_shards: vec![1, 2, 4, 8, 16],
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -42,6 +49,11 @@ impl Options {
                 args.next()
                     .unwrap_or_else(|| panic!("{name} needs a value; {USAGE}"))
             };
+            fn list(name: &str, v: String) -> Vec<usize> {
+                v.split(',')
+                    .map(|x| num(name, x.trim().to_string()))
+                    .collect()
+            }
             fn num<T: std::str::FromStr>(name: &str, v: String) -> T {
                 v.parse()
                     .unwrap_or_else(|_| panic!("{name}: not a number: {v}; {USAGE}"))
@@ -63,9 +75,12 @@ impl Options {
                         "commands" => Section::Commands,
                         "scale" | "memory" => Section::Scale,
                         "latency" => Section::Latency,
-                        other => panic!("--only {other}: use commands, scale or latency"),
+                        "shards" => Section::Shards,
+                        other => panic!("--only {other}: use commands, scale, latency or shards"),
                     })
                 }
+                "--sim-users" => o.sim_users = list(&a, value(&a)),
+                "--sim-shards" => o.sim_shards = list(&a, value(&a)),
                 "--bench" => {} // cargo bench passes it
                 other => panic!("unknown argument {other}; {USAGE}"),
             }
@@ -78,5 +93,10 @@ impl Options {
 
     pub fn runs(&self, s: Section) -> bool {
         self.only.is_none_or(|only| only == s)
+    }
+
+    /// Whether a section that needs the server runs.
+    pub fn needs_server(&self) -> bool {
+        self.only != Some(Section::Shards)
     }
 }

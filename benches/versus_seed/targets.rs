@@ -24,6 +24,12 @@ pub struct Findings {
     pub memory: Option<(usize, f64, f64)>,
     /// (offered, achieved, p99 ms) for seatq, and the seed's p99 ms.
     pub latency: Option<(f64, f64, f64, f64)>,
+    /// Sharded mode at 1,000,000 users: (K, p99, max displacement).
+    pub shard_fairness: Vec<(usize, u64, u64)>,
+    /// (users, K, busiest second within bound, mean within 1%, drain within 1%).
+    pub shard_rates: Vec<(usize, usize, bool, bool, bool)>,
+    /// The failure run: (sessions within CAPACITY, busiest second within bound).
+    pub shard_failures: Option<(bool, bool)>,
 }
 
 fn verdict(met: bool) -> String {
@@ -100,6 +106,41 @@ pub fn print_targets(f: &Findings) {
             } else {
                 "not measured (--rate below 30,000)".into()
             },
+        ]);
+    }
+    if !f.shard_fairness.is_empty() {
+        let worst_p99 = f.shard_fairness.iter().map(|r| r.1).max().unwrap_or(0);
+        let worst_max = f.shard_fairness.iter().map(|r| r.2).max().unwrap_or(0);
+        let ks: Vec<String> = f.shard_fairness.iter().map(|r| r.0.to_string()).collect();
+        rows.push(vec![
+            "sharded: p99 displacement <= 500, max <= 1,000".to_string(),
+            format!("1,000,000 users, K = {}", ks.join(", ")),
+            format!("worst p99 {worst_p99}, worst max {worst_max}"),
+            verdict(worst_p99 <= 500 && worst_max <= 1_000),
+        ]);
+    }
+    if !f.shard_rates.is_empty() {
+        let all =
+            |pick: fn(&(usize, usize, bool, bool, bool)) -> bool| f.shard_rates.iter().all(pick);
+        rows.push(vec![
+            "sharded: any second <= RATE + max(BURST, RATE x tick), mean and drain within 1%"
+                .to_string(),
+            format!("{} runs", f.shard_rates.len()),
+            format!(
+                "bound {}, mean {}, drain {}",
+                all(|r| r.2),
+                all(|r| r.3),
+                all(|r| r.4)
+            ),
+            verdict(all(|r| r.2 && r.3 && r.4)),
+        ]);
+    }
+    if let Some((sessions, rate)) = f.shard_failures {
+        rows.push(vec![
+            "sharded, coordinator killed and a shard cut off: CAPACITY and RATE hold".to_string(),
+            "the failure run".to_string(),
+            format!("sessions within CAPACITY {sessions}, busiest second within bound {rate}"),
+            verdict(sessions && rate),
         ]);
     }
     print_table(

@@ -25,6 +25,9 @@ pub const GRANT_ARGS: &[ArgDoc] = &[
     ArgDoc::new("epoch", ArgKind::Integer),
     ArgDoc::new("lease-ms", ArgKind::Integer),
     ArgDoc::new("ceiling", ArgKind::Integer),
+    ArgDoc::new("capacity", ArgKind::Integer)
+        .token("CAPACITY")
+        .optional(),
     ArgDoc::new("ranks", ArgKind::Block)
         .token("RANKS")
         .optional()
@@ -72,6 +75,10 @@ pub fn front(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
         .int("epoch", front.epoch as i64)
         .int("lease_until_ms", front.lease_until as i64)
         .int("ceiling", front.ceiling as i64)
+        .int(
+            "fallback_capacity",
+            front.fallback_capacity.map_or(-1, |c| c as i64),
+        )
         .int("admitted_total", front.admitted as i64)
         .int("sessions", front.sessions as i64)
         .int("waiting", front.waiting as i64)
@@ -138,9 +145,17 @@ pub fn grant(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     let epoch = number(args.bytes[2], "epoch", 1, i64::MAX as u64)?;
     let lease_ms = number(args.bytes[3], "lease-ms", 1, MAX_LEASE_MS)?;
     let ceiling = number(args.bytes[4], "ceiling", 0, i64::MAX as u64)?;
-    let ranks = match &args.bytes[5..] {
+    let mut rest = &args.bytes[5..];
+    let mut capacity = None;
+    if let [word, value, more @ ..] = rest {
+        if word.eq_ignore_ascii_case(b"CAPACITY") {
+            capacity = Some(number(value, "CAPACITY", 0, i64::MAX as u64)?);
+            rest = more;
+        }
+    }
+    let ranks = match rest {
         [] => None,
-        [word, rest @ ..] if word.eq_ignore_ascii_case(b"RANKS") => Some(parse_ranks(rest)?),
+        [word, points @ ..] if word.eq_ignore_ascii_case(b"RANKS") => Some(parse_ranks(points)?),
         [word, ..] => return Err(unknown_option(&word.to_ascii_uppercase())),
     };
     let now = ctx.now_ms();
@@ -154,7 +169,7 @@ pub fn grant(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
             }
             let effects = txn
                 .event()
-                .plan_grant(now, epoch, lease_ms, ceiling, ranks)?;
+                .plan_grant(now, epoch, lease_ms, ceiling, capacity, ranks)?;
             txn.apply(effects)?;
             Ok(grant_state(txn.event(), now))
         },

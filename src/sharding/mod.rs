@@ -82,6 +82,7 @@ impl Event {
         epoch: u64,
         lease_until: u64,
         ceiling: u64,
+        capacity: Option<u64>,
     ) -> Result<(), Refusal> {
         let budget = self.shard_budget().ok_or("not a shard")?;
         if !self.shard.core.accepts(epoch) {
@@ -92,6 +93,7 @@ impl Event {
                 epoch,
                 until: lease_until,
                 ceiling,
+                capacity,
             },
             &budget,
         );
@@ -150,6 +152,7 @@ impl Event {
         epoch: u64,
         lease_ms: u64,
         ceiling: u64,
+        capacity: Option<u64>,
         ranks: Option<RankTable>,
     ) -> Result<Vec<Effect>, SeatqError> {
         if self.shards() == 0 {
@@ -165,6 +168,7 @@ impl Event {
             epoch,
             lease_until: now.saturating_add(lease_ms),
             ceiling,
+            capacity,
         }];
         effects.extend(ranks.map(Effect::Ranked));
         Ok(effects)
@@ -219,6 +223,7 @@ impl Event {
             epoch: core.lease.epoch,
             lease_until: core.lease.until,
             ceiling: core.lease.ceiling,
+            fallback_capacity: core.lease.capacity,
             admitted: self.totals.admitted,
             sessions: self.sessions.len() as u64,
             waiting,
@@ -304,6 +309,8 @@ const LEASE_UNTIL: u64 = 1002;
 const CEILING: u64 = 1003;
 const FALLBACK_TAT: u64 = 1004;
 const GRANTS: u64 = 1005;
+/// The fallback capacity plus one (0: none named).
+const CAPACITY: u64 = 1006;
 const JOIN_SERIAL: u64 = 1010;
 const JOIN_MS: u64 = 1011;
 const RANK_AT: u64 = 1020;
@@ -328,6 +335,10 @@ pub fn persisted(state: &ShardState) -> Vec<(u64, u64)> {
             (CEILING, core.lease.ceiling),
             (FALLBACK_TAT, core.fallback.tat_ns),
             (GRANTS, core.grants),
+            (
+                CAPACITY,
+                core.lease.capacity.map_or(0, |c| c.saturating_add(1)),
+            ),
         ]);
     }
     for (serial, ms) in state.joins.marks() {
@@ -360,6 +371,7 @@ pub fn restore(pairs: &[(u64, u64)]) -> Result<ShardState, String> {
             CEILING => core.lease.ceiling = value,
             FALLBACK_TAT => core.fallback.tat_ns = value,
             GRANTS => core.grants = value,
+            CAPACITY => core.lease.capacity = value.checked_sub(1),
             JOIN_SERIAL | RANK_T => pending = Some((id, value)),
             JOIN_MS => match pending.take() {
                 Some((JOIN_SERIAL, serial)) => marks.push((
@@ -464,14 +476,14 @@ mod tests {
             event: b"s1",
             keys: &[],
         };
-        let effects = ev.plan_grant(2_000, 5, 1_000, 30, None).unwrap();
+        let effects = ev.plan_grant(2_000, 5, 1_000, 30, Some(20), None).unwrap();
         run(&mut ev, effects);
         for now in (2_000..2_900).step_by(10) {
             step(&mut ev, now, Limits::TIMER, &signer).unwrap();
         }
         assert_eq!(admitted(&ev), 30, "the ceiling, within the 40 CAPACITY");
         assert_eq!(
-            ev.plan_grant(2_900, 4, 1_000, 50, None),
+            ev.plan_grant(2_900, 4, 1_000, 50, None, None),
             Err(SeatqError::Fenced(5))
         );
         // The front: 70 waiting, join times in µs spread within each ms.
@@ -504,7 +516,7 @@ mod tests {
             keys: &keys,
         };
         join(&mut line, 1_000, user, None).unwrap();
-        let effects = line.plan_grant(1_000, 1, 5_000, 1, None).unwrap();
+        let effects = line.plan_grant(1_000, 1, 5_000, 1, None, None).unwrap();
         run(&mut line, effects);
         step(&mut line, 1_001, Limits::TIMER, &signer).unwrap();
         let view = line
@@ -558,7 +570,9 @@ mod tests {
             waiting: 20,
             points: vec![(1_000_000, 0), (1_010_000, 20)],
         };
-        let effects = ev.plan_grant(1_100, 1, 1_000, 0, Some(table)).unwrap();
+        let effects = ev
+            .plan_grant(1_100, 1, 1_000, 0, None, Some(table))
+            .unwrap();
         run(&mut ev, effects);
         let (_, mut view) = ev
             .plan_status(1_100, Target::User(b"u5"), &crate::queue::tests::SIGNER)

@@ -55,6 +55,10 @@ pub fn front(value: &Value) -> Front {
         epoch: int(&m, "epoch"),
         lease_until: int(&m, "lease_until_ms"),
         ceiling: int(&m, "ceiling"),
+        fallback_capacity: m
+            .get("fallback_capacity")
+            .and_then(|v| i64::from_redis_value(v).ok())
+            .and_then(|c| u64::try_from(c).ok()),
         admitted: int(&m, "admitted_total"),
         sessions: int(&m, "sessions"),
         waiting: int(&m, "waiting"),
@@ -77,6 +81,9 @@ pub fn grant_cmd(key: &[u8], grant: &Grant) -> Cmd {
         .arg(grant.epoch)
         .arg(grant.lease_ms)
         .arg(grant.ceiling);
+    if let Some(c) = grant.capacity {
+        cmd.arg("CAPACITY").arg(c);
+    }
     if let Some(r) = &grant.ranks {
         cmd.arg("RANKS")
             .arg(r.at_ms)

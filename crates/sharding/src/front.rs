@@ -12,6 +12,9 @@ pub struct Front {
     /// Shard clock, ms; the lease holds while `now_ms < lease_until`.
     pub lease_until: u64,
     pub ceiling: u64,
+    /// The live sessions it may have without a lease, as its last grant named (None: not
+    /// named, CAPACITY/K applies).
+    pub fallback_capacity: Option<u64>,
     pub admitted: u64,
     /// Live sessions (claimed or not, not ended yet).
     pub sessions: u64,
@@ -43,6 +46,8 @@ pub struct Grant {
     pub lease_ms: u64,
     /// The shard may call while its `admitted_total` is below this.
     pub ceiling: u64,
+    /// Its part of CAPACITY should the lease lapse (None without a CAPACITY).
+    pub capacity: Option<u64>,
     pub ranks: Option<RankTable>,
 }
 

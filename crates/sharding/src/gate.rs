@@ -5,8 +5,10 @@
 //!   absolute, so a grant that arrives late or twice never lets it call more than granted.
 //! - **Without a lease** (never granted, or the lease lapsed: the coordinator is gone or cannot
 //!   reach it): a static share, RATE/K per second with a bucket of max(1, BURST/K), and at most
-//!   CAPACITY/K live sessions. The share's bucket starts empty when a lease lapses, so the switch
-//!   adds no burst: K shards in fallback call at most RATE per second together.
+//!   the live sessions its last grant named (the part of CAPACITY the coordinator held for it:
+//!   the shards' parts never sum above CAPACITY), or CAPACITY/K if it was never granted. The
+//!   share's bucket starts empty when a lease lapses, so the switch adds no burst: K shards in
+//!   fallback call at most RATE per second together.
 //!
 //! Times are the shard's own clock (ms; the fallback bucket in ns). Everything here is decided
 //! on the primary and replayed on replicas from the effects (the lease from `GRANTED`, the
@@ -57,6 +59,9 @@ pub struct Lease {
     pub until: u64,
     /// `admitted_total` may reach this while the lease holds.
     pub ceiling: u64,
+    /// The live sessions the shard may have once the lease lapses (its part of CAPACITY the
+    /// coordinator holds for it); None: CAPACITY/K.
+    pub capacity: Option<u64>,
 }
 
 /// The settings a shard's share is computed from (the same on every shard of an event).
@@ -135,14 +140,20 @@ impl ShardCore {
         }
     }
 
+    /// The live sessions allowed without a lease (None: no cap).
+    pub fn fallback_capacity(&self, budget: &Budget) -> Option<u64> {
+        let share = budget.share_capacity()?;
+        Some(self.lease.capacity.unwrap_or(share))
+    }
+
     /// Room under the capacity this shard may use now, given the room under CAPACITY
     /// (`global_room`, usize::MAX without a cap) and its live sessions.
     pub fn room(&self, now_ms: u64, global_room: usize, sessions: usize, budget: &Budget) -> usize {
         if self.leased(now_ms) {
             return global_room;
         }
-        match budget.share_capacity() {
-            Some(share) => global_room.min((share as usize).saturating_sub(sessions)),
+        match self.fallback_capacity(budget) {
+            Some(cap) => global_room.min((cap as usize).saturating_sub(sessions)),
             None => global_room,
         }
     }
@@ -256,6 +267,7 @@ mod tests {
                 epoch: 1,
                 until: 1_000,
                 ceiling: 57,
+                capacity: None,
             },
             &B,
         );
@@ -275,6 +287,7 @@ mod tests {
                 epoch: 2,
                 until: 5_000,
                 ceiling: admitted,
+                capacity: Some(45),
             },
             &B,
         );
@@ -282,6 +295,11 @@ mod tests {
             core.room(2_500, 70, 30, &B),
             70,
             "under a lease: the global room"
+        );
+        assert_eq!(
+            core.room(5_000, 70, 30, &B),
+            15,
+            "after it: the part the grant named"
         );
     }
 

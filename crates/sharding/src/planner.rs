@@ -10,14 +10,18 @@
 //!   max(BURST, RATE x tick)): each pick takes a token when it is granted. Calls a shard made
 //!   beyond what it was granted while it stayed in view (its lease lapsed and it called in its
 //!   static share) are charged when seen.
-//! - **CAPACITY**: a shard's live sessions can never exceed its *bound*, sessions + (ceiling -
-//!   admitted), as read, since sessions only grow by calls. The coordinator keeps the bounds'
-//!   sum within CAPACITY, and sends the grants that lower a bound before those that raise one,
-//!   so at every moment, whichever grants have landed, the sum holds.
+//! - **CAPACITY**: under its lease a shard's live sessions can never exceed its *bound*,
+//!   sessions + (ceiling - admitted), as read, since sessions only grow by calls; should the
+//!   lease lapse, they may grow to the *fallback capacity* its last grant named. The
+//!   coordinator holds max(bound, fallback capacity) for each shard, keeps the sum within
+//!   CAPACITY, names each grant's fallback capacity as the new bound, and sends the grants
+//!   that lower what it holds before those that raise it, so at every moment, whichever grants
+//!   have landed and whichever leases lapse (the coordinator killed: all of them), the sum
+//!   holds.
 //! - **A shard it cannot reach** (read or grant failed) is *detached*: it may still call what it
-//!   was granted until its lease lapses, then its static share (RATE/K, BURST/K, CAPACITY/K).
-//!   From that tick on the coordinator reserves for it: its granted calls not yet made plus a
-//!   share bucket at once, RATE/K of every later second, and max(its bound, CAPACITY/K) of the
+//!   was granted until its lease lapses, then its static share (RATE/K, BURST/K, its fallback
+//!   capacity). From that tick on the coordinator reserves for it: its granted calls not yet
+//!   made plus a share bucket at once, RATE/K of every later second, and what it held of the
 //!   capacity, until it answers again. So the sums never exceed RATE and CAPACITY.
 //! - **FIFO by join time**: the picks are the oldest front tickets over all shards, by join
 //!   time corrected for each shard's clock offset (estimated from the replies' timing), pre-queue
@@ -58,7 +62,7 @@ impl PlannerConfig {
             lease_ms: 1_000,
             front_max: 10_000,
             rank_every_ms: 1_000,
-            samples: 64,
+            samples: 256,
             correct_offsets: true,
         }
     }
@@ -100,8 +104,11 @@ struct Slot {
     attached: bool,
     /// Capacity held for the shard while detached.
     reserve_cap: u64,
-    /// The most live sessions the shard can have, as of the last read or grant.
+    /// The most live sessions the shard can have under its lease, as of the last read or grant.
     bound: u64,
+    /// The most it may have should its lease lapse (its last grant's fallback capacity, or
+    /// CAPACITY/K).
+    cap: u64,
     /// Estimated shard clock minus coordinator clock, µs.
     offset_us: Option<f64>,
     front: Option<Front>,
@@ -242,7 +249,8 @@ impl Planner {
         let tolerance = self.tolerance_ns(b);
         let interval = Self::interval_ns(b);
         let slot = &mut self.slots[shard];
-        let held = slot.bound.max(new_bound.unwrap_or(0)).max(share_cap);
+        let _ = share_cap;
+        let held = slot.bound.max(slot.cap).max(new_bound.unwrap_or(0));
         if !slot.attached {
             slot.reserve_cap = slot.reserve_cap.max(held);
             return;
@@ -340,10 +348,11 @@ impl Planner {
             } else {
                 0
             };
+            let cap = f.fallback_capacity.unwrap_or(share_cap);
             let bound = if leased {
                 f.sessions + outstanding
             } else {
-                f.sessions.max(share_cap)
+                f.sessions.max(cap)
             };
             let mut charge = 0;
             if slot.attached {
@@ -357,6 +366,7 @@ impl Planner {
             slot.leased = leased;
             slot.outstanding = outstanding;
             slot.bound = bound;
+            slot.cap = cap;
             slot.admitted = f.admitted;
             slot.front = Some(f);
             if charge > 0 {
@@ -388,7 +398,13 @@ impl Planner {
             let held: u64 = self
                 .slots
                 .iter()
-                .map(|s| if s.attached { s.bound } else { s.reserve_cap })
+                .map(|s| {
+                    if s.attached {
+                        s.bound.max(s.cap)
+                    } else {
+                        s.reserve_cap
+                    }
+                })
                 .sum();
             free = free.min(b.capacity.saturating_sub(held));
         }
@@ -462,7 +478,16 @@ impl Planner {
                 .slots
                 .iter()
                 .any(|s| s.front.as_ref().is_some_and(|f| !f.samples.is_empty()));
-        let table = ranks.then(|| self.rank_points());
+        // The table as the line will be once the calls granted so far are made: the oldest
+        // tickets go first, so every count drops by them.
+        let called: u64 = given + self.slots.iter().map(|s| s.outstanding).sum::<u64>();
+        let table = ranks.then(|| {
+            let mut points = self.rank_points();
+            for p in &mut points {
+                p.1 = p.1.saturating_sub(called);
+            }
+            points
+        });
         if ranks {
             self.last_rank_ns = Some(now_ns);
         }
@@ -484,20 +509,25 @@ impl Planner {
                 f.admitted + picks
             };
             let lease_left = f.lease_until.saturating_sub(f.now_ms);
+            let new_bound = f.sessions + ceiling.saturating_sub(f.admitted);
+            let held = slot.bound.max(slot.cap);
+            // What it holds of CAPACITY shrinks as its sessions end: a grant gives it back.
+            let releases = b.capacity > 0 && new_bound < held;
             let renew = picks > 0
                 || !slot.leased
                 || f.epoch != self.epoch
                 || lease_left < self.config.lease_ms / 2
-                || table.is_some();
+                || table.is_some()
+                || releases;
             if !renew {
                 continue;
             }
-            let new_bound = f.sessions + ceiling.saturating_sub(f.admitted);
-            let in_first = new_bound <= slot.bound;
+            let in_first = new_bound <= held;
             let grant = Grant {
                 epoch: self.epoch,
                 lease_ms: self.config.lease_ms,
                 ceiling,
+                capacity: (b.capacity > 0).then_some(new_bound),
                 ranks: table.as_ref().map(|points| {
                     ranks::for_shard(
                         points,
@@ -552,8 +582,9 @@ impl Planner {
         match outcome {
             Outcome::Applied(reply) => {
                 let slot = &mut self.slots[shard];
-                if let Some((ceiling, _, _)) = planned {
+                if let Some((ceiling, bound, _)) = planned {
                     slot.granted = Some(ceiling);
+                    slot.cap = bound;
                     slot.bound = reply.sessions + ceiling.saturating_sub(reply.admitted);
                     slot.outstanding = ceiling.saturating_sub(reply.admitted);
                     slot.admitted = reply.admitted;
@@ -564,12 +595,10 @@ impl Planner {
             Outcome::Fenced => Err(Fenced),
             Outcome::Failed => {
                 let new_bound = planned.map(|(_, bound, _)| bound);
-                let old_bound = self.slots[shard].bound;
                 self.detach(shard, &b, now_ns, new_bound);
                 if let Some((_, bound, true)) = planned {
                     // The second phase was planned with this bound; it holds more now.
-                    let held = self.slots[shard].reserve_cap.max(old_bound);
-                    self.overshoot += held.saturating_sub(bound);
+                    self.overshoot += self.slots[shard].reserve_cap.saturating_sub(bound);
                 }
                 Ok(())
             }
@@ -638,6 +667,7 @@ mod tests {
                 epoch: self.core.lease.epoch,
                 lease_until: self.core.lease.until,
                 ceiling: self.core.lease.ceiling,
+                fallback_capacity: self.core.lease.capacity,
                 admitted: self.admitted,
                 sessions: self.sessions,
                 waiting: self.joins.len() as u64,
@@ -694,6 +724,7 @@ mod tests {
                     epoch: grant.epoch,
                     until: now_ms + grant.lease_ms,
                     ceiling: grant.ceiling,
+                    capacity: grant.capacity,
                 },
                 &b,
             );

@@ -12,7 +12,7 @@
 //! a second later), plus the clock offsets the coordinator could not correct. The benchmark's
 //! `--only shards` section measures it.
 
-pub const MAX_POINTS: usize = 128;
+pub const MAX_POINTS: usize = 256;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RankTable {
