@@ -186,6 +186,8 @@ pub enum Effect {
         ceiling: u64,
         /// The live sessions it may have once the lease lapses (None: CAPACITY/K).
         capacity: Option<u64>,
+        /// The calls it adds are spread over this long (0: at once).
+        spread_ms: u64,
     },
     /// The coordinator's rank table, for global positions (sharded mode).
     Ranked(seatq_sharding::RankTable),
@@ -507,8 +509,9 @@ impl Event {
                 lease_until,
                 ceiling,
                 capacity,
-                ..
-            } => self.apply_grant(*epoch, *lease_until, *ceiling, *capacity),
+                spread_ms,
+                at,
+            } => self.apply_grant(at.ms, *epoch, *lease_until, *ceiling, *capacity, *spread_ms),
             Effect::Ranked(table) => self.apply_ranks(table),
         }
     }

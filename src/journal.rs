@@ -183,6 +183,7 @@ pub fn record(effect: &Effect, event: &Event) -> Option<JournalRecord> {
             lease_until,
             ceiling,
             capacity,
+            ..
         } => {
             let entry = JournalRecord::new(*at, "granted")
                 .number("epoch", *epoch)

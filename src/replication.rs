@@ -195,6 +195,7 @@ pub fn encode(effect: &Effect, args: &mut ArgList) {
             lease_until,
             ceiling,
             capacity,
+            spread_ms,
         } => {
             args.push(b"GRANTED")
                 .push_id(*at)
@@ -205,6 +206,7 @@ pub fn encode(effect: &Effect, args: &mut ArgList) {
                 Some(c) => args.push_u64(*c),
                 None => args.push(b"-"),
             };
+            args.push_u64(*spread_ms);
         }
         Effect::Ranked(table) => {
             args.push(b"RANKED")
@@ -423,6 +425,7 @@ impl<'a> Reader<'a, '_> {
                     b"-" => None,
                     n => Some(parse_u64(n).ok_or_else(|| bad("bad capacity"))?),
                 },
+                spread_ms: self.number()?,
             },
             b"RANKED" => {
                 let (at_ms, rate_milli, waiting) = (self.number()?, self.number()?, self.number()?);
@@ -565,6 +568,7 @@ mod tests {
                 lease_until: 2_000,
                 ceiling: 17,
                 capacity: Some(40),
+                spread_ms: 100,
             },
             Effect::Granted {
                 at: id(10, 1),
@@ -572,6 +576,7 @@ mod tests {
                 lease_until: 2_000,
                 ceiling: 17,
                 capacity: None,
+                spread_ms: 0,
             },
             Effect::Ranked(seatq_sharding::RankTable {
                 at_ms: 11,
@@ -612,7 +617,8 @@ mod tests {
             &[b"CREATED", b"00", b"0"],
             &[b"ADMITTED", b"1-0", b"1", b"2", b"3", b"4", b""],
             &[b"GRANTED", b"1-0", b"1", b"2", b"3"],
-            &[b"GRANTED", b"1-0", b"1", b"2", b"3", b"x"],
+            &[b"GRANTED", b"1-0", b"1", b"2", b"3", b"x", b"0"],
+            &[b"GRANTED", b"1-0", b"1", b"2", b"3", b"-"],
             &[b"RANKED", b"1", b"2", b"3", b"2", b"5", b"0"],
             &[],
         ] {

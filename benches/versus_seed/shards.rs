@@ -325,25 +325,6 @@ fn run(s: Scenario, seed: u64) -> Outcomes {
         }
         per_ms.push(admitted_now);
         let live: u64 = shards.iter().map(|s| s.sessions).sum();
-        if capacity > 0
-            && live > capacity
-            && std::env::var("SIMDEBUG").is_ok()
-            && live > max_sessions
-        {
-            eprintln!("t={t} live={live}");
-            for sh in &shards {
-                let now = sh.clock_ms((t * 1000) as i64);
-                eprintln!(
-                    "  sessions {} admitted {} ceiling {} leased {} until {} now {}",
-                    sh.sessions,
-                    sh.admitted,
-                    sh.core.lease.ceiling,
-                    sh.core.leased(now),
-                    sh.core.lease.until,
-                    now
-                );
-            }
-        }
         max_sessions = max_sessions.max(live);
         // The global position estimate against the truth, every 10 s.
         if sharded && t % 10_000 == 5_000 {
@@ -488,7 +469,11 @@ fn grant(
             until: now + g.lease_ms,
             ceiling: g.ceiling,
             capacity: g.capacity,
+            spread_ms: g.spread_ms,
+            ..Lease::default()
         },
+        now,
+        sh.admitted,
         budget,
     );
     if let Some(r) = &g.ranks {

@@ -9,7 +9,7 @@ use crate::ffi::Ctx;
 use crate::queue::line::EndState;
 use crate::sharding::{MAX_FRONT, MAX_LEASE_MS, MAX_SAMPLES};
 use crate::upkeep::Apply;
-use seatq_sharding::RankTable;
+use seatq_sharding::{Grant, RankTable};
 
 pub const FRONT_ARGS: &[ArgDoc] = &[
     KEY,
@@ -27,6 +27,9 @@ pub const GRANT_ARGS: &[ArgDoc] = &[
     ArgDoc::new("ceiling", ArgKind::Integer),
     ArgDoc::new("capacity", ArgKind::Integer)
         .token("CAPACITY")
+        .optional(),
+    ArgDoc::new("spread-ms", ArgKind::Integer)
+        .token("SPREAD")
         .optional(),
     ArgDoc::new("ranks", ArgKind::Block)
         .token("RANKS")
@@ -153,6 +156,13 @@ pub fn grant(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
             rest = more;
         }
     }
+    let mut spread_ms = 0;
+    if let [word, value, more @ ..] = rest {
+        if word.eq_ignore_ascii_case(b"SPREAD") {
+            spread_ms = number(value, "SPREAD", 0, MAX_LEASE_MS)?;
+            rest = more;
+        }
+    }
     let ranks = match rest {
         [] => None,
         [word, points @ ..] if word.eq_ignore_ascii_case(b"RANKS") => Some(parse_ranks(points)?),
@@ -167,9 +177,17 @@ pub fn grant(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
             if !txn.exists() {
                 return Err(SeatqError::NoSuchEvent);
             }
-            let effects = txn
-                .event()
-                .plan_grant(now, epoch, lease_ms, ceiling, capacity, ranks)?;
+            let effects = txn.event().plan_grant(
+                now,
+                Grant {
+                    epoch,
+                    lease_ms,
+                    ceiling,
+                    capacity,
+                    spread_ms,
+                    ranks,
+                },
+            )?;
             txn.apply(effects)?;
             Ok(grant_state(txn.event(), now))
         },

@@ -16,7 +16,9 @@
 //! replays agree. The state persists as extra (id, value) pairs after the settings in the RDB
 //! encoding (IDs from 1000, which releases without sharding skip).
 
-use seatq_sharding::{shard_of, Budget, Front, Gate, JoinIndex, Lease, RankTable, ShardCore};
+use seatq_sharding::{
+    shard_of, Budget, Front, Gate, Grant, JoinIndex, Lease, RankTable, ShardCore,
+};
 
 use crate::admission::pass::{self, Claims, PassKey};
 use crate::config::Setting;
@@ -79,10 +81,12 @@ impl Event {
 
     pub(crate) fn apply_grant(
         &mut self,
+        at_ms: u64,
         epoch: u64,
         lease_until: u64,
         ceiling: u64,
         capacity: Option<u64>,
+        spread_ms: u64,
     ) -> Result<(), Refusal> {
         let budget = self.shard_budget().ok_or("not a shard")?;
         if !self.shard.core.accepts(epoch) {
@@ -94,7 +98,11 @@ impl Event {
                 until: lease_until,
                 ceiling,
                 capacity,
+                spread_ms,
+                ..Lease::default()
             },
+            at_ms,
+            self.totals.admitted,
             &budget,
         );
         Ok(())
@@ -146,31 +154,24 @@ impl Event {
     }
 
     /// SHARD.GRANT: the grant's effects, or FENCED.
-    pub fn plan_grant(
-        &self,
-        now: u64,
-        epoch: u64,
-        lease_ms: u64,
-        ceiling: u64,
-        capacity: Option<u64>,
-        ranks: Option<RankTable>,
-    ) -> Result<Vec<Effect>, SeatqError> {
+    pub fn plan_grant(&self, now: u64, grant: Grant) -> Result<Vec<Effect>, SeatqError> {
         if self.shards() == 0 {
             return Err(SeatqError::Invalid(
                 "not a shard of a sharded event (SHARDS is 0)".into(),
             ));
         }
-        if !self.shard.core.accepts(epoch) {
+        if !self.shard.core.accepts(grant.epoch) {
             return Err(SeatqError::Fenced(self.shard.core.lease.epoch));
         }
         let mut effects = vec![Effect::Granted {
             at: self.next_id(now, None),
-            epoch,
-            lease_until: now.saturating_add(lease_ms),
-            ceiling,
-            capacity,
+            epoch: grant.epoch,
+            lease_until: now.saturating_add(grant.lease_ms),
+            ceiling: grant.ceiling,
+            capacity: grant.capacity,
+            spread_ms: grant.spread_ms,
         }];
-        effects.extend(ranks.map(Effect::Ranked));
+        effects.extend(grant.ranks.map(Effect::Ranked));
         Ok(effects)
     }
 
@@ -311,6 +312,9 @@ const FALLBACK_TAT: u64 = 1004;
 const GRANTS: u64 = 1005;
 /// The fallback capacity plus one (0: none named).
 const CAPACITY: u64 = 1006;
+const SPREAD: u64 = 1007;
+const BASE: u64 = 1008;
+const FROM: u64 = 1009;
 const JOIN_SERIAL: u64 = 1010;
 const JOIN_MS: u64 = 1011;
 const RANK_AT: u64 = 1020;
@@ -339,6 +343,9 @@ pub fn persisted(state: &ShardState) -> Vec<(u64, u64)> {
                 CAPACITY,
                 core.lease.capacity.map_or(0, |c| c.saturating_add(1)),
             ),
+            (SPREAD, core.lease.spread_ms),
+            (BASE, core.lease.base),
+            (FROM, core.lease.from_ms),
         ]);
     }
     for (serial, ms) in state.joins.marks() {
@@ -372,6 +379,9 @@ pub fn restore(pairs: &[(u64, u64)]) -> Result<ShardState, String> {
             FALLBACK_TAT => core.fallback.tat_ns = value,
             GRANTS => core.grants = value,
             CAPACITY => core.lease.capacity = value.checked_sub(1),
+            SPREAD => core.lease.spread_ms = value,
+            BASE => core.lease.base = value,
+            FROM => core.lease.from_ms = value,
             JOIN_SERIAL | RANK_T => pending = Some((id, value)),
             JOIN_MS => match pending.take() {
                 Some((JOIN_SERIAL, serial)) => marks.push((
@@ -476,14 +486,36 @@ mod tests {
             event: b"s1",
             keys: &[],
         };
-        let effects = ev.plan_grant(2_000, 5, 1_000, 30, Some(20), None).unwrap();
+        let effects = ev
+            .plan_grant(
+                2_000,
+                Grant {
+                    epoch: 5,
+                    lease_ms: 1_000,
+                    ceiling: 30,
+                    capacity: Some(20),
+                    spread_ms: 0,
+                    ranks: None,
+                },
+            )
+            .unwrap();
         run(&mut ev, effects);
         for now in (2_000..2_900).step_by(10) {
             step(&mut ev, now, Limits::TIMER, &signer).unwrap();
         }
         assert_eq!(admitted(&ev), 30, "the ceiling, within the 40 CAPACITY");
         assert_eq!(
-            ev.plan_grant(2_900, 4, 1_000, 50, None, None),
+            ev.plan_grant(
+                2_900,
+                Grant {
+                    epoch: 4,
+                    lease_ms: 1_000,
+                    ceiling: 50,
+                    capacity: None,
+                    spread_ms: 0,
+                    ranks: None,
+                },
+            ),
             Err(SeatqError::Fenced(5))
         );
         // The front: 70 waiting, join times in µs spread within each ms.
@@ -516,7 +548,19 @@ mod tests {
             keys: &keys,
         };
         join(&mut line, 1_000, user, None).unwrap();
-        let effects = line.plan_grant(1_000, 1, 5_000, 1, None, None).unwrap();
+        let effects = line
+            .plan_grant(
+                1_000,
+                Grant {
+                    epoch: 1,
+                    lease_ms: 5_000,
+                    ceiling: 1,
+                    capacity: None,
+                    spread_ms: 0,
+                    ranks: None,
+                },
+            )
+            .unwrap();
         run(&mut line, effects);
         step(&mut line, 1_001, Limits::TIMER, &signer).unwrap();
         let view = line
@@ -571,7 +615,17 @@ mod tests {
             points: vec![(1_000_000, 0), (1_010_000, 20)],
         };
         let effects = ev
-            .plan_grant(1_100, 1, 1_000, 0, None, Some(table))
+            .plan_grant(
+                1_100,
+                Grant {
+                    epoch: 1,
+                    lease_ms: 1_000,
+                    ceiling: 0,
+                    capacity: None,
+                    spread_ms: 0,
+                    ranks: Some(table),
+                },
+            )
             .unwrap();
         run(&mut ev, effects);
         let (_, mut view) = ev

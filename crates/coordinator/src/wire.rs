@@ -84,6 +84,9 @@ pub fn grant_cmd(key: &[u8], grant: &Grant) -> Cmd {
     if let Some(c) = grant.capacity {
         cmd.arg("CAPACITY").arg(c);
     }
+    if grant.spread_ms > 0 {
+        cmd.arg("SPREAD").arg(grant.spread_ms);
+    }
     if let Some(r) = &grant.ranks {
         cmd.arg("RANKS")
             .arg(r.at_ms)

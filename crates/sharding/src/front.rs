@@ -48,6 +48,8 @@ pub struct Grant {
     pub ceiling: u64,
     /// Its part of CAPACITY should the lease lapse (None without a CAPACITY).
     pub capacity: Option<u64>,
+    /// Spread the calls it adds over this long (the tick), 0: at once.
+    pub spread_ms: u64,
     pub ranks: Option<RankTable>,
 }
 

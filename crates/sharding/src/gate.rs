@@ -62,6 +62,39 @@ pub struct Lease {
     /// The live sessions the shard may have once the lease lapses (its part of CAPACITY the
     /// coordinator holds for it); None: CAPACITY/K.
     pub capacity: Option<u64>,
+    /// The calls between `base` and `ceiling` are spread evenly over `spread_ms` from
+    /// `from_ms` (a tick's picks, called at the pace they were granted for, so that the shards'
+    /// calls interleave in join order instead of coming shard by shard); 0: at once.
+    pub spread_ms: u64,
+    pub base: u64,
+    pub from_ms: u64,
+}
+
+impl Lease {
+    /// The admissions allowed by `now_ms` (the ceiling once the spread is over).
+    pub fn allowed(&self, now_ms: u64) -> u64 {
+        let extra = self.ceiling.saturating_sub(self.base);
+        if self.spread_ms == 0 || extra == 0 || now_ms >= self.from_ms + self.spread_ms {
+            return self.ceiling;
+        }
+        let elapsed = now_ms.saturating_sub(self.from_ms) + 1;
+        self.base + (extra * elapsed).div_ceil(self.spread_ms).min(extra)
+    }
+
+    /// When more than `admitted` is allowed (None: never under this lease).
+    fn next_allowed(&self, admitted: u64) -> Option<u64> {
+        if admitted >= self.ceiling {
+            return None;
+        }
+        let extra = self.ceiling.saturating_sub(self.base);
+        if self.spread_ms == 0 || extra == 0 || admitted < self.base {
+            return Some(self.from_ms);
+        }
+        // The first ms at which base + ceil(extra * elapsed / spread) > admitted.
+        let done = admitted - self.base;
+        let elapsed = (done * self.spread_ms) / extra + 1;
+        Some(self.from_ms + elapsed - 1)
+    }
 }
 
 /// The settings a shard's share is computed from (the same on every shard of an event).
@@ -109,10 +142,9 @@ pub struct ShardCore {
 /// What a shard may call now, besides its own bucket (decided once per upkeep step).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Gate {
-    Lease {
-        left: u64,
-        until: u64,
-    },
+    /// `next`: when more calls are allowed once `left` is spent (the spread's next step, or
+    /// the lease's end).
+    Lease { left: u64, until: u64, next: u64 },
     Fallback {
         bucket: Gcra,
         cost_ns: u64,
@@ -128,8 +160,13 @@ impl ShardCore {
     pub fn gate(&self, now_ms: u64, admitted_total: u64, budget: &Budget) -> Gate {
         if self.leased(now_ms) {
             Gate::Lease {
-                left: self.lease.ceiling.saturating_sub(admitted_total),
+                left: self.lease.allowed(now_ms).saturating_sub(admitted_total),
                 until: self.lease.until,
+                next: self
+                    .lease
+                    .next_allowed(admitted_total)
+                    .map_or(self.lease.until, |t| t.max(now_ms + 1))
+                    .min(self.lease.until),
             }
         } else {
             Gate::Fallback {
@@ -165,7 +202,16 @@ impl ShardCore {
 
     /// Applies a grant. The static share's bucket is emptied as of the lease's end, so a lapse
     /// starts the share with its first call one interval later.
-    pub fn grant(&mut self, lease: Lease, budget: &Budget) {
+    /// Applies a grant at `at_ms` with `admitted` admissions so far; the calls it adds are
+    /// spread over its `spread_ms` (calls granted before and not made yet stay available).
+    pub fn grant(&mut self, mut lease: Lease, at_ms: u64, admitted: u64, budget: &Budget) {
+        let carried = if self.leased(at_ms) {
+            self.lease.allowed(at_ms).min(lease.ceiling)
+        } else {
+            0
+        };
+        lease.base = carried.max(admitted).min(lease.ceiling);
+        lease.from_ms = at_ms;
         self.lease = lease;
         self.grants += 1;
         let lapse_ns = lease.until.saturating_mul(NS_PER_MS);
@@ -210,7 +256,7 @@ impl Gate {
     /// when they are not (the static share starts then), the share's next token otherwise.
     pub fn ready_at(&self, now_ms: u64) -> u64 {
         match self {
-            Gate::Lease { left: 0, until } => (*until).max(now_ms),
+            Gate::Lease { left: 0, next, .. } => (*next).max(now_ms),
             Gate::Lease { .. } => now_ms,
             Gate::Fallback {
                 bucket,
@@ -268,7 +314,10 @@ mod tests {
                 until: 1_000,
                 ceiling: 57,
                 capacity: None,
+                ..Lease::default()
             },
+            0,
+            admitted,
             &B,
         );
         assert!(!core.accepts(0) && core.accepts(1));
@@ -288,7 +337,10 @@ mod tests {
                 until: 5_000,
                 ceiling: admitted,
                 capacity: Some(45),
+                ..Lease::default()
             },
+            2_004,
+            admitted,
             &B,
         );
         assert_eq!(
@@ -301,6 +353,40 @@ mod tests {
             15,
             "after it: the part the grant named"
         );
+    }
+
+    #[test]
+    fn a_spread_grant_paces_its_calls() {
+        let mut core = ShardCore::default();
+        let lease = Lease {
+            epoch: 1,
+            until: 10_000,
+            ceiling: 30,
+            spread_ms: 100,
+            ..Lease::default()
+        };
+        core.grant(lease, 1_000, 10, &B);
+        let mut admitted = 10;
+        let mut calls = Vec::new();
+        for now in 1_000..1_200 {
+            let gate = core.gate(now, admitted, &B);
+            if let Gate::Lease { left, next, .. } = gate {
+                if left == 0 && admitted < 30 {
+                    assert!(next > now, "{now}: next {next}");
+                    assert!(core.gate(next, admitted, &B).allows(next), "{next}");
+                }
+            }
+            let mut gate = gate;
+            while gate.allows(now) {
+                gate.consume(now);
+                admitted += 1;
+                calls.push(now);
+            }
+        }
+        assert_eq!(admitted, 30);
+        assert_eq!(calls.first(), Some(&1_000));
+        assert!(calls[19] >= 1_094, "spread over 100 ms: {calls:?}");
+        assert!(calls.windows(2).all(|w| w[1] - w[0] <= 6), "{calls:?}");
     }
 
     #[test]

@@ -478,16 +478,9 @@ impl Planner {
                 .slots
                 .iter()
                 .any(|s| s.front.as_ref().is_some_and(|f| !f.samples.is_empty()));
-        // The table as the line will be once the calls granted so far are made: the oldest
-        // tickets go first, so every count drops by them.
-        let called: u64 = given + self.slots.iter().map(|s| s.outstanding).sum::<u64>();
-        let table = ranks.then(|| {
-            let mut points = self.rank_points();
-            for p in &mut points {
-                p.1 = p.1.saturating_sub(called);
-            }
-            points
-        });
+        // The table as read; the calls made since (spread at the call rate) are what the
+        // shards subtract when they estimate.
+        let table = ranks.then(|| self.rank_points());
         if ranks {
             self.last_rank_ns = Some(now_ns);
         }
@@ -528,6 +521,7 @@ impl Planner {
                 lease_ms: self.config.lease_ms,
                 ceiling,
                 capacity: (b.capacity > 0).then_some(new_bound),
+                spread_ms: if picks > 0 { self.config.tick_ms } else { 0 },
                 ranks: table.as_ref().map(|points| {
                     ranks::for_shard(
                         points,
@@ -725,7 +719,11 @@ mod tests {
                     until: now_ms + grant.lease_ms,
                     ceiling: grant.ceiling,
                     capacity: grant.capacity,
+                    spread_ms: grant.spread_ms,
+                    ..Lease::default()
                 },
+                now_ms,
+                self.admitted,
                 &b,
             );
             Outcome::Applied(GrantReply {
