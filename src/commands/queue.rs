@@ -59,6 +59,7 @@ pub const ENQUEUE_ARGS: &[ArgDoc] = &[
     ArgDoc::new("data", ArgKind::Block)
         .token("DATA")
         .optional()
+        .multiple()
         .sub(&[
             ArgDoc::new("field", ArgKind::String),
             ArgDoc::new("value", ArgKind::String),
@@ -110,11 +111,19 @@ fn view_fields(map: &mut MapReply, view: &TicketView) {
     }
 }
 
-fn reply_detail(reply: &Reply, detail: &TicketDetail) {
+/// A ticket as RANGE lists it (`in_line`: with its position and heartbeat) or as DEQUEUE hands
+/// it over (taken out of the line: a waiting client's fields would be stale).
+fn reply_detail(reply: &Reply, detail: &TicketDetail, in_line: bool) {
     let mut map = reply.open_map();
-    view_fields(&mut map, &detail.view);
-    map.int("serial", i64::from(detail.view.serial))
-        .bulk("user", &detail.user);
+    let view = &detail.view;
+    map.bulk("ticket", view.ticket.as_bytes())
+        .int("serial", i64::from(view.serial))
+        .bulk("state", view.state.as_bytes());
+    if in_line {
+        map.int("position", view.position as i64)
+            .int("heartbeat_expires_at_ms", view.heartbeat_deadline as i64);
+    }
+    map.bulk("user", &detail.user);
     let data = map.nested("data");
     data.map(detail.data.len());
     for (field, value) in &detail.data {
@@ -194,7 +203,8 @@ pub fn status(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     let (effects, mut view) = read(
         ctx,
         args,
-        || Err(SeatqError::NoSuchTicket(b"no such event".to_vec())),
+        // A missing event reads as an empty one: no such ticket.
+        || Err(SeatqError::NoSuchTicket(crate::queue::target_text(target))),
         |event| event.plan_status(now, target, &signer),
     )?;
     // Renewals and lazy expiry are decided only by a primary; a replica just answers.
@@ -284,7 +294,13 @@ pub fn verify(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     let check = read(
         ctx,
         args,
-        || Err(SeatqError::NoSuchEvent),
+        // A deleted event's passes are simply invalid (what a payment service needs to know).
+        || {
+            Ok(crate::admission::PassCheck {
+                state: crate::admission::PassState::Invalid,
+                claims: None,
+            })
+        },
         |event| Ok(event.check_pass_state(now, args.bytes[2], key_of(args), &keys)),
     )?;
     let reply = ctx.reply();
@@ -378,6 +394,9 @@ pub fn dequeue(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
         if !txn.exists() {
             return Ok(taken);
         }
+        if !txn.event().phase.opened {
+            return Err(SeatqError::NotOpen);
+        }
         // A chunk at a time, so the time bound covers applying (journal, replication) too.
         let mut bound = ReplyBound::new();
         while taken.len() < count as usize && bound.more(0) {
@@ -398,7 +417,7 @@ pub fn dequeue(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     let reply = ctx.reply();
     reply.array(taken.len());
     for detail in &taken {
-        reply_detail(&reply, detail);
+        reply_detail(&reply, detail, false);
     }
     Ok(())
 }
@@ -422,6 +441,9 @@ pub fn range(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
         args,
         || Ok((Vec::new(), 0)),
         |event| {
+            if !event.phase.opened {
+                return Err(SeatqError::NotOpen);
+            }
             let bound = ReplyBound::new();
             Ok((
                 event.range(now, start, count, &mut |b| bound.more(b)),
@@ -436,7 +458,7 @@ pub fn range(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     let entries = map.nested("entries");
     entries.array(details.len());
     for detail in &details {
-        reply_detail(entries, detail);
+        reply_detail(entries, detail, true);
     }
     map.int("next", if next < end { next as i64 } else { -1 });
     Ok(())
@@ -451,8 +473,12 @@ pub fn info(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
         || Err(SeatqError::NoSuchEvent),
         |event| {
             let line = &event.line;
-            let ticket_at =
-                |k: Option<usize>| k.and_then(|k| line.nth_waiting(k)).map(|s| s.to_string());
+            // Nil until the event opens: the pre-queue's order is not revealed before.
+            let serial_at = |k: Option<usize>| {
+                k.filter(|_| event.phase.opened)
+                    .and_then(|k| line.nth_waiting(k))
+                    .map(i64::from)
+            };
             let reply = ctx.reply();
             let mut map = reply.open_map();
             let (t, phase) = (&event.totals, event.phase);
@@ -471,16 +497,8 @@ pub fn info(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
                 .int("dequeued_total", t.dequeued as i64)
                 .int("sessions_ended_total", t.sessions_ended as i64)
                 .int("idempotency_keys", event.idempotency.len() as i64)
-                .opt_bulk(
-                    "head_serial",
-                    ticket_at(Some(0)).as_deref().map(str::as_bytes),
-                )
-                .opt_bulk(
-                    "tail_serial",
-                    ticket_at(line.waiting().checked_sub(1))
-                        .as_deref()
-                        .map(str::as_bytes),
-                )
+                .opt_int("head_serial", serial_at(Some(0)))
+                .opt_int("tail_serial", serial_at(line.waiting().checked_sub(1)))
                 .int("next_serial", i64::from(line.next_serial()))
                 .bulk("last_id", event.last_id.to_string().as_bytes())
                 .int("call_rate_per_s", event.call_rate(now).round() as i64)

@@ -347,6 +347,15 @@ impl MapReply<'_> {
         self
     }
 
+    pub fn opt_int(&mut self, name: &str, value: Option<i64>) -> &mut Self {
+        let reply = self.key(name);
+        match value {
+            Some(v) => reply.int(v),
+            None => reply.null(),
+        }
+        self
+    }
+
     pub fn opt_bulk(&mut self, name: &str, value: Option<&[u8]>) -> &mut Self {
         let reply = self.key(name);
         match value {
