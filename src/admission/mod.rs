@@ -83,8 +83,7 @@ impl Event {
         expires_at: u64,
     ) -> Box<str> {
         let claims = Claims::new(signer.event, user, serial, now, expires_at);
-        let (kid, secret) = pass::signer(signer.keys, self.secret.pass_key());
-        pass::sign(&claims, kid, secret).into_boxed_str()
+        pass::sign(&claims, pass::signer(signer.keys, self.secret.pass_key())).into_boxed_str()
     }
 
     /// Room left under CAPACITY (usize::MAX without a cap). Every session not ended yet counts:

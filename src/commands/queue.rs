@@ -94,15 +94,14 @@ pub const CONFIG_ARGS: &[ArgDoc] = &[
 ];
 
 /// What every ticket record says (STATUS, and the first fields of RANGE / DEQUEUE records).
-fn view_fields(map: &mut MapReply, view: &TicketView) {
-    map.bulk("ticket", view.ticket.as_bytes())
-        .bulk("state", view.state.as_bytes())
+/// STATUS: what a poller needs on every call (the ticket and its heartbeat are the caller's
+/// already; position 0 while waiting means the pre-queue), and the session once admitted.
+fn view_fields<'a>(map: &mut MapReply<'_, 'a>, view: &'a TicketView) {
+    map.bulk("state", view.state.as_bytes())
         .int("position", view.position as i64)
         .int("ahead", view.position.saturating_sub(1) as i64)
         .int("eta_ms", view.eta_ms.map_or(-1, |e| e as i64))
-        .int("retry_after_ms", view.retry_after_ms as i64)
-        .int("heartbeat_expires_at_ms", view.heartbeat_deadline as i64)
-        .int("prequeue", i64::from(view.prequeue));
+        .int("retry_after_ms", view.retry_after_ms as i64);
     if let Some(session) = &view.session {
         map.bulk("pass", session.pass.as_bytes())
             .int("pass_expires_at_ms", session.expires_at as i64)
@@ -116,7 +115,7 @@ fn view_fields(map: &mut MapReply, view: &TicketView) {
 fn reply_detail(reply: &Reply, detail: &TicketDetail, in_line: bool) {
     let mut map = reply.open_map();
     let view = &detail.view;
-    map.bulk("ticket", view.ticket.as_bytes())
+    map.bulk("ticket", detail.ticket.as_bytes())
         .int("serial", i64::from(view.serial))
         .bulk("state", view.state.as_bytes());
     if in_line {
@@ -184,11 +183,7 @@ pub fn enqueue(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
         .bulk("ticket", joined.ticket.as_bytes())
         .int("position", joined.position as i64)
         .bulk("state", joined.state.as_bytes())
-        .int("existing", i64::from(joined.existing))
-        .int(
-            "prequeue",
-            i64::from(joined.position == 0 && joined.state == "waiting"),
-        );
+        .int("existing", i64::from(joined.existing));
     Ok(())
 }
 
@@ -455,12 +450,12 @@ pub fn range(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     let next = start + details.len();
     let reply = ctx.reply();
     let mut map = reply.open_map();
+    map.int("next", if next < end { next as i64 } else { -1 });
     let entries = map.nested("entries");
     entries.array(details.len());
     for detail in &details {
         reply_detail(entries, detail, true);
     }
-    map.int("next", if next < end { next as i64 } else { -1 });
     Ok(())
 }
 
@@ -500,9 +495,9 @@ pub fn info(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
                 .opt_int("head_serial", serial_at(Some(0)))
                 .opt_int("tail_serial", serial_at(line.waiting().checked_sub(1)))
                 .int("next_serial", i64::from(line.next_serial()))
-                .bulk("last_id", event.last_id.to_string().as_bytes())
+                .bulk("last_id", event.last_id.to_string().into_bytes())
                 .int("call_rate_per_s", event.call_rate(now).round() as i64)
-                .opt_bulk("journal_key", journal_key(key_of(args)).ok().as_deref())
+                .opt_bulk("journal_key", journal_key(key_of(args)).ok())
                 .int("memory_bytes", event.heap_bytes() as i64);
             settings_fields(&mut map, event, SETTINGS.iter().map(|s| s.setting));
             Ok(())
@@ -514,7 +509,7 @@ pub fn info(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
 fn settings_fields(map: &mut MapReply, event: &Event, settings: impl Iterator<Item = Setting>) {
     for setting in settings {
         map.int(
-            &setting.spec().field.to_ascii_lowercase(),
+            setting.spec().field.to_ascii_lowercase(),
             event.config.get(setting) as i64,
         );
     }

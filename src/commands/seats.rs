@@ -243,10 +243,10 @@ pub fn info(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
             let reply = ctx.reply();
             let mut map = reply.open_map();
             for (prefix, counts) in [("", &all), ("seats_", &named), ("ga_", &general)] {
-                map.int(&format!("{prefix}total"), counts.total as i64)
-                    .int(&format!("{prefix}available"), counts.available as i64)
-                    .int(&format!("{prefix}held"), counts.held as i64)
-                    .int(&format!("{prefix}sold"), counts.sold as i64);
+                map.int(format!("{prefix}total"), counts.total as i64)
+                    .int(format!("{prefix}available"), counts.available as i64)
+                    .int(format!("{prefix}held"), counts.held as i64)
+                    .int(format!("{prefix}sold"), counts.sold as i64);
             }
             map.int("holds", (inv.holds.len() - lapsed) as i64)
                 .int(

@@ -48,7 +48,6 @@ pub struct SessionView {
 #[derive(Debug, PartialEq, Eq)]
 pub struct TicketView {
     pub serial: Serial,
-    pub ticket: String,
     /// `waiting`, `admitted`, or how the ticket ended.
     pub state: &'static str,
     /// 1-based position among waiting tickets; 0 when not waiting, or while the event has not
@@ -66,6 +65,7 @@ pub struct TicketView {
 /// A waiting ticket's user and DATA (RANGE, DEQUEUE).
 #[derive(Debug, PartialEq, Eq)]
 pub struct TicketDetail {
+    pub ticket: String,
     pub view: TicketView,
     pub user: Vec<u8>,
     pub data: Vec<(Vec<u8>, Vec<u8>)>,
@@ -129,7 +129,6 @@ impl Event {
     pub fn view(&self, serial: Serial, now: u64) -> TicketView {
         let mut view = TicketView {
             serial,
-            ticket: self.ticket(serial),
             state: EndState::Expired.name(),
             position: 0,
             prequeue: false,
@@ -406,6 +405,7 @@ impl Event {
             .and_then(Ticket::payload)
             .expect("a waiting ticket");
         TicketDetail {
+            ticket: self.ticket(serial),
             view: self.view(serial, now),
             user: payload.user().to_vec(),
             data: payload
