@@ -106,12 +106,21 @@ pub struct Server {
     pub port: u16,
     pub dir: PathBuf,
     args: Vec<String>,
+    /// A program the server runs under (e.g. `valgrind --tool=callgrind ...`); empty: none.
+    prefix: Vec<String>,
     child: Option<Child>,
 }
 
 impl Server {
     /// Starts a server with the module loaded; `extra` are more `--name value` arguments.
     pub fn start(kind: ServerKind, extra: &[&str]) -> Server {
+        Server::start_under(kind, &[], extra)
+    }
+
+    /// Starts a server with the module loaded under another program: `prefix` is its command
+    /// line up to the server binary (e.g. `valgrind --tool=callgrind ...`), which then gets up
+    /// to 2 minutes to answer. `extra` as for `start`.
+    pub fn start_under(kind: ServerKind, prefix: &[&str], extra: &[&str]) -> Server {
         let dir = std::env::temp_dir().join(format!(
             "seatq-{}-{}-{}",
             kind.name(),
@@ -125,6 +134,7 @@ impl Server {
             port: 0,
             dir,
             args: extra.iter().map(|s| s.to_string()).collect(),
+            prefix: prefix.iter().map(|s| s.to_string()).collect(),
             child: None,
         };
         server.launch();
@@ -136,9 +146,14 @@ impl Server {
             if self.port == 0 {
                 self.port = free_port();
             }
-            let mut cmd = match valgrind::report_file() {
-                Some(_) => valgrind::command(&self.kind.binary(), &self.dir),
-                None => Command::new(self.kind.binary()),
+            let mut cmd = match (valgrind::report_file(), self.prefix.split_first()) {
+                (_, Some((program, args))) => {
+                    let mut c = Command::new(program);
+                    c.args(args).arg(self.kind.binary());
+                    c
+                }
+                (Some(_), None) => valgrind::command(&self.kind.binary(), &self.dir),
+                (None, None) => Command::new(self.kind.binary()),
             };
             cmd.arg("--port")
                 .arg(self.port.to_string())
@@ -165,7 +180,7 @@ impl Server {
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.kind.binary().display()));
             // Under memcheck a server starts many times slower.
-            let under_valgrind = valgrind::report_file().is_some();
+            let under_valgrind = valgrind::report_file().is_some() || !self.prefix.is_empty();
             let deadline =
                 Instant::now() + Duration::from_secs(if under_valgrind { 120 } else { 20 });
             while Instant::now() < deadline {
@@ -185,6 +200,11 @@ impl Server {
             self.port = 0; // maybe the port was taken meanwhile: pick another
         }
         panic!("{} did not start; log:\n{}", self.kind.name(), self.log());
+    }
+
+    /// The server's process ID (the wrapping program's, under `start_under`).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn log(&self) -> String {
