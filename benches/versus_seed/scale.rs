@@ -70,6 +70,7 @@ fn scale_design(b: &mut Bench, design: &Design, levels: &[usize], rounds: usize)
                         user: n,
                         ticket: tickets.get(n).map(String::as_str).unwrap_or(""),
                         seat: "",
+                        pass: "",
                     };
                     d.cmd(Op::Status, &scripts, &s)
                 })
@@ -102,7 +103,7 @@ fn scale_design(b: &mut Bench, design: &Design, levels: &[usize], rounds: usize)
 }
 
 pub fn section(b: &mut Bench, o: &Options, f: &mut Findings) {
-    let mut levels: Vec<usize> = [1_000, 100_000, 1_000_000]
+    let mut levels: Vec<usize> = [1_000, 100_000, 1_000_000, 10_000_000]
         .into_iter()
         .filter(|&n| n < o.memory_users)
         .collect();
@@ -114,9 +115,12 @@ pub fn section(b: &mut Bench, o: &Options, f: &mut Findings) {
         .without_journal()
         .without_idempotency();
     let seatq_idem = Design::new("seatq + IDEMPOTENCY", Kind::Seatq, "scale").without_journal();
+    let seatq_journal =
+        Design::new("seatq, journal on", Kind::Seatq, "scale").without_idempotency();
     let seed = Design::new("seed layout", Kind::Seed, "scale");
     let ours = scale_design(b, &seatq, &levels, o.rounds);
     let with_idem = scale_design(b, &seatq_idem, &levels[levels.len() - 1..], 0);
+    let with_journal = scale_design(b, &seatq_journal, &levels[levels.len() - 1..], 0);
     let theirs = scale_design(b, &seed, &levels, o.rounds);
     println!(
         "\n== 2. The line at scale: 36-character user IDs; STATUS = median of {} x {} calls \
@@ -170,10 +174,12 @@ pub fn section(b: &mut Bench, o: &Options, f: &mut Findings) {
         .zip(&theirs)
         .map(|(a, b)| {
             let idem = with_idem.iter().find(|l| l.waiting == a.waiting);
+            let journal = with_journal.iter().find(|l| l.waiting == a.waiting);
             vec![
                 thousands(a.waiting as f64),
                 format!("{:.1}", a.memory_per_user),
                 format!("{:.1}", a.usage_per_user),
+                journal.map_or("-".into(), |l| format!("{:.1}", l.memory_per_user)),
                 idem.map_or("-".into(), |l| format!("{:.1}", l.memory_per_user)),
                 format!("{:.1}", b.memory_per_user),
                 format!("{:.1}", b.usage_per_user),
@@ -185,6 +191,7 @@ pub fn section(b: &mut Bench, o: &Options, f: &mut Findings) {
     print_table(
         "Memory per waiting user (bytes): used_memory delta / N, and MEMORY USAGE / N.\n  \
          seatq: QUEUE.ENQUEUE key user, journal off (MEMORY USAGE of the event key); \
+         journal on: the same with the event's journal (one entry per join); \
          + IDEMPOTENCY: each join also records an idempotency key, like the seed's dedupe key.\n  \
          seed: the keys of its enqueue script (MEMORY USAGE: one user's stream + dedupe key, \
          times N, plus the waiting zset)",
@@ -193,6 +200,7 @@ pub fn section(b: &mut Bench, o: &Options, f: &mut Findings) {
             "waiting",
             "seatq used_memory",
             "seatq MEMORY USAGE",
+            "seatq journal on used_memory",
             "seatq + IDEMPOTENCY used_memory",
             "seed used_memory",
             "seed MEMORY USAGE",
@@ -203,4 +211,5 @@ pub fn section(b: &mut Bench, o: &Options, f: &mut Findings) {
     );
     let (a, b) = (ours.last().expect("level"), theirs.last().expect("level"));
     f.memory = Some((a.waiting, a.memory_per_user, b.memory_per_user));
+    f.memory_journal = with_journal.last().map(|l| (l.waiting, l.memory_per_user));
 }

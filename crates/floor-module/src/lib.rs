@@ -34,14 +34,22 @@ fn bytes<'a>(s: *mut RedisModuleString) -> &'a [u8] {
 }
 
 unsafe fn reply_text(ctx: *mut RedisModuleCtx, text: &[u8]) {
-    raw::RedisModule_ReplyWithStringBuffer.unwrap()(ctx, text.as_ptr().cast::<c_char>(), text.len());
+    raw::RedisModule_ReplyWithStringBuffer.unwrap()(
+        ctx,
+        text.as_ptr().cast::<c_char>(),
+        text.len(),
+    );
 }
 
 unsafe fn reply_int(ctx: *mut RedisModuleCtx, n: i64) {
     raw::RedisModule_ReplyWithLongLong.unwrap()(ctx, n);
 }
 
-unsafe fn open(ctx: *mut RedisModuleCtx, key: *mut RedisModuleString, write: bool) -> *mut raw::RedisModuleKey {
+unsafe fn open(
+    ctx: *mut RedisModuleCtx,
+    key: *mut RedisModuleString,
+    write: bool,
+) -> *mut raw::RedisModuleKey {
     let mode = if write {
         raw::REDISMODULE_READ | raw::REDISMODULE_WRITE
     } else {
@@ -50,7 +58,11 @@ unsafe fn open(ctx: *mut RedisModuleCtx, key: *mut RedisModuleString, write: boo
     raw::RedisModule_OpenKey.unwrap()(ctx, key, mode as c_int).cast()
 }
 
-extern "C" fn noop(ctx: *mut RedisModuleCtx, _argv: *mut *mut RedisModuleString, argc: c_int) -> c_int {
+extern "C" fn noop(
+    ctx: *mut RedisModuleCtx,
+    _argv: *mut *mut RedisModuleString,
+    argc: c_int,
+) -> c_int {
     unsafe {
         if argc != 2 {
             return raw::RedisModule_WrongArity.unwrap()(ctx);
@@ -60,7 +72,11 @@ extern "C" fn noop(ctx: *mut RedisModuleCtx, _argv: *mut *mut RedisModuleString,
     OK
 }
 
-extern "C" fn read(ctx: *mut RedisModuleCtx, argv: *mut *mut RedisModuleString, argc: c_int) -> c_int {
+extern "C" fn read(
+    ctx: *mut RedisModuleCtx,
+    argv: *mut *mut RedisModuleString,
+    argc: c_int,
+) -> c_int {
     unsafe {
         if argc != 2 {
             return raw::RedisModule_WrongArity.unwrap()(ctx);
@@ -92,7 +108,12 @@ extern "C" fn read(ctx: *mut RedisModuleCtx, argv: *mut *mut RedisModuleString, 
 
 /// Replicates `FLOOR.APPLY key id joined serial user at a b` (8 arguments), notifies and
 /// replies the 5-field map.
-unsafe fn replicate_notify_reply(ctx: *mut RedisModuleCtx, key: *mut RedisModuleString, id: &[u8], user: &[u8]) {
+unsafe fn replicate_notify_reply(
+    ctx: *mut RedisModuleCtx,
+    key: *mut RedisModuleString,
+    id: &[u8],
+    user: &[u8],
+) {
     raw::RedisModule_Replicate.unwrap()(
         ctx,
         c"FLOOR.APPLY".as_ptr(),
@@ -113,7 +134,12 @@ unsafe fn replicate_notify_reply(ctx: *mut RedisModuleCtx, key: *mut RedisModule
         b"b".as_ptr(),
         1usize,
     );
-    raw::RedisModule_NotifyKeyspaceEvent.unwrap()(ctx, raw::NotifyEvent::STREAM.bits(), c"xadd".as_ptr(), key);
+    raw::RedisModule_NotifyKeyspaceEvent.unwrap()(
+        ctx,
+        raw::NotifyEvent::STREAM.bits(),
+        c"xadd".as_ptr(),
+        key,
+    );
     raw::RedisModule_ReplyWithMap.unwrap()(ctx, 5 as c_long);
     reply_text(ctx, b"ticket");
     reply_text(ctx, b"42.9f86d081884c7d65");
@@ -127,7 +153,11 @@ unsafe fn replicate_notify_reply(ctx: *mut RedisModuleCtx, key: *mut RedisModule
     reply_int(ctx, 0);
 }
 
-extern "C" fn write(ctx: *mut RedisModuleCtx, argv: *mut *mut RedisModuleString, argc: c_int) -> c_int {
+extern "C" fn write(
+    ctx: *mut RedisModuleCtx,
+    argv: *mut *mut RedisModuleString,
+    argc: c_int,
+) -> c_int {
     unsafe {
         if argc != 3 {
             return raw::RedisModule_WrongArity.unwrap()(ctx);
@@ -136,7 +166,8 @@ extern "C" fn write(ctx: *mut RedisModuleCtx, argv: *mut *mut RedisModuleString,
         let key = open(ctx, argv[1], true);
         // One entry of 6 field/value pairs: the words are made once per call like any
         // module that does not cache them; the user is the argument itself.
-        let make = |b: &[u8]| raw::RedisModule_CreateString.unwrap()(ctx, b.as_ptr().cast(), b.len());
+        let make =
+            |b: &[u8]| raw::RedisModule_CreateString.unwrap()(ctx, b.as_ptr().cast(), b.len());
         let mut fields: [*mut RedisModuleString; 12] = [
             make(b"type"),
             make(b"joined"),
@@ -175,7 +206,11 @@ extern "C" fn write(ctx: *mut RedisModuleCtx, argv: *mut *mut RedisModuleString,
     OK
 }
 
-extern "C" fn touch(ctx: *mut RedisModuleCtx, argv: *mut *mut RedisModuleString, argc: c_int) -> c_int {
+extern "C" fn touch(
+    ctx: *mut RedisModuleCtx,
+    argv: *mut *mut RedisModuleString,
+    argc: c_int,
+) -> c_int {
     unsafe {
         if argc != 2 {
             return raw::RedisModule_WrongArity.unwrap()(ctx);
@@ -183,14 +218,26 @@ extern "C" fn touch(ctx: *mut RedisModuleCtx, argv: *mut *mut RedisModuleString,
         let argv = std::slice::from_raw_parts(argv, argc as usize);
         let key = open(ctx, argv[1], true);
         raw::RedisModule_CloseKey.unwrap()(key);
-        replicate_notify_reply(ctx, argv[1], b"1800000000000-0", b"00000000-0000-4000-8000-000000000000");
+        replicate_notify_reply(
+            ctx,
+            argv[1],
+            b"1800000000000-0",
+            b"00000000-0000-4000-8000-000000000000",
+        );
     }
     OK
 }
 
-extern "C" fn apply(ctx: *mut RedisModuleCtx, _argv: *mut *mut RedisModuleString, _argc: c_int) -> c_int {
+extern "C" fn apply(
+    ctx: *mut RedisModuleCtx,
+    _argv: *mut *mut RedisModuleString,
+    _argc: c_int,
+) -> c_int {
     unsafe {
-        raw::RedisModule_ReplyWithError.unwrap()(ctx, c"ERR FLOOR.APPLY is only a replicated effect".as_ptr());
+        raw::RedisModule_ReplyWithError.unwrap()(
+            ctx,
+            c"ERR FLOOR.APPLY is only a replicated effect".as_ptr(),
+        );
     }
     OK
 }
@@ -206,7 +253,15 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     ];
     for (name, f, flags) in commands {
         let created = unsafe {
-            raw::RedisModule_CreateCommand.unwrap()(ctx.ctx, name.as_ptr(), Some(f), flags.as_ptr(), 1, 1, 1)
+            raw::RedisModule_CreateCommand.unwrap()(
+                ctx.ctx,
+                name.as_ptr(),
+                Some(f),
+                flags.as_ptr(),
+                1,
+                1,
+                1,
+            )
         };
         if created != OK {
             return Status::Err;
