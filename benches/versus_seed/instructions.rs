@@ -1319,6 +1319,7 @@ fn status_at_scale(lab: &mut Lab, levels: &[usize]) -> Vec<(usize, f64, f64)> {
     configure(&mut lab.con, key, true);
     let mut tickets: Vec<String> = Vec::new();
     let mut out = Vec::new();
+    let mut cells: Vec<Cell> = Vec::new();
     for &waiting in levels {
         progress(&format!(
             "instructions: STATUS at {} waiting",
@@ -1357,7 +1358,14 @@ fn status_at_scale(lab: &mut Lab, levels: &[usize]) -> Vec<(usize, f64, f64)> {
                 .map(|&i| one(cmd(&["ZRANK", "iscale:zset", &user_id(i)])))
                 .collect(),
         );
+        progress(&format!(
+            "instructions: STATUS at {} waiting: {:.0} Ir per call (ZRANK {:.0})",
+            thousands(waiting as f64),
+            c.ir,
+            z.ir
+        ));
         out.push((waiting, c.ir, z.ir));
+        cells.push(c);
     }
     let base = out.first().map_or(1.0, |l| l.1);
     let zbase = out.first().map_or(1.0, |l| l.2);
@@ -1379,6 +1387,50 @@ fn status_at_scale(lab: &mut Lab, levels: &[usize]) -> Vec<(usize, f64, f64)> {
         &["waiting", "QUEUE.STATUS", "x first", "ZRANK", "x first"],
         &rows,
     );
+    // Where a level costs more than the first: the functions whose self cost grew most.
+    let calls = lab.calls as f64;
+    let per_call = |c: &Cell| -> HashMap<String, f64> {
+        let mut m = HashMap::new();
+        for f in functions(&c.dump, false) {
+            *m.entry(format!(
+                "{} ({})",
+                short_name(&f.name),
+                object_name(&f.object)
+            ))
+            .or_insert(0.0) += f.ir as f64 / calls;
+        }
+        m
+    };
+    if let Some(first) = cells.first() {
+        let base_fns = per_call(first);
+        for (level, c) in out.iter().zip(&cells).skip(1) {
+            if c.ir <= 1.05 * first.ir {
+                continue;
+            }
+            let fns = per_call(c);
+            let mut grew: Vec<(f64, &String, f64)> = fns
+                .iter()
+                .map(|(name, &ir)| (ir - base_fns.get(name).copied().unwrap_or(0.0), name, ir))
+                .collect();
+            grew.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let rows: Vec<Vec<String>> = grew
+                .iter()
+                .take(10)
+                .map(|(d, name, ir)| vec![name.to_string(), format!("{d:+.0}"), format!("{ir:.0}")])
+                .collect();
+            print_table(
+                &format!(
+                    "   STATUS at {} waiting costs {} more than at {}: the functions that grew",
+                    thousands(level.0 as f64),
+                    thousands(c.ir - first.ir),
+                    thousands(out[0].0 as f64)
+                ),
+                1,
+                &["function (object)", "Ir/call more", "Ir/call"],
+                &rows,
+            );
+        }
+    }
     out
 }
 
