@@ -1260,9 +1260,32 @@ pub fn section(o: &Options, f: &mut Findings) {
                 ]
             })
             .collect();
+        // Self cost by object: the module, the server, the allocator, libc.
+        let mut by_object: Vec<(String, u64)> = Vec::new();
+        for f in functions(&cell.dump, false) {
+            let object = object_name(&f.object).to_string();
+            match by_object.iter_mut().find(|(o, _)| *o == object) {
+                Some(entry) => entry.1 += f.ir,
+                None => by_object.push((object, f.ir)),
+            }
+        }
+        by_object.sort_by(|a, b| b.1.cmp(&a.1));
+        let objects = by_object
+            .iter()
+            .take(5)
+            .map(|(o, ir)| {
+                format!(
+                    "{} {:.0} ({:.0}%)",
+                    if o.is_empty() { "?" } else { o },
+                    *ir as f64 / calls as f64,
+                    100.0 * *ir as f64 / (cell.ir * calls as f64)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
         print_table(
             &format!(
-                "{name}, journal on: {} Ir per call; top functions by self cost",
+                "{name}, journal on: {} Ir per call; by object: {objects}; top functions by self cost",
                 thousands(cell.ir)
             ),
             2,

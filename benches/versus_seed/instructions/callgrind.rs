@@ -183,23 +183,53 @@ pub fn functions(path: &Path, inclusive: bool) -> Vec<FunctionCost> {
     costs
 }
 
-/// A function name short enough for a table: crate paths and generic arguments trimmed.
+/// A function name short enough for a table: `<T as Trait>::f` and `<impl T>::f` read as
+/// `T::f`, generic arguments and crate prefixes go, the last three path segments stay.
 pub fn short_name(name: &str) -> String {
     let mut out = String::new();
-    let mut depth = 0;
-    for ch in name.chars() {
-        match ch {
-            '<' => depth += 1,
-            '>' => depth -= 1,
-            _ if depth == 0 => out.push(ch),
-            _ => {}
+    let chars: Vec<char> = name.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] != '<' {
+            out.push(chars[i]);
+            i += 1;
+            continue;
         }
+        // A <...> group: find its end.
+        let mut depth = 0;
+        let mut j = i;
+        while j < chars.len() {
+            match chars[j] {
+                '<' => depth += 1,
+                '>' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            j += 1;
+        }
+        let inner: String = chars[i + 1..j.min(chars.len())].iter().collect();
+        // Qualified paths and impl blocks name a type; other groups are generic arguments.
+        let path_like = out.is_empty() || out.ends_with("::");
+        if path_like {
+            let ty = inner
+                .strip_prefix("impl ")
+                .unwrap_or(&inner)
+                .split(" as ")
+                .next()
+                .unwrap_or("");
+            out.push_str(&short_name(ty));
+        }
+        i = j + 1;
     }
-    let out = out.trim_start_matches("seatq::").to_string();
-    let parts: Vec<&str> = out.split("::").collect();
+    let out = out.replace("seatq::", "");
+    let parts: Vec<&str> = out.split("::").filter(|p| !p.is_empty()).collect();
     if parts.len() > 3 {
         parts[parts.len() - 3..].join("::")
     } else {
-        out
+        parts.join("::")
     }
 }
