@@ -137,7 +137,10 @@ pub struct FunctionCost {
     pub object: String,
 }
 
-/// The functions of a dump by cost, from `callgrind_annotate` (self cost, or inclusive).
+/// The functions of a dump by cost, from `callgrind_annotate` (self cost, or inclusive). The
+/// annotator lists a function once per source file its code came from (inlining): the costs
+/// are summed by function. Functions with debug information show no object: those from Rust
+/// sources are the module's.
 pub fn functions(path: &Path, inclusive: bool) -> Vec<FunctionCost> {
     let out = Command::new("callgrind_annotate")
         .arg(format!(
@@ -145,11 +148,13 @@ pub fn functions(path: &Path, inclusive: bool) -> Vec<FunctionCost> {
             if inclusive { "yes" } else { "no" }
         ))
         .arg("--threshold=100")
+        .arg("--auto=no")
         .arg(path)
         .output()
         .expect("callgrind_annotate");
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut costs = Vec::new();
+    let mut costs: Vec<FunctionCost> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for line in text.lines() {
         // "  500,478 (10.94%)  file:function [object]"
         let line = line.trim_start();
@@ -166,20 +171,34 @@ pub fn functions(path: &Path, inclusive: bool) -> Vec<FunctionCost> {
             continue;
         };
         let rest = rest.trim();
-        if rest.starts_with("PROGRAM TOTALS") || rest.is_empty() {
+        if rest.starts_with("PROGRAM TOTALS") || rest.is_empty() || rest.starts_with("=>") {
             continue;
         }
         let (func, object) = match rest.rfind(" [") {
             Some(at) if rest.ends_with(']') => (&rest[..at], &rest[at + 2..rest.len() - 1]),
             _ => (rest, ""),
         };
-        let name = func.split_once(':').map_or(func, |(_, f)| f);
-        costs.push(FunctionCost {
-            ir,
-            name: name.to_string(),
-            object: object.rsplit('/').next().unwrap_or(object).to_string(),
-        });
+        let (file, name) = func.split_once(':').unwrap_or(("", func));
+        let object = if !object.is_empty() {
+            object.rsplit('/').next().unwrap_or(object).to_string()
+        } else if file.ends_with(".rs") {
+            "module (Rust)".to_string()
+        } else {
+            String::new()
+        };
+        match index.get(name) {
+            Some(&i) => costs[i].ir += ir,
+            None => {
+                index.insert(name.to_string(), costs.len());
+                costs.push(FunctionCost {
+                    ir,
+                    name: name.to_string(),
+                    object,
+                });
+            }
+        }
     }
+    costs.sort_by(|a, b| b.ir.cmp(&a.ir));
     costs
 }
 
