@@ -1101,6 +1101,7 @@ pub fn section(o: &Options, f: &mut Findings) {
         }
     };
     let mut table = Vec::new();
+    let mut tops = Vec::new();
     for row in &rows {
         let on = row.cells.get(&Col::On).map(|c| c.ir);
         let floor = row.cells.get(&Col::FloorModule).map(|c| c.ir);
@@ -1136,8 +1137,10 @@ pub fn section(o: &Options, f: &mut Findings) {
             r(on, floor),
             r(on, lua),
             r(on, flow),
-            top,
         ]);
+        if !top.is_empty() {
+            tops.push(vec![row.name.to_string(), top]);
+        }
     }
     print_table(
         "Ir per call (k = 1,000 instructions); ratios of seatq with the journal on",
@@ -1153,9 +1156,14 @@ pub fn section(o: &Options, f: &mut Findings) {
             "on/floor",
             "on/Lua",
             "on/flow",
-            "top functions (seatq on, self Ir per call)",
         ],
         &table,
+    );
+    print_table(
+        "Top functions of seatq (journal on) by self cost, Ir per call",
+        2,
+        &["command", "functions"],
+        &tops,
     );
     // Per request as sent: the gateway's round trips each cost a request's reading and
     // replying again (PING alone, minus its share in a pipeline, is that cost).
@@ -1295,10 +1303,9 @@ pub fn section(o: &Options, f: &mut Findings) {
         let inclusive: Vec<Vec<String>> = functions(&cell.dump, true)
             .into_iter()
             .filter(|f| {
-                f.object.starts_with("libseatq")
+                (f.object.starts_with("libseatq") || f.object == "module (Rust)")
+                    && f.name.starts_with("seatq::")
                     && !f.name.contains("dispatch")
-                    && !f.name.starts_with("core::")
-                    && !f.name.starts_with("std::")
             })
             .take(12)
             .map(|f| {

@@ -138,8 +138,8 @@ pub struct FunctionCost {
 }
 
 /// The functions of a dump by cost, from `callgrind_annotate` (self cost, or inclusive). The
-/// annotator lists a function once per source file its code came from (inlining): the costs
-/// are summed by function. Functions with debug information show no object: those from Rust
+/// annotator lists a function once per source file its code came from (inlining): self costs
+/// are summed by function, inclusive costs take the largest entry (the entries overlap). Functions with debug information show no object: those from Rust
 /// sources are the module's.
 pub fn functions(path: &Path, inclusive: bool) -> Vec<FunctionCost> {
     let out = Command::new("callgrind_annotate")
@@ -187,6 +187,7 @@ pub fn functions(path: &Path, inclusive: bool) -> Vec<FunctionCost> {
             String::new()
         };
         match index.get(name) {
+            Some(&i) if inclusive => costs[i].ir = costs[i].ir.max(ir),
             Some(&i) => costs[i].ir += ir,
             None => {
                 index.insert(name.to_string(), costs.len());
