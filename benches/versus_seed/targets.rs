@@ -65,7 +65,7 @@ impl InstructionFindings {
                 out.push([
                     "journaled write <= 1.25x FLOOR.WRITE".to_string(),
                     r.0.to_string(),
-                    format!("{} = {} x {}", k(on), ratio(on / floor), k(floor)),
+                    format!("{} = {} of {}", k(on), ratio(on / floor), k(floor)),
                     verdict(on <= 1.25 * floor),
                 ]);
             }
