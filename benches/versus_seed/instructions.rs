@@ -68,6 +68,8 @@ struct Cell {
     /// Round trips per call as the client sends it (the seed's gateway: one per call but for
     /// join's pipeline).
     trips: usize,
+    /// What the dump's total was divided by (calls, or tickets called).
+    per: usize,
 }
 
 /// What a row's calls are, for the goals: a journaled write (compared with FLOOR.WRITE), a read
@@ -182,6 +184,7 @@ impl Lab {
             dump: dump.path,
             commands,
             trips: 1,
+            per: calls,
         };
         (cell, replies)
     }
@@ -673,6 +676,7 @@ fn measure_rows(lab: &mut Lab) -> Vec<Row> {
                 dump: dump.path,
                 commands: 1,
                 trips: 1,
+                per: 2 * n,
             },
         );
         let (c, replies) = lab.measure(
@@ -1004,11 +1008,11 @@ fn k(ir: f64) -> String {
 }
 
 /// The top `count` functions of a cell by self cost, in Ir per call.
-fn top_functions(cell: &Cell, calls: usize, count: usize) -> Vec<(f64, FunctionCost)> {
+fn top_functions(cell: &Cell, count: usize) -> Vec<(f64, FunctionCost)> {
     functions(&cell.dump, false)
         .into_iter()
         .take(count)
-        .map(|f| (f.ir as f64 / calls as f64, f))
+        .map(|f| (f.ir as f64 / cell.per as f64, f))
         .collect()
 }
 
@@ -1115,7 +1119,7 @@ pub fn section(o: &Options, f: &mut Findings) {
             .cells
             .get(&Col::On)
             .map(|c| {
-                top_functions(c, lab.calls, 3)
+                top_functions(c, 3)
                     .iter()
                     .map(|(ir, f)| format!("{} {}", short_name(&f.name), k(*ir)))
                     .collect::<Vec<_>>()
@@ -1251,11 +1255,7 @@ pub fn section(o: &Options, f: &mut Findings) {
         let Some(cell) = row.cells.get(&Col::On) else {
             continue;
         };
-        let calls = if name.starts_with("server call") {
-            2 * lab.calls
-        } else {
-            lab.calls
-        };
+        let calls = cell.per;
         let self_cost: Vec<Vec<String>> = functions(&cell.dump, false)
             .into_iter()
             .take(15)
