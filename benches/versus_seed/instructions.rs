@@ -1277,7 +1277,7 @@ pub fn section(o: &Options, f: &mut Findings) {
                 None => by_object.push((object, f.ir)),
             }
         }
-        by_object.sort_by(|a, b| b.1.cmp(&a.1));
+        by_object.sort_by_key(|o| std::cmp::Reverse(o.1));
         let objects = by_object
             .iter()
             .take(5)

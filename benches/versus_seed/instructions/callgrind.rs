@@ -199,7 +199,7 @@ pub fn functions(path: &Path, inclusive: bool) -> Vec<FunctionCost> {
             }
         }
     }
-    costs.sort_by(|a, b| b.ir.cmp(&a.ir));
+    costs.sort_by_key(|c| std::cmp::Reverse(c.ir));
     costs
 }
 
