@@ -114,7 +114,13 @@ pub struct Server {
 impl Server {
     /// Starts a server with the module loaded; `extra` are more `--name value` arguments.
     pub fn start(kind: ServerKind, extra: &[&str]) -> Server {
-        Self::start_as(kind, extra, None)
+        Self::start_as(kind, extra, None, &[])
+    }
+
+    /// Like `start`, with files copied into the server's directory first (source, name there),
+    /// so that it starts from them: a `dump.rdb`, an `appendonly.aof`, ...
+    pub fn start_with_files(kind: ServerKind, extra: &[&str], files: &[(&Path, &str)]) -> Server {
+        Self::start_as(kind, extra, None, files)
     }
 
     /// Like `start`, for servers whose default user is off: the harness (and `connection()`)
@@ -125,10 +131,20 @@ impl Server {
         user: &str,
         password: &str,
     ) -> Server {
-        Self::start_as(kind, extra, Some((user.to_string(), password.to_string())))
+        Self::start_as(
+            kind,
+            extra,
+            Some((user.to_string(), password.to_string())),
+            &[],
+        )
     }
 
-    fn start_as(kind: ServerKind, extra: &[&str], login: Option<(String, String)>) -> Server {
+    fn start_as(
+        kind: ServerKind,
+        extra: &[&str],
+        login: Option<(String, String)>,
+        files: &[(&Path, &str)],
+    ) -> Server {
         let dir = std::env::temp_dir().join(format!(
             "seatq-{}-{}-{}",
             kind.name(),
@@ -137,6 +153,11 @@ impl Server {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
+        for (source, name) in files {
+            std::fs::copy(source, dir.join(name)).unwrap_or_else(|e| {
+                panic!("copy {} into {}: {e}", source.display(), dir.display())
+            });
+        }
         let mut server = Server {
             kind,
             port: 0,
@@ -256,7 +277,7 @@ impl Server {
         let primary = format!("127.0.0.1 {}", self.port);
         let mut args: Vec<&str> = vec!["--replicaof", &primary];
         args.extend_from_slice(extra);
-        let replica = Server::start_as(self.kind, &args, self.login.clone());
+        let replica = Server::start_as(self.kind, &args, self.login.clone(), &[]);
         let mut con = replica.connection();
         wait_until(Duration::from_secs(20), || {
             let info: String = redis::cmd("INFO")
