@@ -500,3 +500,45 @@ fn the_upgraded_sale_goes_on_and_persists() {
         );
     });
 }
+
+fn unhex(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// The first release let a user whose pass had expired join again before its timer ended the
+/// session; an RDB saved (or a DUMP made, or a MIGRATE sent) in that window holds both the
+/// lapsed session and the user's new waiting ticket. It loads with the session ended.
+#[test]
+fn a_lapsed_session_whose_user_joined_again_loads_as_ended() {
+    let v1 = recorded();
+    let key = "{edge}:rejoin";
+    let edge = &v1["dumps"][key];
+    let payload = unhex(edge["payload_hex"].as_str().unwrap());
+    for_each_server(|kind| {
+        let server = Server::start(kind, &[]);
+        let mut con = server.connection();
+        let restored: redis::RedisResult<()> = redis::cmd("RESTORE")
+            .arg(key)
+            .arg(0)
+            .arg(&payload)
+            .query(&mut con);
+        restored.unwrap_or_else(|e| panic!("RESTORE of the first release's DUMP: {e}"));
+        for (user, u) in edge["users"].as_object().unwrap() {
+            let st = record(&status_of(&mut con, key, user).unwrap());
+            assert_eq!(text(&st["state"]), "waiting", "{user}");
+            assert_eq!(
+                int(&st["position"]),
+                u["position"].as_i64().unwrap(),
+                "{user}"
+            );
+        }
+        let info = record(&ok(&mut con, &["QUEUE.INFO", key]));
+        assert_eq!((int(&info["waiting"]), int(&info["sessions"])), (2, 0));
+        let before = digest(&mut con, key);
+        ok(&mut con, &["DEBUG", "RELOAD"]);
+        assert_eq!(digest(&mut con, key), before);
+    });
+}

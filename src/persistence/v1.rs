@@ -4,7 +4,10 @@
 //! today tickets have serials and sessions stand apart. Tickets get serials in line order (so
 //! positions do not change), ended tickets keep their state (an admitted one with a live session
 //! is a called ticket, without one it was dequeued), sessions count as claimed and keep their
-//! 128-bit pass (still accepted, as the exact pass of the user's session). Tickets clients
+//! 128-bit pass (still accepted, as the exact pass of the user's session). A session whose user
+//! waits in the line again had lapsed (the first release let such a user join again before its
+//! timer ended the session): it ends at conversion, its ticket `expired`, as that timer would
+//! have ended it. Tickets clients
 //! hold in the old form no longer resolve: a client gets its ticket again by joining again (one
 //! ticket per user) or is addressed by user. The journal starts afresh under today's naming rule.
 //!
@@ -122,6 +125,16 @@ pub fn load(source: &mut impl Source) -> Result<Event, String> {
     };
     event.history = load_history(source)?;
     let pass_ttl = event.config.get(Setting::PassTtl);
+    // The first release let a user whose pass had expired join again before its timer ended
+    // the session: such a session had lapsed already, and ends here as its timer would have.
+    let waiting_users: std::collections::HashSet<&[u8]> = tickets
+        .iter()
+        .filter_map(|(_, state)| match state {
+            V1State::Waiting(_, payload) => Some(payload.user()),
+            _ => None,
+        })
+        .collect();
+    let mut lapsed = std::collections::HashSet::new();
     let mut sessions = Sessions::default();
     for _ in 0..get_count(source, MAX_ITEMS)? {
         let ticket = get_id(source)?;
@@ -133,6 +146,10 @@ pub fn load(source: &mut impl Source) -> Result<Event, String> {
             .ok_or("a session of an unknown ticket")?;
         if pass.len() != 16 || !crate::event::valid_user(&user) {
             return Err("bad version 1 session".into());
+        }
+        if waiting_users.contains(&*user) {
+            lapsed.insert(serial);
+            continue;
         }
         let hex: String = pass.iter().map(|b| format!("{b:02x}")).collect();
         sessions.insert(
@@ -156,6 +173,7 @@ pub fn load(source: &mut impl Source) -> Result<Event, String> {
                 payload,
             },
             V1State::Admitted if sessions.get(serial).is_some() => Ticket::Ended(EndState::Called),
+            V1State::Admitted if lapsed.contains(&serial) => Ticket::Ended(EndState::Expired),
             V1State::Admitted => Ticket::Ended(EndState::Dequeued),
             V1State::Left => Ticket::Ended(EndState::Left),
             V1State::Expired => Ticket::Ended(EndState::Expired),
