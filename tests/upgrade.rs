@@ -542,3 +542,67 @@ fn a_lapsed_session_whose_user_joined_again_loads_as_ended() {
         assert_eq!(digest(&mut con, key), before);
     });
 }
+
+/// The first release's AOF of effects (its changes as `SEATQ.APPLY <key> JOIN ...`,
+/// `CONFIG`, `HOLD`, ...): this release cannot replay them, and the server must not start
+/// without the sale they hold.
+#[test]
+fn an_aof_of_the_first_release_effects_stops_the_server_instead_of_losing_the_sale() {
+    for_each_server(|kind| {
+        let dir = std::env::temp_dir().join(format!(
+            "seatq-upgrade-{}-{}",
+            kind.name(),
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(fixture("v1-commands.aof"), dir.join("appendonly.aof")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = std::process::Command::new(kind.binary())
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "yes", "--aof-use-rdb-preamble", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .arg("--logfile")
+            .arg(dir.join("server.log"))
+            .arg("--loadmodule")
+            .arg(seatq_testkit::server::module_path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+        assert!(
+            status.is_some_and(|s| !s.success()),
+            "the server started on the first release's effects ({status:?}); log:\n{log}"
+        );
+        assert!(
+            log.contains("the first release's effects") && log.contains("BGREWRITEAOF"),
+            "the log says why and what to do:\n{log}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}
