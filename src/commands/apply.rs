@@ -20,8 +20,13 @@ pub const APPLY_ARGS: &[ArgDoc] = &[
 /// The first release's effects do not replay here. An AOF that holds them would otherwise load
 /// without the changes they carry and the server would start without them: it stops instead.
 fn first_release_effect(ctx: &Ctx, name: &[u8]) -> SeatqError {
+    let what = if ctx.loading() {
+        "start the first release on these files, run BGREWRITEAOF and let it finish, then start this release"
+    } else {
+        "a replica running this release cannot follow a primary running the first release: upgrade the primary"
+    };
     let message = format!(
-        "SEATQ.APPLY {} is one of the first release's effects, which this release cannot replay: start the first release on these files, run BGREWRITEAOF and let it finish, then start this release (docs/upgrade.md)",
+        "SEATQ.APPLY {} is one of the first release's effects, which this release cannot replay: {what} (docs/upgrade.md)",
         String::from_utf8_lossy(name)
     );
     ctx.log_warning(&format!("seatq: {message}"));
