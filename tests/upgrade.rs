@@ -303,6 +303,11 @@ fn every_event_of_the_first_release_loads_as_it_was() {
             &["SEAT.HOLD", MAIN, "w01", "A7", "PASS", pass("w01")],
         ));
         assert_eq!(int(&held["seats"]), 1);
+        let claim = record(&ok(&mut con, &["QUEUE.ADMIT", MAIN, "USER", "w01"]));
+        assert_eq!(
+            (text(&claim["pass"]), int(&claim["existing"])),
+            (pass("w01").into(), 1)
+        );
         let verify = record(&ok(&mut con, &["QUEUE.VERIFY", MAIN, pass("w01")]));
         assert_eq!(text(&verify["state"]), "invalid", "not a signed pass");
         // USER-LIMIT 4 still counts what the first release's holds and sales hold: w02 has 2
@@ -639,5 +644,30 @@ fn an_aof_of_the_first_release_effects_stops_the_server_instead_of_losing_the_sa
             "the log says why and what to do:\n{log}"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    });
+}
+
+/// What the first release had no setting for (CLAIM-TTL, SESSION-MAX, CLOSES-AT) a converted
+/// event takes from the module configs of the server that converts it, like a new event.
+#[test]
+fn settings_the_first_release_lacked_come_from_the_module_configs() {
+    for_each_server(|kind| {
+        let server = Server::start_with_files(
+            kind,
+            &[
+                "--seatq.claim-ttl-ms",
+                "600000",
+                "--seatq.session-max-ms",
+                "7200000",
+            ],
+            &[(&fixture("v1.rdb"), "dump.rdb")],
+        );
+        let mut con = server.connection();
+        for key in [MAIN, PRESALE, OPENED] {
+            let config = record(&ok(&mut con, &["QUEUE.CONFIG", key, "GET"]));
+            assert_eq!(int(&config["claim-ttl"]), 600_000, "{key}");
+            assert_eq!(int(&config["session-max"]), 7_200_000, "{key}");
+            assert_eq!(int(&config["closes-at"]), 0, "{key}");
+        }
     });
 }
