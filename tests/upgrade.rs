@@ -671,3 +671,36 @@ fn settings_the_first_release_lacked_come_from_the_module_configs() {
         }
     });
 }
+
+/// Upgraded on its AOF without a rewrite: the first release's events stay in the AOF's base
+/// (an RDB preamble or SNAPSHOT blobs) and this release's effects follow in its incremental
+/// part. Every start converts the base again, the same way, and replays the effects on it.
+#[test]
+fn an_aof_whose_base_is_the_first_release_replays_this_release_effects() {
+    let v1 = recorded();
+    for_each_server(|kind| {
+        for base in ["v1-snapshot.aof", "v1.rdb"] {
+            let mut server = from_aof(kind, base);
+            let mut con = server.connection();
+            let pass = v1["events"][MAIN]["users"]["w01"]["pass"].as_str().unwrap();
+            let newcomer = record(&ok(&mut con, &["QUEUE.ENQUEUE", MAIN, "newcomer"]));
+            ok(&mut con, &["SEAT.HOLD", MAIN, "w01", "A7", "PASS", pass]);
+            ok(&mut con, &["SEAT.CONFIRM", MAIN, "w01", "A7"]);
+            ok(&mut con, &["QUEUE.LEAVE", MAIN, "USER", "w02"]);
+            wait_until(Duration::from_secs(10), || {
+                text(&record(&status_of(&mut con, MAIN, "w04").unwrap())["state"]) == "admitted"
+            });
+            ok(&mut con, &["QUEUE.ADMIT", MAIN, "USER", "w04"]);
+            ok(&mut con, &["QUEUE.PAUSE", MAIN]);
+            ok(&mut con, &["QUEUE.ENQUEUE", PRESALE, "p-new"]);
+            let before = identity(&mut con, &v1);
+            let whole = settled(&mut con);
+            server.restart();
+            let mut con = server.connection();
+            assert_eq!(text(&ok(&mut con, &["DEBUG", "DIGEST"])), whole, "{base}");
+            assert_eq!(identity(&mut con, &v1), before, "{base}");
+            let st = record(&status_of(&mut con, MAIN, "newcomer").unwrap());
+            assert_eq!(text(&st["ticket"]), text(&newcomer["ticket"]), "{base}");
+        }
+    });
+}
