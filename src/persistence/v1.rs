@@ -226,3 +226,108 @@ pub fn load(source: &mut impl Source) -> Result<Event, String> {
     };
     Ok(event)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::from_bytes;
+    use crate::queue::line::{EndState, Ticket};
+
+    /// The commands of an AOF file (RESP arrays of bulk strings).
+    fn commands(mut aof: &[u8]) -> Vec<Vec<Vec<u8>>> {
+        fn line<'a>(input: &mut &'a [u8]) -> &'a [u8] {
+            let end = input.windows(2).position(|w| w == b"\r\n").unwrap();
+            let (head, rest) = input.split_at(end);
+            *input = &rest[2..];
+            head
+        }
+        let number = |l: &[u8]| {
+            std::str::from_utf8(&l[1..])
+                .unwrap()
+                .parse::<usize>()
+                .unwrap()
+        };
+        let mut out = Vec::new();
+        while !aof.is_empty() {
+            let n = number(line(&mut aof));
+            let mut args = Vec::new();
+            for _ in 0..n {
+                let len = number(line(&mut aof));
+                args.push(aof[..len].to_vec());
+                aof = &aof[len + 2..];
+            }
+            out.push(args);
+        }
+        out
+    }
+
+    /// The first release's own bytes, the SNAPSHOT blobs of its AOF rewrite (tests/fixtures/v1,
+    /// made by generate.py there), convert ticket by ticket as it showed them: serials in its
+    /// line order, waiting tickets in place, each ended ticket in its state (which no client can
+    /// read any more: nobody holds the converted tickets), sessions with their passes.
+    #[test]
+    fn the_first_release_snapshots_convert_ticket_by_ticket() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v1/");
+        let aof = std::fs::read(format!("{dir}v1-snapshot.aof")).unwrap();
+        let v1: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(format!("{dir}v1.json")).unwrap()).unwrap();
+        let mut seen = 0;
+        for args in commands(&aof) {
+            if args[0] != b"SEATQ.APPLY" {
+                continue;
+            }
+            assert_eq!(args[2], b"SNAPSHOT");
+            let key = String::from_utf8(args[1].clone()).unwrap();
+            let event = from_bytes(&args[3], 1).unwrap();
+            let users = v1["events"][&key]["users"].as_object().unwrap();
+            // The line order is the order of the IDs, except in a pre-queue shuffled at opening.
+            let shuffled = key == "{tour}:opened";
+            let id = |u: &serde_json::Value| {
+                let (ms, seq) = u["ticket"].as_str().unwrap().split_once('-').unwrap();
+                (ms.parse::<u64>().unwrap(), seq.parse::<u64>().unwrap())
+            };
+            let mut order: Vec<_> = users.iter().collect();
+            order.sort_by_key(|(_, u)| id(u));
+            assert_eq!(event.line.next_serial() as usize, order.len(), "{key}");
+            for (rank, (user, u)) in order.into_iter().enumerate() {
+                let state = u["state"].as_str().unwrap();
+                let found = event
+                    .line
+                    .waiting_of(user.as_bytes())
+                    .or_else(|| event.sessions.of_user(user.as_bytes()));
+                let serial = match found {
+                    Some(serial) if shuffled => serial,
+                    _ => rank as crate::queue::line::Serial,
+                };
+                assert!(found.is_none() || found == Some(serial), "{key} {user}");
+                let session = event.sessions.get(serial);
+                let ticket = event.line.get(serial);
+                if state == "waiting" {
+                    let Some(Ticket::Waiting { payload, .. }) = ticket else {
+                        panic!("{key} {user}: {ticket:?}");
+                    };
+                    assert_eq!(payload.user(), user.as_bytes());
+                    continue;
+                }
+                let want = match (state, u.get("pass")) {
+                    ("admitted", Some(pass)) => {
+                        let s = session.unwrap_or_else(|| panic!("{key} {user}: no session"));
+                        assert_eq!(&*s.pass, pass.as_str().unwrap());
+                        assert!(s.claimed);
+                        assert_eq!(s.expires_at, v1["far_ms"].as_u64().unwrap());
+                        EndState::Called
+                    }
+                    ("admitted", None) => EndState::Dequeued,
+                    ("left", _) => EndState::Left,
+                    ("expired", _) => EndState::Expired,
+                    other => panic!("{key} {user}: {other:?}"),
+                };
+                assert_eq!(ticket, Some(&Ticket::Ended(want)), "{key} {user}");
+                if want != EndState::Called {
+                    assert!(session.is_none(), "{key} {user}");
+                }
+            }
+            seen += 1;
+        }
+        assert_eq!(seen, v1["events"].as_object().unwrap().len());
+    }
+}
