@@ -7,16 +7,16 @@
 //! 128-bit pass (still accepted, as the exact pass of the user's session). A session whose user
 //! waits in the line again had lapsed (the first release let such a user join again before its
 //! timer ended the session): it ends at conversion, its ticket `expired`, as that timer would
-//! have ended it. Tickets clients
-//! hold in the old form no longer resolve: a client gets its ticket again by joining again (one
-//! ticket per user) or is addressed by user. The journal starts afresh under today's naming rule.
+//! have ended it. Tickets clients hold in the old form no longer resolve: a client gets its
+//! ticket again by joining again (one ticket per user) or is addressed by user. The journal goes
+//! on under today's naming rule (the same stream for a key with a hash tag, a new one without).
 //!
 //! The event gets a secret derived from everything stored (a SHA-256 of the version 1 payload):
 //! every server that converts the same stored event (a replica loading its own old RDB, an AOF
 //! whose version 1 snapshot is replayed at each start) must derive the same tickets, and a
 //! random draw per load would not. The payload holds the first release's random passes and the
 //! clients' idempotency keys, but an event that had neither is derived from what its users and
-//! operators sent: docs/security.md advises re-creating such an event's line if that matters.
+//! operators sent (docs/upgrade.md says so).
 
 use super::{get_count, get_id, load_config, load_history, load_inventory, Source, MAX_ITEMS};
 use crate::admission::budget::AdmissionBudget;
