@@ -232,6 +232,40 @@ mod tests {
     use super::super::from_bytes;
     use crate::queue::line::{EndState, Ticket};
 
+    /// The first release allowed RATE up to 1,000,000; this release's upkeep calls at most
+    /// 20,000 a second. A converted event gets the most this release allows, and its budget
+    /// the same point in time in the new units.
+    #[test]
+    fn a_rate_above_this_release_range_becomes_its_maximum() {
+        use super::super::{ByteSink, Sink};
+        use crate::config::{Setting, SETTINGS};
+        let mut v1 = ByteSink::default();
+        v1.unsigned(1);
+        v1.unsigned(Setting::Rate.spec().persist_id);
+        v1.unsigned(50_000);
+        for n in [7, 0, 0, 0, 0, 0, 1, 0, 0, 0] {
+            v1.unsigned(n); // last ID, totals, opened, shuffled, no tickets, no keys
+        }
+        for n in [0, 0, 0, 0, 0, 0, 0, 0, 0] {
+            v1.unsigned(n); // no seats, buyers or holds; next hold, GA counts, lapsed holds
+        }
+        v1.unsigned(3_000_000); // the budget's next admission, in microseconds: at 3 s
+        v1.unsigned(0); // no history
+        v1.unsigned(0); // no sessions
+        let event = from_bytes(&v1.0, 1).unwrap();
+        let max = SETTINGS
+            .iter()
+            .find(|s| s.setting == Setting::Rate)
+            .unwrap()
+            .max;
+        assert_eq!(event.config.get(Setting::Rate), max as u64);
+        assert_eq!(
+            event.budget.tat,
+            3_000 * max as u128,
+            "3 s in 1/(1000 x RATE) s units"
+        );
+    }
+
     /// The commands of an AOF file (RESP arrays of bulk strings).
     fn commands(mut aof: &[u8]) -> Vec<Vec<Vec<u8>>> {
         fn line<'a>(input: &mut &'a [u8]) -> &'a [u8] {
