@@ -96,6 +96,11 @@ impl Ctx {
         primary && !loading && unsafe { api!(RedisModule_AvoidReplicaTraffic)() } == 0
     }
 
+    /// The server is loading its data (the AOF, an RDB).
+    pub fn loading(&self) -> bool {
+        self.flags() & raw::REDISMODULE_CTX_FLAGS_LOADING != 0
+    }
+
     /// The server runs in cluster mode.
     pub fn in_cluster(&self) -> bool {
         self.flags() & raw::REDISMODULE_CTX_FLAGS_CLUSTER != 0

@@ -101,6 +101,17 @@ fn free_port() -> u16 {
 
 static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
 
+/// How a server starts besides its arguments.
+#[derive(Default)]
+struct Launch<'a> {
+    /// A program to run the server under, up to the server binary.
+    prefix: &'a [&'a str],
+    /// (user, password) the harness logs in with.
+    login: Option<(String, String)>,
+    /// Files copied into the server's directory first (source, name there).
+    files: &'a [(&'a Path, &'a str)],
+}
+
 pub struct Server {
     pub kind: ServerKind,
     pub port: u16,
@@ -116,7 +127,20 @@ pub struct Server {
 impl Server {
     /// Starts a server with the module loaded; `extra` are more `--name value` arguments.
     pub fn start(kind: ServerKind, extra: &[&str]) -> Server {
-        Self::start_as(kind, &[], extra, None)
+        Self::start_as(kind, extra, Launch::default())
+    }
+
+    /// Like `start`, with files copied into the server's directory first (source, name there),
+    /// so that it starts from them: a `dump.rdb`, an `appendonly.aof`, ...
+    pub fn start_with_files(kind: ServerKind, extra: &[&str], files: &[(&Path, &str)]) -> Server {
+        Self::start_as(
+            kind,
+            extra,
+            Launch {
+                files,
+                ..Launch::default()
+            },
+        )
     }
 
     /// Like `start`, for servers whose default user is off: the harness (and `connection()`)
@@ -129,9 +153,11 @@ impl Server {
     ) -> Server {
         Self::start_as(
             kind,
-            &[],
             extra,
-            Some((user.to_string(), password.to_string())),
+            Launch {
+                login: Some((user.to_string(), password.to_string())),
+                ..Launch::default()
+            },
         )
     }
 
@@ -139,14 +165,24 @@ impl Server {
     /// line up to the server binary (e.g. `valgrind --tool=callgrind ...`), which then gets up
     /// to 2 minutes to answer. `extra` as for `start`.
     pub fn start_under(kind: ServerKind, prefix: &[&str], extra: &[&str]) -> Server {
-        Self::start_as(kind, prefix, extra, None)
+        Self::start_as(
+            kind,
+            extra,
+            Launch {
+                prefix,
+                ..Launch::default()
+            },
+        )
     }
 
     fn start_as(
         kind: ServerKind,
-        prefix: &[&str],
         extra: &[&str],
-        login: Option<(String, String)>,
+        Launch {
+            prefix,
+            login,
+            files,
+        }: Launch,
     ) -> Server {
         let dir = std::env::temp_dir().join(format!(
             "seatq-{}-{}-{}",
@@ -156,6 +192,11 @@ impl Server {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
+        for (source, name) in files {
+            std::fs::copy(source, dir.join(name)).unwrap_or_else(|e| {
+                panic!("copy {} into {}: {e}", source.display(), dir.display())
+            });
+        }
         let mut server = Server {
             kind,
             port: 0,
@@ -286,7 +327,14 @@ impl Server {
         let primary = format!("127.0.0.1 {}", self.port);
         let mut args: Vec<&str> = vec!["--replicaof", &primary];
         args.extend_from_slice(extra);
-        let replica = Server::start_as(self.kind, &[], &args, self.login.clone());
+        let replica = Server::start_as(
+            self.kind,
+            &args,
+            Launch {
+                login: self.login.clone(),
+                ..Launch::default()
+            },
+        );
         let mut con = replica.connection();
         wait_until(Duration::from_secs(20), || {
             let info: String = redis::cmd("INFO")
