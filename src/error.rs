@@ -23,6 +23,8 @@ pub enum SeatqError {
     TryAgain(String),
     /// The line takes no new joins (QUEUE.CLOSE or CLOSES-AT).
     Closed,
+    /// The event has not opened: the pre-queue's order is not revealed (RANGE, DEQUEUE).
+    NotOpen,
     SeatUnavailable(Vec<u8>),
     /// Not enough stock; the detail says how much is left (empty for named seats).
     SoldOut(String),
@@ -56,6 +58,7 @@ impl SeatqError {
             SeatqError::JournalUnavailable(_) => "JOURNAL_UNAVAILABLE",
             SeatqError::TryAgain(_) => "TRYAGAIN",
             SeatqError::Closed => "CLOSED",
+            SeatqError::NotOpen => "NOT_OPEN",
             SeatqError::Duplicate(_) => "DUPLICATE",
             SeatqError::NoSuchTicket(_) => "NO_SUCH_TICKET",
             SeatqError::NoSuchEvent => "NO_SUCH_EVENT",
@@ -88,6 +91,10 @@ impl SeatqError {
             SeatqError::Duplicate(None) => "the idempotency key was already used".into(),
             SeatqError::JournalUnavailable(m) | SeatqError::TryAgain(m) => m.clone(),
             SeatqError::Closed => "the line is closed to new joins".into(),
+            SeatqError::NotOpen => {
+                "the event has not opened: the pre-queue's order is drawn in secret until OPENS-AT"
+                    .into()
+            }
             SeatqError::NoSuchTicket(t) => printable(t),
             SeatqError::NoSuchEvent => "no such event".to_string(),
             SeatqError::SeatUnavailable(s)

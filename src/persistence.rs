@@ -339,6 +339,12 @@ fn load_history(source: &mut impl Source) -> Result<RateHistory, String> {
     Ok(history)
 }
 
+/// Whether `name` is an effect of the first release's `SEATQ.APPLY` (its AOF and replication
+/// stream), which this release does not replay.
+pub fn is_first_release_effect(name: &[u8]) -> bool {
+    v1::EFFECTS.iter().any(|e| e.eq_ignore_ascii_case(name))
+}
+
 /// Loads an event of encoding `version`.
 pub fn load(source: &mut impl Source, version: i32) -> Result<Event, String> {
     let event = match version {

@@ -252,7 +252,7 @@ impl<'a> Transaction<'a> {
             // ends.
             if mode == Mode::Decide {
                 return Err(SeatqError::JournalUnavailable(format!(
-                    "the journal of {} already holds entries at or after {}; delete or trim them to continue",
+                    "the journal of {} already holds entries at or after {}; delete the journal key to start a new one (a stream's last ID never goes back)",
                     printable(self.key),
                     record.id
                 )));

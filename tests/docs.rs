@@ -179,10 +179,15 @@ fn render_arg(arg: &[(String, Value)]) -> String {
         "pure-token" => get("token").expect("a pure token has its token"),
         _ => get("name").expect("an argument has a name"),
     };
+    // A token repeats only with `multiple_token`: `DATA field value [field value ...]`.
+    let multiple = flags.iter().any(|f| f == "multiple");
+    if multiple && !flags.iter().any(|f| f == "multiple_token") {
+        out = format!("{out} [{out} ...]");
+    }
     if let Some(token) = get("token").filter(|_| kind != "pure-token") {
         out = format!("{token} {out}");
     }
-    if flags.iter().any(|f| f == "multiple") {
+    if multiple && flags.iter().any(|f| f == "multiple_token") {
         out = format!("{out} [{out} ...]");
     }
     if flags.iter().any(|f| f == "optional") {

@@ -51,6 +51,8 @@ pub struct Subject<'a> {
     pub user: usize,
     pub ticket: &'a str,
     pub seat: &'a str,
+    /// seatq: the user's pass (SEAT.HOLD with REQUIRE-PASS on, the default).
+    pub pass: &'a str,
 }
 
 /// 36 characters, UUID-shaped; the first 8 hex digits make the IDs sort in number order.

@@ -9,6 +9,7 @@ pub enum Section {
     Latency,
     /// The sharded mode's simulation (no server).
     Shards,
+    Instructions,
 }
 
 pub struct Options {
@@ -23,11 +24,17 @@ pub struct Options {
     /// The shards section: users per run and K values.
     pub sim_users: Vec<usize>,
     pub sim_shards: Vec<usize>,
+    /// Instructions section: calls per cell, pipeline depth, STATUS levels (waiting users).
+    pub instr_calls: usize,
+    pub instr_depth: usize,
+    pub instr_waiting: Vec<usize>,
 }
 
 const USAGE: &str = "options: --server redis|valkey  --rounds N (3)  --ops N per phase (20000)  \
 --memory-users N (1000000)  --rate REQ/S (30000)  --seconds S (10)  --connections N (8)  \
---only commands|scale|latency|shards  --sim-users 1000000,10000000  --sim-shards 1,2,4,8,16";
+--only commands|scale|latency|instructions|shards  --instr-calls N (2000)  --instr-depth N (16)  \
+--instr-waiting N,N,.. (1000,10000,100000,1000000)  --sim-users N,N,.. (1000000,10000000)  \
+--sim-shards K,K,.. (1,2,4,8,16)";
 
 impl Options {
     pub fn parse() -> Options {
@@ -42,6 +49,9 @@ impl Options {
             only: None,
             sim_users: vec![1_000_000, 10_000_000],
             sim_shards: vec![1, 2, 4, 8, 16],
+            instr_calls: 2_000,
+            instr_depth: 16,
+            instr_waiting: vec![1_000, 10_000, 100_000, 1_000_000],
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -70,13 +80,24 @@ impl Options {
                 "--rate" => o.rate = num(&a, value(&a)),
                 "--seconds" => o.seconds = num(&a, value(&a)),
                 "--connections" => o.connections = num(&a, value(&a)),
+                "--instr-calls" => o.instr_calls = num(&a, value(&a)),
+                "--instr-depth" => o.instr_depth = num(&a, value(&a)),
+                "--instr-waiting" => {
+                    o.instr_waiting = value(&a)
+                        .split(',')
+                        .map(|v| num(&a, v.replace('_', "")))
+                        .collect()
+                }
                 "--only" => {
                     o.only = Some(match value("--only").as_str() {
                         "commands" => Section::Commands,
                         "scale" | "memory" => Section::Scale,
                         "latency" => Section::Latency,
+                        "instructions" => Section::Instructions,
                         "shards" => Section::Shards,
-                        other => panic!("--only {other}: use commands, scale, latency or shards"),
+                        other => panic!(
+                            "--only {other}: use commands, scale, latency, instructions or shards"
+                        ),
                     })
                 }
                 "--sim-users" => o.sim_users = list(&a, value(&a)),
@@ -86,6 +107,10 @@ impl Options {
             }
         }
         assert!(o.rounds >= 1 && o.ops >= 16, "--rounds >= 1, --ops >= 16");
+        assert!(
+            o.instr_calls >= 100 && o.instr_depth >= 1 && !o.instr_waiting.is_empty(),
+            "--instr-calls >= 100, --instr-depth >= 1, --instr-waiting not empty"
+        );
         assert!(o.connections >= 2, "--connections >= 2 (one admits)");
         assert!(o.rate > 0.0 && o.seconds > 0.0, "--rate and --seconds > 0");
         o

@@ -73,36 +73,42 @@ pub fn front(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
         |event| Ok(event.front(now, count as usize, samples as usize)),
     )?;
     let reply = ctx.reply();
-    let mut map = reply.open_map();
-    map.int("now_ms", front.now_ms as i64)
-        .int("epoch", front.epoch as i64)
-        .int("lease_until_ms", front.lease_until as i64)
-        .int("ceiling", front.ceiling as i64)
-        .int(
+    let scalars: [(&str, i64); 16] = [
+        ("now_ms", front.now_ms as i64),
+        ("epoch", front.epoch as i64),
+        ("lease_until_ms", front.lease_until as i64),
+        ("ceiling", front.ceiling as i64),
+        (
             "fallback_capacity",
             front.fallback_capacity.map_or(-1, |c| c as i64),
-        )
-        .int("admitted_total", front.admitted as i64)
-        .int("sessions", front.sessions as i64)
-        .int("waiting", front.waiting as i64)
-        .int("prequeue", front.prequeue as i64)
-        .int("calling", i64::from(front.calling))
-        .int("rate", front.rate as i64)
-        .int("burst", front.burst as i64)
-        .int("capacity", front.capacity as i64)
-        .int("shards", front.shards as i64)
-        .int("shard_index", front.shard_index as i64);
-    let joins = map.nested("joins");
-    joins.array(front.joins.len());
-    for &us in &front.joins {
-        joins.int(us as i64);
+        ),
+        ("admitted_total", front.admitted as i64),
+        ("sessions", front.sessions as i64),
+        ("waiting", front.waiting as i64),
+        ("prequeue", front.prequeue as i64),
+        ("calling", i64::from(front.calling)),
+        ("rate", front.rate as i64),
+        ("burst", front.burst as i64),
+        ("capacity", front.capacity as i64),
+        ("shards", front.shards as i64),
+        ("shard_index", front.shard_index as i64),
+        ("more", i64::from(front.more)),
+    ];
+    reply.map(scalars.len() + 2);
+    for (name, value) in scalars {
+        reply.bulk(name.as_bytes());
+        reply.int(value);
     }
-    map.int("more", i64::from(front.more));
-    let samples = map.nested("samples");
-    samples.array(front.samples.len() * 2);
+    reply.bulk(b"joins");
+    reply.array(front.joins.len());
+    for &us in &front.joins {
+        reply.int(us as i64);
+    }
+    reply.bulk(b"samples");
+    reply.array(front.samples.len() * 2);
     for &(position, us) in &front.samples {
-        samples.int(position as i64);
-        samples.int(us as i64);
+        reply.int(position as i64);
+        reply.int(us as i64);
     }
     Ok(())
 }

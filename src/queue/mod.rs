@@ -48,7 +48,6 @@ pub struct SessionView {
 #[derive(Debug, PartialEq, Eq)]
 pub struct TicketView {
     pub serial: Serial,
-    pub ticket: String,
     /// `waiting`, `admitted`, or how the ticket ended.
     pub state: &'static str,
     /// 1-based position among waiting tickets; 0 when not waiting, or while the event has not
@@ -66,6 +65,7 @@ pub struct TicketView {
 /// A waiting ticket's user and DATA (RANGE, DEQUEUE).
 #[derive(Debug, PartialEq, Eq)]
 pub struct TicketDetail {
+    pub ticket: String,
     pub view: TicketView,
     pub user: Vec<u8>,
     pub data: Vec<(Vec<u8>, Vec<u8>)>,
@@ -129,7 +129,6 @@ impl Event {
     pub fn view(&self, serial: Serial, now: u64) -> TicketView {
         let mut view = TicketView {
             serial,
-            ticket: self.ticket(serial),
             state: EndState::Expired.name(),
             position: 0,
             prequeue: false,
@@ -163,8 +162,13 @@ impl Event {
             }) if *heartbeat_deadline > now => {
                 view.state = "waiting";
                 view.heartbeat_deadline = *heartbeat_deadline;
-                let position = self.line.position(serial).expect("a waiting ticket");
                 view.prequeue = !self.phase.opened;
+                // A pre-queue ticket's rank is the secret shuffle's: nothing may depend on it.
+                let position = if view.prequeue {
+                    1
+                } else {
+                    self.line.position(serial).expect("a waiting ticket")
+                };
                 if !view.prequeue {
                     view.position = position;
                 }
@@ -180,19 +184,24 @@ impl Event {
         view
     }
 
-    /// Expected wait of the ticket at `position`: until opening, then one call interval per
-    /// ticket ahead at the rate calls actually happen. None while admission is paused.
+    /// Expected wait of the ticket at `position`: until calls can start (opening; with CAPACITY
+    /// full, the first session deadline), then one call interval per ticket ahead at the rate
+    /// calls actually happen. None while admission is paused.
     fn eta(&self, position: usize, now: u64) -> Option<u64> {
         if self.phase.paused {
             return None;
         }
-        let until_open = if self.phase.opened {
+        let mut start = if self.phase.opened {
             0
         } else {
             self.config.get(Setting::OpensAt).saturating_sub(now)
         };
+        if self.capacity_left() == 0 {
+            let first_end = self.sessions.next_deadline().unwrap_or(now);
+            start = start.max(first_end.saturating_sub(now));
+        }
         let rate = self.call_rate(now).max(f64::MIN_POSITIVE);
-        Some(until_open + ((position - 1) as f64 * 1000.0 / rate).ceil() as u64)
+        Some(start + ((position - 1) as f64 * 1000.0 / rate).ceil() as u64)
     }
 
     pub fn plan_enqueue(
@@ -396,6 +405,7 @@ impl Event {
             .and_then(Ticket::payload)
             .expect("a waiting ticket");
         TicketDetail {
+            ticket: self.ticket(serial),
             view: self.view(serial, now),
             user: payload.user().to_vec(),
             data: payload
@@ -484,7 +494,7 @@ pub fn detail_bytes(detail: &TicketDetail) -> usize {
             .sum::<usize>()
 }
 
-fn target_text(target: Target) -> Vec<u8> {
+pub fn target_text(target: Target) -> Vec<u8> {
     match target {
         Target::Ticket(t) => t.to_vec(),
         Target::User(u) => [&b"user "[..], u].concat(),

@@ -568,7 +568,7 @@ mod tests {
             .unwrap()
             .1;
         let token = view.session.unwrap().pass;
-        let claims = pass::verify(token.as_bytes(), &keys, &[0; 32]).unwrap();
+        let claims = pass::verify(token.as_bytes(), &keys, line.secret.pass_key()).unwrap();
         assert_eq!((claims.grp, claims.shd), (Some(77), Some(index as u32)));
         // The inventory: same group, K; no line of its own.
         let mut inventory = shard(k, 0);
