@@ -400,6 +400,7 @@ fn front(
     index: usize,
 ) -> Front {
     let now_ms = sh.clock_ms((t * 1000 + d1_us) as i64);
+    let now_us = ((t * 1000 + d1_us) as i64 + sh.offset_us).max(0) as u64;
     let mut cursor = sh.joins.cursor(sh.next_serial);
     let mut joins = Vec::with_capacity(count.min(sh.line.len()));
     let mut more = false;
@@ -428,6 +429,7 @@ fn front(
     };
     Front {
         now_ms,
+        now_us,
         epoch: sh.core.lease.epoch,
         lease_until: sh.core.lease.until,
         ceiling: sh.core.lease.ceiling,

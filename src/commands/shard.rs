@@ -66,15 +66,21 @@ pub fn front(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
         }
     }
     let now = ctx.now_ms();
+    // The system clock in µs, only to help the coordinator estimate this node's clock offset
+    // (decisions use the server's time).
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
     let front = read(
         ctx,
         args,
         || Err(SeatqError::NoSuchEvent),
-        |event| Ok(event.front(now, count as usize, samples as usize)),
+        |event| Ok(event.front(now, now_us, count as usize, samples as usize)),
     )?;
     let reply = ctx.reply();
-    let scalars: [(&str, i64); 16] = [
+    let scalars: [(&str, i64); 17] = [
         ("now_ms", front.now_ms as i64),
+        ("now_us", front.now_us as i64),
         ("epoch", front.epoch as i64),
         ("lease_until_ms", front.lease_until as i64),
         ("ceiling", front.ceiling as i64),

@@ -177,7 +177,7 @@ impl Event {
 
     /// SHARD.FRONT: the shard's counters, the join times (µs) of its first `count` live
     /// waiting tickets, and `samples` join times spread over its line.
-    pub fn front(&self, now: u64, count: usize, samples: usize) -> Front {
+    pub fn front(&self, now: u64, now_us: u64, count: usize, samples: usize) -> Front {
         let core = &self.shard.core;
         let line = &self.line;
         let next = line.next_serial();
@@ -221,6 +221,7 @@ impl Event {
         };
         Front {
             now_ms: now,
+            now_us,
             epoch: core.lease.epoch,
             lease_until: core.lease.until,
             ceiling: core.lease.ceiling,
@@ -519,7 +520,7 @@ mod tests {
             Err(SeatqError::Fenced(5))
         );
         // The front: 70 waiting, join times in µs spread within each ms.
-        let front = ev.front(2_900, 5, 4);
+        let front = ev.front(2_900, 0, 5, 4);
         assert_eq!((front.waiting, front.admitted, front.ceiling), (70, 30, 30));
         assert_eq!(
             front.joins,

@@ -52,6 +52,7 @@ pub fn front(value: &Value) -> Front {
     let samples = ints(&m, "samples");
     Front {
         now_ms: int(&m, "now_ms"),
+        now_us: int(&m, "now_us"),
         epoch: int(&m, "epoch"),
         lease_until: int(&m, "lease_until_ms"),
         ceiling: int(&m, "ceiling"),

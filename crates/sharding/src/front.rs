@@ -6,8 +6,10 @@ use crate::ranks::RankTable;
 /// A shard's front and counters, read with `SHARD.FRONT`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Front {
-    /// The shard's clock when it answered (ms).
+    /// The shard's clock when it answered (ms), and in µs when it can tell (0: it cannot),
+    /// for the coordinator's clock offset estimate.
     pub now_ms: u64,
+    pub now_us: u64,
     pub epoch: u64,
     /// Shard clock, ms; the lease holds while `now_ms < lease_until`.
     pub lease_until: u64,

@@ -109,8 +109,9 @@ struct Slot {
     /// The most it may have should its lease lapse (its last grant's fallback capacity, or
     /// CAPACITY/K).
     cap: u64,
-    /// Estimated shard clock minus coordinator clock, µs.
+    /// Estimated shard clock minus coordinator clock, µs, from (round trip ns, sample µs).
     offset_us: Option<f64>,
+    samples: VecDeque<(u64, f64)>,
     front: Option<Front>,
     /// Outstanding granted calls at the last read (ceiling - admitted, under a lease).
     outstanding: u64,
@@ -119,6 +120,11 @@ struct Slot {
     granted: Option<u64>,
     /// This tick's planned grant: (new ceiling, new bound, first phase).
     planned: Option<(u64, u64, bool)>,
+    /// Picks given at the last tick (None: not read yet), the front tickets read then, and
+    /// whether the merge stopped at the end of its list.
+    last_picks: Option<u64>,
+    last_read: usize,
+    cut_short: bool,
     admitted: u64,
 }
 
@@ -213,13 +219,20 @@ impl Planner {
         (self.bucket_size(b) - 1) * Self::interval_ns(b)
     }
 
-    /// How many front tickets to read from `shard` this tick.
+    /// How many front tickets to read from `shard` this tick: twice what it was given last
+    /// tick (at least 64), all it may be given when unknown; doubled after a tick whose merge
+    /// stopped at the end of its list.
     pub fn front_count(&self, shard: usize) -> usize {
+        let slot = &self.slots[shard];
         let per_tick = self.budget.map_or(1_000, |b| {
             (self.bucket_size(&b) + (b.rate * self.config.tick_ms).div_ceil(1000)) as usize
         });
-        let outstanding = self.slots[shard].outstanding as usize;
-        (per_tick + outstanding + 16).min(self.config.front_max)
+        let want = match slot.last_picks {
+            None => per_tick,
+            Some(p) if slot.cut_short => (2 * slot.last_read).max(2 * p as usize + 64),
+            Some(p) => 2 * p as usize + 64,
+        };
+        (want + slot.outstanding as usize).min(self.config.front_max)
     }
 
     /// Whether this tick's reads should carry samples for the rank table.
@@ -335,13 +348,29 @@ impl Planner {
                 self.slots[i].front = None;
                 continue;
             };
-            let sample =
-                (f.now_ms * 1000 + 500) as f64 - (read.sent_ns + read.received_ns) as f64 / 2_000.0;
+            // The shard's clock against ours: its reading minus the middle of the round trip,
+            // kept from the fastest round trips (a reply that waited in a busy server's queue
+            // says little), over the last 64 reads.
+            let shard_us = if f.now_us > 0 {
+                f.now_us as f64
+            } else {
+                (f.now_ms * 1000 + 500) as f64
+            };
+            let rtt = read.received_ns.saturating_sub(read.sent_ns);
+            let sample = shard_us - (read.sent_ns + read.received_ns) as f64 / 2_000.0;
             let slot = &mut self.slots[i];
-            slot.offset_us = Some(match slot.offset_us {
-                Some(o) if (sample - o).abs() < 20_000.0 => o + 0.2 * (sample - o),
-                _ => sample,
-            });
+            if slot.samples.len() == 64 {
+                slot.samples.pop_front();
+            }
+            slot.samples.push_back((rtt, sample));
+            let fastest = slot.samples.iter().map(|s| s.0).min().unwrap_or(0);
+            let near: Vec<f64> = slot
+                .samples
+                .iter()
+                .filter(|s| s.0 <= fastest + 200_000)
+                .map(|s| s.1)
+                .collect();
+            slot.offset_us = Some(near.iter().sum::<f64>() / near.len() as f64);
             let leased = f.lease_until > f.now_ms;
             let outstanding = if leased {
                 f.ceiling.saturating_sub(f.admitted)
@@ -449,6 +478,7 @@ impl Planner {
             }
         }
         let mut counts = vec![0u64; self.slots.len()];
+        let mut cut_short = None;
         while (self.picks.len() as u64) < free {
             let Some(top) = heap.pop() else { break };
             self.picks.push(top.shard);
@@ -464,6 +494,7 @@ impl Planner {
                     // A list cut short: what follows in that shard is unknown, and may be older
                     // than anything left elsewhere.
                     if self.slots[top.shard].front.as_ref().is_some_and(|f| f.more) {
+                        cut_short = Some(top.shard);
                         break;
                     }
                 }
@@ -471,6 +502,13 @@ impl Planner {
         }
         let given = self.picks.len() as u64;
         self.spend(now_ns, given * interval, tolerance);
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            if let Some(f) = &slot.front {
+                slot.last_picks = Some(counts[i]);
+                slot.last_read = f.joins.len();
+                slot.cut_short = cut_short == Some(i);
+            }
+        }
 
         // The grants.
         let ranks = self.wants_samples(now_ns)
@@ -658,6 +696,7 @@ mod tests {
         fn front(&self, now_ms: u64, count: usize) -> Front {
             Front {
                 now_ms,
+                now_us: 0,
                 epoch: self.core.lease.epoch,
                 lease_until: self.core.lease.until,
                 ceiling: self.core.lease.ceiling,

@@ -19,7 +19,12 @@ impl Cluster {
     /// Starts the nodes, gives them the slots and waits until every one of them reports
     /// `cluster_state:ok`.
     pub fn start(kind: ServerKind) -> Cluster {
-        let nodes: Vec<Server> = (0..PRIMARIES).map(|_| Self::node(kind, &[])).collect();
+        Self::start_with(kind, &[])
+    }
+
+    /// `start`, every node with `extra` server arguments too (e.g. `--seatq.pass-keys`).
+    pub fn start_with(kind: ServerKind, extra: &[&str]) -> Cluster {
+        let nodes: Vec<Server> = (0..PRIMARIES).map(|_| Self::node(kind, extra)).collect();
         let addresses: Vec<String> = nodes
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
