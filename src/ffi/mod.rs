@@ -5,6 +5,7 @@
 
 pub mod command;
 pub mod events;
+pub mod heap;
 pub mod stream;
 pub mod timer;
 pub mod value;
