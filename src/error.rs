@@ -78,6 +78,24 @@ impl SeatqError {
         }
     }
 
+    /// The error line as `message` gives it, piece by piece; NOT_READY (what every waiting
+    /// poll of QUEUE.ADMIT gets) without `fmt`.
+    pub fn write_message(&self, mut push: impl FnMut(&[u8])) {
+        match self {
+            SeatqError::NotReady {
+                position,
+                retry_after_ms,
+            } => {
+                let mut number = itoa::Buffer::new();
+                push(b"NOT_READY position ");
+                push(number.format(*position).as_bytes());
+                push(b" retry_after_ms ");
+                push(number.format(*retry_after_ms).as_bytes());
+            }
+            other => push(other.message().as_bytes()),
+        }
+    }
+
     /// The full error line, without the leading `-`.
     pub fn message(&self) -> String {
         let detail = match self {
@@ -153,5 +171,21 @@ mod tests {
             SeatqError::Duplicate(Some("5.00ff".into())).message(),
             "DUPLICATE 5.00ff"
         );
+    }
+
+    #[test]
+    fn written_messages_are_the_messages() {
+        for e in [
+            SeatqError::NotReady {
+                position: 12_345,
+                retry_after_ms: 0,
+            },
+            SeatqError::Closed,
+            SeatqError::TicketEnded("left"),
+        ] {
+            let mut line = Vec::new();
+            e.write_message(|piece| line.extend_from_slice(piece));
+            assert_eq!(line, e.message().as_bytes());
+        }
     }
 }

@@ -1,10 +1,10 @@
 //! seatq: a virtual waiting room and seat inventory for flash sales, as a Redis module.
 //!
 //! Layout: `event` (the aggregate one key holds) with its `queue`, `admission` and `seats`
-//! decisions and its `upkeep` (and `sharding`, a sharded event's side) are plain Rust over the `collections`; `journal`, `replication`
-//! and `persistence` encode it; `transaction` (the one write path), `schedule` and `timer`,
-//! `commands`, `datatype`, `metrics` and `info` connect it to Redis through `ffi`, the only
-//! place with unsafe code; `module` is the entry point.
+//! decisions and its `upkeep` (and `sharding`, a sharded event's side) are plain Rust over the
+//! `collections`; `journal`, `replication` and `persistence` encode it; `transaction` (the one
+//! write path), `schedule` and `timer`, `commands`, `datatype`, `metrics` and `info` connect it
+//! to Redis through `ffi`, the only place with unsafe code; `module` is the entry point.
 // The Redis-facing modules are only reachable from the module entry point, which unit-test
 // builds leave out (they use the system allocator, not Redis').
 #![cfg_attr(test, allow(dead_code))]
@@ -19,7 +19,6 @@ mod entry_id;
 mod error;
 mod event;
 mod ffi;
-mod heap;
 mod info;
 mod journal;
 mod metrics;

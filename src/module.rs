@@ -166,7 +166,7 @@ fn on_keyspace_event(ctx: &Context, _kind: NotifyEvent, event: &str, key: &[u8])
 redis_module! {
     name: "seatq",
     version: 2,
-    allocator: (crate::heap::Shelved<crate::heap::RedisHeap>, crate::heap::Shelved(crate::heap::RedisHeap)),
+    allocator: (crate::ffi::heap::Shelved<crate::ffi::heap::RedisHeap>, crate::ffi::heap::Shelved(crate::ffi::heap::RedisHeap)),
     data_types: [],
     init: init,
     event_handlers: [

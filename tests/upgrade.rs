@@ -166,15 +166,14 @@ fn check_loaded_as_recorded(con: &mut Connection, v1: &Json) {
                 assert_eq!(text(&st["state"]), "waiting", "{key} {user}");
                 let want = u["position"].as_i64().unwrap();
                 if prequeue {
-                    assert_eq!((int(&st["position"]), int(&st["prequeue"])), (0, 1));
-                } else {
-                    assert_eq!(int(&st["position"]), want, "{key} {user}: position");
-                    assert_eq!(int(&entries[user.as_str()]["position"]), want);
-                }
-                assert_eq!(int(&st["heartbeat_expires_at_ms"]), far, "{key} {user}");
-                if prequeue {
+                    // Hidden until opening; still waiting, so its heartbeat survived.
+                    assert_eq!(int(&st["position"]), 0, "{key} {user}");
                     continue;
                 }
+                assert_eq!(int(&st["position"]), want, "{key} {user}: position");
+                let entry = &entries[user.as_str()];
+                assert_eq!(int(&entry["position"]), want);
+                assert_eq!(int(&entry["heartbeat_expires_at_ms"]), far, "{key} {user}");
                 let data = record(&entries[user.as_str()]["data"]);
                 let data: BTreeMap<String, String> =
                     data.iter().map(|(k, v)| (k.clone(), text(v))).collect();
@@ -332,7 +331,15 @@ fn every_event_of_the_first_release_loads_as_it_was() {
         // one starts `{key}.journal` and leaves the first release's `{key}:journal` as it was.
         let old_presale = journal(&mut con, "{presale}:journal").len();
         let joined = record(&ok(&mut con, &["QUEUE.ENQUEUE", PRESALE, "p-new"]));
-        assert_eq!((int(&joined["prequeue"]), int(&joined["existing"])), (1, 0));
+        assert_eq!(
+            (
+                text(&joined["state"]),
+                int(&joined["position"]),
+                int(&joined["existing"])
+            ),
+            ("waiting".into(), 0, 0),
+            "a pre-queue join"
+        );
         let main_journal = journal(&mut con, "{sale}:main:journal");
         assert_eq!(main_journal.len(), old_main + 1, "the hold is journaled");
         assert_eq!(field(&main_journal.last().unwrap().1, "type"), "held");
@@ -511,7 +518,10 @@ fn the_upgraded_sale_goes_on_and_persists() {
         assert_eq!(calls, 2, "{kinds:?}");
         // The pre-queue event stays a pre-queue and takes joins.
         let p = record(&ok(&mut con, &["QUEUE.ENQUEUE", PRESALE, "p-new"]));
-        assert_eq!(int(&p["prequeue"]), 1);
+        assert_eq!(
+            (text(&p["state"]), int(&p["position"])),
+            ("waiting".into(), 0)
+        );
         ok(&mut con, &["QUEUE.ENQUEUE", OPENED, "o-new"]);
 
         // Everything holds over a SAVE and restart, DEBUG RELOAD, and on the replica.

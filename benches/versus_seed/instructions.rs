@@ -23,7 +23,7 @@ use seatq_testkit::reply::{record_field, text};
 use seatq_testkit::rng::splitmix64;
 use seatq_testkit::server::module_path;
 
-use crate::design::{hex32, user_id, Op, Subject};
+use crate::design::{hex32, user_id, Op, Subject, ADMIT_RATE};
 use crate::gateway::{self, GatewayScripts};
 use crate::options::Options;
 use crate::phase::failure;
@@ -234,9 +234,9 @@ fn configure(con: &mut Connection, key: &str, journal: bool) {
         .arg(key)
         .arg("SET")
         .arg("RATE")
-        .arg(1_000_000)
+        .arg(ADMIT_RATE)
         .arg("BURST")
-        .arg(1_000_000)
+        .arg(ADMIT_RATE)
         .arg("CAPACITY")
         .arg(0)
         .arg("HEARTBEAT")

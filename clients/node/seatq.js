@@ -117,20 +117,32 @@ const sleep = (ms, signal) =>
   });
 
 /**
- * The waiting loop: join, poll QUEUE.STATUS every `retry_after_ms` (which keeps the ticket's
- * heartbeat alive and never misses the claim window), claim with QUEUE.ADMIT once `admitted`,
- * return `{ ticket, pass, expiresAtMs }`. Aborting `signal` leaves the line and rejects with
- * the signal's reason. `onStatus` sees every STATUS reply.
+ * The waiting loop: join; a join the server called at once (its reply says `admitted`) is
+ * claimed right away; otherwise poll QUEUE.STATUS every `retry_after_ms` (which keeps the
+ * ticket's heartbeat alive and never misses the claim window) and claim with QUEUE.ADMIT once
+ * `admitted`. Returns `{ ticket, pass, expiresAtMs }`. Aborting `signal` leaves the line and
+ * rejects with the signal's reason. `onStatus` sees every STATUS reply.
  */
 async function waitForPass(c, event, user, { signal, onStatus, idempotency } = {}) {
   let ticket;
+  let admitted = false;
   try {
-    ticket = (await seatq.enqueue(c, event, user, { idempotency })).ticket;
+    const joined = await seatq.enqueue(c, event, user, { idempotency });
+    ticket = joined.ticket;
+    admitted = joined.state === "admitted";
   } catch (e) {
     if (!(e instanceof SeatqError && e.code === "DUPLICATE" && e.ticket)) throw e;
     ticket = e.ticket;
   }
   try {
+    if (admitted) {
+      try {
+        const adm = await seatq.admit(c, event, ticket);
+        return { ticket, pass: adm.pass, expiresAtMs: Number(adm.expires_at_ms) };
+      } catch (e) {
+        if (!(e instanceof SeatqError && e.code === "NOT_READY")) throw e; // poll as below
+      }
+    }
     for (;;) {
       if (signal && signal.aborted) throw signal.reason;
       let delay;

@@ -9,7 +9,7 @@ use crate::ffi::{Ctx, MapReply, Reply};
 use crate::journal::journal_key;
 use crate::queue::idempotency::MAX_KEY_LEN;
 use crate::queue::payload::TicketPayload;
-use crate::queue::{TicketDetail, TicketView};
+use crate::queue::{Target, TicketDetail, TicketView};
 use crate::transaction::Transaction;
 use crate::upkeep::Apply;
 use std::time::{Duration, Instant};
@@ -94,8 +94,8 @@ pub const CONFIG_ARGS: &[ArgDoc] = &[
 ];
 
 /// What every ticket record says (STATUS, and the first fields of RANGE / DEQUEUE records).
-/// STATUS: what a poller needs on every call (the ticket and its heartbeat are the caller's
-/// already; position 0 while waiting means the pre-queue), and the session once admitted.
+/// STATUS: what a poller needs on every call (position 0 while waiting means the pre-queue),
+/// and the session once admitted.
 fn view_fields<'a>(map: &mut MapReply<'_, 'a>, view: &'a TicketView) {
     map.bulk("state", view.state.as_bytes())
         .int("position", view.position as i64)
@@ -195,16 +195,18 @@ pub fn status(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
         event: key_of(args),
         keys: &keys,
     };
-    let (effects, mut view, global) = read(
+    let (effects, mut view, ticket, global) = read(
         ctx,
         args,
         // A missing event reads as an empty one: no such ticket.
         || Err(SeatqError::NoSuchTicket(crate::queue::target_text(target))),
         |event| {
             let (effects, mut view) = event.plan_status(now, target, &signer)?;
+            // Addressed by user, the caller may not know the ticket.
+            let ticket = matches!(target, Target::User(_)).then(|| event.ticket(view.serial));
             // A line shard of a sharded event: the global position estimate (and its ETA).
             let global = event.global_position(&mut view, now);
-            Ok((effects, view, global))
+            Ok((effects, view, ticket, global))
         },
     )?;
     // Renewals and lazy expiry are decided only by a primary; a replica just answers.
@@ -229,6 +231,9 @@ pub fn status(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     }
     let reply = ctx.reply();
     let mut map = reply.open_map();
+    if let Some(ticket) = &ticket {
+        map.bulk("ticket", ticket.as_bytes());
+    }
     view_fields(&mut map, &view);
     if let Some(global) = global {
         map.int("global_position", global as i64);

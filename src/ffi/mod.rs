@@ -5,6 +5,7 @@
 
 pub mod command;
 pub mod events;
+pub mod heap;
 pub mod stream;
 pub mod timer;
 pub mod value;
@@ -342,9 +343,15 @@ impl Reply {
             }
             return;
         }
-        let msg = cstring(&err.message());
+        let mut line: SmallVec<[u8; 128]> = SmallVec::new();
+        err.write_message(|piece| line.extend_from_slice(piece));
+        // A C string: a NUL inside (echoed client bytes) would cut it short.
+        for b in line.iter_mut().filter(|b| **b == 0) {
+            *b = b' ';
+        }
+        line.push(0);
         unsafe {
-            api!(RedisModule_ReplyWithError)(self.0, msg.as_ptr());
+            api!(RedisModule_ReplyWithError)(self.0, line.as_ptr().cast::<c_char>());
         }
     }
 }

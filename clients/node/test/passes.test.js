@@ -10,10 +10,14 @@ const { seatq } = require("../seatq");
 
 const skip = passKeys ? false : "SEATQ_TEST_PASS_KEYS is not set";
 
-async function issuedPass(r, ev, user) {
+async function admission(r, ev, user) {
   const { ticket } = await seatq.enqueue(r, ev, user);
   await eventually(async () => (await seatq.status(r, ev, ticket)).state === "admitted");
-  return (await seatq.admit(r, ev, ticket)).pass;
+  return seatq.admit(r, ev, ticket);
+}
+
+async function issuedPass(r, ev, user) {
+  return (await admission(r, ev, user)).pass;
 }
 
 /** The secret for the pass's kid, as a verifier that knows seatq.pass-keys would pick it. */
@@ -38,13 +42,17 @@ test("a pass issued by seatq verifies with jsonwebtoken", { skip }, async () => 
   const ev = eventKey("pass");
   try {
     const keys = parsePassKeys(passKeys);
-    const token = await issuedPass(r, ev, "nia");
+    const adm = await admission(r, ev, "nia");
+    const token = adm.pass;
     const { header } = jwt.decode(token, { complete: true });
     assert.deepEqual(header, { alg: "HS256", kid: [...keys.keys()][0], typ: "JWT" });
     const claims = await verify(token, secretFor(keys, token), { subject: "nia" });
     assert.equal(claims.evt, ev);
     assert.equal(claims.tkt, 0);
     assert.ok(claims.iat <= Date.now() / 1000 && Date.now() / 1000 < claims.exp);
+    // Sessions end on whole seconds: the JWT's exp is exactly the session's end.
+    assert.equal(claims.exp * 1000, Number(adm.expires_at_ms));
+    assert.equal(Number((await seatq.verify(r, ev, token)).expires_at_ms), claims.exp * 1000);
     assert.equal((await seatq.verify(r, ev, token)).state, "valid");
   } finally {
     r.disconnect();

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import redis.exceptions as rex
 
-from seatq import CommandError, NotReady, QueueRange, SoldOut, TicketStatus, TryAgain
+from seatq import CommandError, NotOpen, NotReady, QueuedTicket, QueueRange, SoldOut, TicketStatus, TryAgain
 from seatq.errors import from_reply
 
 
@@ -19,12 +19,16 @@ def test_resp2_and_resp3_records_read_alike() -> None:
 
 
 def test_nested_records() -> None:
-    entry = [b"ticket", b"1.ff", b"state", b"waiting", b"position", 1, b"serial", 1, b"user", b"u",
-             b"data", [b"k", b"v"]]
+    entry = [b"ticket", b"1.ff", b"serial", 1, b"state", b"waiting", b"position", 1,
+             b"heartbeat_expires_at_ms", 99, b"user", b"u", b"data", [b"k", b"v"]]
     rng = QueueRange.from_reply([b"entries", [entry], b"next", -1])
     assert rng.next is None and rng.entries[0].data == {"k": "v"} and rng.entries[0].user == "u"
+    assert (rng.entries[0].serial, rng.entries[0].position, rng.entries[0].heartbeat_expires_at_ms) == (1, 1, 99)
     rng3 = QueueRange.from_reply({b"entries": [{b"ticket": b"1.ff", b"state": b"waiting", b"data": {}}], b"next": 5})
     assert rng3.next == 5 and rng3.entries[0].data == {}
+    # QUEUE.DEQUEUE's record: out of the line, without position or heartbeat.
+    taken = QueuedTicket.from_reply({"ticket": "2.ee", "serial": 2, "state": "dequeued", "user": "w", "data": {}})
+    assert (taken.serial, taken.state, taken.position, taken.heartbeat_expires_at_ms) == (2, "dequeued", 0, 0)
 
 
 def test_redis_py_error_classes() -> None:
@@ -33,6 +37,7 @@ def test_redis_py_error_classes() -> None:
     e = from_reply(rex.ResponseError("NOT_READY position 4 retry_after_ms 900"))
     assert isinstance(e, NotReady) and (e.position, e.retry_after_ms) == (4, 900)
     assert isinstance(from_reply(rex.ResponseError("SOLD_OUT")), SoldOut)
+    assert isinstance(from_reply(rex.ResponseError("NOT_OPEN the event has not opened")), NotOpen)
     bad = from_reply(rex.ResponseError("syntax error: unknown option 'FOO'"))
     assert isinstance(bad, CommandError) and bad.code == "ERR"
     ro = rex.ReadOnlyError("You can't write against a read only replica.")

@@ -10,16 +10,20 @@ import time
 import jwt
 import pytest
 
-from seatq import Seatq
+from seatq import Admission, Seatq
 from seatq.passes import InvalidPass, parse_pass_keys, verify_pass
 
 from helpers import wait_state
 
 
-def _admitted_pass(sq: Seatq, event: str, user: str) -> str:
+def _admission(sq: Seatq, event: str, user: str) -> Admission:
     t = sq.enqueue(event, user).ticket
     wait_state(sq, event, t, "admitted")
-    return sq.admit(event, t).pass_
+    return sq.admit(event, t)
+
+
+def _admitted_pass(sq: Seatq, event: str, user: str) -> str:
+    return _admission(sq, event, user).pass_
 
 
 def _b64(data: bytes) -> str:
@@ -31,7 +35,8 @@ def _unb64(part: str) -> bytes:
 
 
 def test_pass_verifies_with_pyjwt(sq: Seatq, event: str, pass_keys: str) -> None:
-    token = _admitted_pass(sq, event, "ana")
+    admission = _admission(sq, event, "ana")
+    token = admission.pass_
     keys = parse_pass_keys(pass_keys)
     signing_kid = pass_keys.split()[0].split(":")[0]
 
@@ -41,6 +46,9 @@ def test_pass_verifies_with_pyjwt(sq: Seatq, event: str, pass_keys: str) -> None
     claims = jwt.decode(token, keys[signing_kid], algorithms=["HS256"], issuer="seatq")
     assert claims["evt"] == event and claims["sub"] == "ana" and claims["tkt"] == 0
     assert claims["iat"] <= time.time() < claims["exp"]
+    # Sessions end on whole seconds: the JWT's exp is exactly the session's end.
+    assert claims["exp"] * 1000 == admission.expires_at_ms
+    assert sq.verify(event, token).expires_at_ms == admission.expires_at_ms
 
     # The helper: same checks, plus event and user.
     checked = verify_pass(token, pass_keys, event=event, user="ana")
@@ -93,10 +101,13 @@ def test_tampered_wrong_key_and_other_event(sq: Seatq, event: str, pass_keys: st
 
 
 def test_expired_pass(sq: Seatq, event: str, pass_keys: str) -> None:
-    # PASS-TTL 2 s: exp (whole seconds, rounded down) is at least 1 s ahead when the pass is read.
+    # PASS-TTL 2 s: the session ends 2 s after the call, rounded up to a whole second, and
+    # exp is that end, so the pass is still good when read and expires within 3 s.
     sq.config_set(event, pass_ttl=2000)
-    token = _admitted_pass(sq, event, "cat")
+    admission = _admission(sq, event, "cat")
+    token = admission.pass_
     exp = verify_pass(token, pass_keys).expires_at
+    assert exp * 1000 == admission.expires_at_ms
     with pytest.raises(InvalidPass) as e:
         verify_pass(token, pass_keys, now=exp)
     assert e.value.reason == "expired"

@@ -17,6 +17,14 @@ from seatq.asyncio import AsyncSeatq
 from helpers import capacity_one, eventually
 
 
+def test_a_join_admitted_at_once_is_claimed_without_polling(sq: Seatq, event: str) -> None:
+    seen: List[TicketStatus] = []
+    adm = sq.wait_for_pass(event, "first", timeout=5, on_status=seen.append)
+    assert adm.pass_ and not adm.existing and adm.ticket
+    assert seen == [], "the join answered admitted: no STATUS poll was needed"
+    assert sq.status(event, adm.ticket).claimed is True
+
+
 def test_wait_for_pass_in_line_order(url: str, protocol: int, event: str) -> None:
     sq = Seatq.from_url(url, protocol=protocol)
     sq.config_set(event, rate=4, burst=1)
@@ -86,7 +94,8 @@ def test_timeout(sq: Seatq, event: str) -> None:
 
 
 def test_ended_ticket_raises(sq: Seatq, event: str) -> None:
-    capacity_one(sq, event)
+    # CLAIM-TTL 1 s: a waiting client polls at least every 0.5 s, so it sees the end at once.
+    capacity_one(sq, event, claim_ttl=1000)
     t = sq.enqueue(event, "gone").ticket
     revoke_later = threading.Timer(0.3, lambda: sq.dequeue(event))
     revoke_later.start()

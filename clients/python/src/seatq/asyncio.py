@@ -195,8 +195,9 @@ class AsyncSeatq:
         leave_on_cancel: bool = True,
         on_status: Optional[Callable[[TicketStatus], None]] = None,
     ) -> Admission:
-        """Joins, polls QUEUE.STATUS every ``retry_after_ms``, claims with QUEUE.ADMIT once
-        admitted, returns the pass (see :meth:`seatq.Seatq.wait_for_pass`).
+        """Joins, polls QUEUE.STATUS every ``retry_after_ms`` (unless the join was admitted at
+        once), claims with QUEUE.ADMIT once admitted, returns the pass (see
+        :meth:`seatq.Seatq.wait_for_pass`).
 
         Cancelling the task, setting ``cancel`` or reaching ``timeout`` leaves the line (unless
         ``leave_on_cancel`` is False); the task's ``CancelledError`` is re-raised,
@@ -204,12 +205,19 @@ class AsyncSeatq:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            ticket = (await self.enqueue(event, user, idempotency=idempotency, data=data)).ticket
+            joined = await self.enqueue(event, user, idempotency=idempotency, data=data)
         except Duplicate as e:
             if e.ticket is None:
                 raise
-            ticket = e.ticket
+            ticket, admitted = e.ticket, False
+        else:
+            ticket, admitted = joined.ticket, joined.admitted
         try:
+            if admitted:
+                try:
+                    return replace(await self.admit(event, ticket), ticket=ticket)
+                except (NotReady, TryAgain):
+                    pass  # poll as below
             while True:
                 if cancel is not None and cancel.is_set():
                     raise WaitCancelled("cancelled")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import replace
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import redis
 from redis.cluster import RedisCluster
@@ -86,13 +86,15 @@ class Seatq:
         idempotency: Optional[Arg] = None,
         data: Optional[Mapping[Arg, Arg]] = None,
     ) -> Joined:
-        """QUEUE.ENQUEUE: joins the line (a second join of the user returns the same ticket)."""
+        """QUEUE.ENQUEUE: joins the line (a second join of the user returns the same ticket).
+        ``state`` is ``admitted`` when the join was called at once (or the user has a session)."""
         return self._run(c.enqueue(event, user, idempotency, data))
 
     def status(
         self, event: Arg, ticket: Optional[Arg] = None, *, user: Optional[Arg] = None
     ) -> TicketStatus:
-        """QUEUE.STATUS by ticket or ``user=``; renews the heartbeat."""
+        """QUEUE.STATUS by ticket or ``user=``; renews the heartbeat. ``NoSuchTicket`` for an
+        unknown ticket or user, on a missing event too."""
         return self._run(c.status(event, ticket, user))
 
     def admit(
@@ -108,7 +110,8 @@ class Seatq:
     def renew(
         self, event: Arg, ticket: Optional[Arg] = None, *, user: Optional[Arg] = None
     ) -> Renewal:
-        """QUEUE.RENEW: a new pass, PASS-TTL from now (at most SESSION-MAX after the call)."""
+        """QUEUE.RENEW: a new pass, PASS-TTL from now rounded up to a whole second (at most
+        SESSION-MAX after the call); ``NotReady`` while the ticket waits."""
         return self._run(c.renew(event, ticket, user))
 
     def revoke(
@@ -118,7 +121,8 @@ class Seatq:
         return self._run(c.revoke(event, ticket, user))
 
     def verify(self, event: Arg, pass_: Arg) -> PassCheck:
-        """QUEUE.VERIFY: the server's view of a pass (valid, expired, revoked, invalid)."""
+        """QUEUE.VERIFY: the server's view of a pass (valid, expired, revoked, invalid; invalid
+        for a missing event)."""
         return self._run(c.verify(event, pass_))
 
     def pause(self, event: Arg) -> bool:
@@ -136,12 +140,15 @@ class Seatq:
         return self._run(c.phase("QUEUE.REOPEN", event))
 
     def dequeue(self, event: Arg, count: int = 1) -> List[QueuedTicket]:
+        """QUEUE.DEQUEUE: up to ``count`` tickets from the head, state ``dequeued`` (``NotOpen``
+        before OPENS-AT)."""
         return self._run(c.dequeue(event, count))
 
     def queue_len(self, event: Arg) -> int:
         return self._run(c.queue_len(event))
 
     def queue_range(self, event: Arg, start: int = 0, count: int = 100) -> QueueRange:
+        """QUEUE.RANGE: waiting tickets in line order (``NotOpen`` before OPENS-AT)."""
         return self._run(c.queue_range(event, start, count))
 
     def queue_info(self, event: Arg) -> QueueInfo:
@@ -218,10 +225,11 @@ class Seatq:
     ) -> Admission:
         """Joins the line, waits for the server to call the ticket, claims it, returns the pass.
 
-        Polls QUEUE.STATUS as the server says (``retry_after_ms``: it keeps the ticket's
-        heartbeat alive and is never longer than half the claim window, so a call is not
-        missed), and claims with QUEUE.ADMIT once ``state`` is ``admitted``. A user who already
-        has a ticket or a live session gets it back (the join is idempotent per user).
+        A join the server calls at once (its reply says ``admitted``) is claimed right away.
+        Otherwise it polls QUEUE.STATUS as the server says (``retry_after_ms``: it keeps the
+        ticket's heartbeat alive and is never longer than half the claim window, so a call is
+        not missed), and claims with QUEUE.ADMIT once ``state`` is ``admitted``. A user who
+        already has a ticket or a live session gets it back (the join is idempotent per user).
 
         ``cancel`` (set from another thread) or ``timeout`` (seconds) stop the wait with
         :class:`WaitCancelled` / :class:`WaitTimeout`; the ticket then leaves the line unless
@@ -229,8 +237,13 @@ class Seatq:
         :class:`TicketEnded`; ``on_status`` sees every STATUS reply (progress display).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        ticket = _joined_ticket(lambda: self.enqueue(event, user, idempotency=idempotency, data=data))
+        ticket, admitted = _joined(lambda: self.enqueue(event, user, idempotency=idempotency, data=data))
         try:
+            if admitted:
+                try:
+                    return replace(self.admit(event, ticket), ticket=ticket)
+                except (NotReady, TryAgain):
+                    pass  # poll as below
             while True:
                 if cancel is not None and cancel.is_set():
                     raise WaitCancelled("cancelled")
@@ -266,14 +279,16 @@ class Seatq:
             return TRYAGAIN_PAUSE
 
 
-def _joined_ticket(join: Callable[[], Joined]) -> str:
-    """The ticket of a join; a reused idempotency key of the same user names its ticket."""
+def _joined(join: Callable[[], Joined]) -> Tuple[str, bool]:
+    """The ticket of a join, and whether the join says it is admitted; a reused idempotency key
+    of the same user names its ticket (its state then comes from polling)."""
     try:
-        return join().ticket
+        joined = join()
     except Duplicate as e:
         if e.ticket is None:  # another user's idempotency key
             raise
-        return e.ticket
+        return e.ticket, False
+    return joined.ticket, joined.admitted
 
 
 def _sleep(seconds: float, cancel: Optional[threading.Event], deadline: Optional[float]) -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "JournalUnavailable",
     "TryAgain",
     "Closed",
+    "NotOpen",
     "SeatUnavailable",
     "SoldOut",
     "NoSuchSeat",
@@ -93,7 +94,9 @@ class Duplicate(SeatqError):
 
 
 class NoSuchTicket(SeatqError):
-    """``NO_SUCH_TICKET``: unknown, mistyped or guessed ticket (or a user with none)."""
+    """``NO_SUCH_TICKET``: unknown, mistyped or guessed ticket (or a user with none:
+    ``NO_SUCH_TICKET user <user>``), on an event that exists or not (a missing event reads as an
+    empty one)."""
 
     code = "NO_SUCH_TICKET"
     ticket: str
@@ -103,7 +106,8 @@ class NoSuchTicket(SeatqError):
 
 
 class NoSuchEvent(SeatqError):
-    """``NO_SUCH_EVENT``: QUEUE.INFO / SEAT.INFO / QUEUE.VERIFY on a key that holds no event."""
+    """``NO_SUCH_EVENT``: QUEUE.INFO / SEAT.INFO on a key that holds no event (the other commands
+    read a missing event as an empty one)."""
 
     code = "NO_SUCH_EVENT"
 
@@ -124,6 +128,13 @@ class Closed(SeatqError):
     """``CLOSED``: the line takes no new joins."""
 
     code = "CLOSED"
+
+
+class NotOpen(SeatqError):
+    """``NOT_OPEN``: QUEUE.RANGE / QUEUE.DEQUEUE before OPENS-AT (the pre-queue's order is
+    secret until the opening)."""
+
+    code = "NOT_OPEN"
 
 
 class SeatUnavailable(SeatqError):
@@ -208,7 +219,8 @@ class LimitExceeded(SeatqError):
 
 
 class NotReady(SeatqError):
-    """``NOT_READY position <P> retry_after_ms <R>``: QUEUE.ADMIT on a ticket still waiting."""
+    """``NOT_READY position <P> retry_after_ms <R>``: QUEUE.ADMIT or QUEUE.RENEW on a ticket still
+    waiting (no session yet)."""
 
     code = "NOT_READY"
     position: int
@@ -255,6 +267,7 @@ ERRORS: Dict[str, Type[SeatqError]] = {
         JournalUnavailable,
         TryAgain,
         Closed,
+        NotOpen,
         SeatUnavailable,
         SoldOut,
         NoSuchSeat,

@@ -46,7 +46,8 @@ class PassClaims:
     #: The ticket's serial (``tkt``), as the journal names tickets.
     serial: int
     issued_at: int
-    #: Seconds since the epoch (the session's expiry, rounded down).
+    #: Seconds since the epoch: the session's end when the pass was issued (sessions end on
+    #: whole seconds, so this x 1000 is the ``expires_at_ms`` seatq answered with the pass).
     expires_at: int
     kid: str
 

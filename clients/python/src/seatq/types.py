@@ -72,13 +72,20 @@ class Joined:
     """QUEUE.ENQUEUE: the user's ticket and place in line."""
 
     ticket: str
+    #: 1-based place in line; 0 when ``admitted`` or in a pre-queue.
     position: int
-    #: ``waiting``, or ``admitted`` when the user already has a live session.
+    #: What the command left: ``admitted`` when the user has a live session, one from before or
+    #: the one this join got at once (its own upkeep called it: RATE/BURST allowed it and
+    #: CAPACITY had room), else ``waiting``.
     state: str
     #: True when the user already had this ticket (a second join).
     existing: bool
     #: True while the line is not open yet (OPENS-AT): ``position`` is 0 until then.
     prequeue: bool
+
+    @property
+    def admitted(self) -> bool:
+        return self.state == "admitted"
 
     @classmethod
     def from_reply(cls, reply: Any) -> "Joined":
@@ -101,13 +108,16 @@ class TicketStatus:
     state: str
     position: int
     ahead: int
-    #: Expected wait; ``None`` while admission is paused.
+    #: Expected wait: from the opening (before it, the time until OPENS-AT for every pre-queue
+    #: ticket) or, with CAPACITY full, from the first session deadline; ``None`` while
+    #: admission is paused or when not waiting.
     eta_ms: Optional[int]
     #: When to ask again: keeps the heartbeat alive and never misses the claim window.
     retry_after_ms: int
     heartbeat_expires_at_ms: int
     prequeue: bool
     pass_: Optional[str] = None
+    #: When the session ends unless renewed (a whole second: the pass's ``exp`` x 1000).
     pass_expires_at_ms: Optional[int] = None
     #: Claim with QUEUE.ADMIT before this, or the session ends as ``no_show``.
     claim_by_ms: Optional[int] = None
@@ -150,22 +160,33 @@ class TicketStatus:
 
 
 @dataclass(frozen=True)
-class QueuedTicket(TicketStatus):
-    """A ticket as QUEUE.DEQUEUE and QUEUE.RANGE list it: its status, serial, user and DATA."""
+class QueuedTicket:
+    """A ticket as QUEUE.RANGE lists it (``waiting``, with its position and heartbeat deadline)
+    or as QUEUE.DEQUEUE hands it over (``dequeued``: out of the line, ``position`` and
+    ``heartbeat_expires_at_ms`` are 0)."""
 
-    serial: int = 0
-    user: str = ""
+    ticket: str
+    serial: int
+    state: str
+    user: str
     data: Dict[str, str] = field(default_factory=dict)
+    #: 1-based place in line (QUEUE.RANGE); 0 for a dequeued ticket.
+    position: int = 0
+    #: When the waiting ticket lapses unless polled (QUEUE.RANGE); 0 for a dequeued ticket.
+    heartbeat_expires_at_ms: int = 0
 
     @classmethod
     def from_reply(cls, reply: Any) -> "QueuedTicket":
         r = record(reply)
         data = r.get("data") or {}
         return cls(
-            **cls._fields_of(r),
+            ticket=text(r.get("ticket")) or "",
             serial=_int(r.get("serial", 0)),
+            state=text(r.get("state")) or "",
             user=text(r.get("user")) or "",
             data={text(k) or "": text(v) or "" for k, v in record(data).items()},
+            position=_int(r.get("position", 0)),
+            heartbeat_expires_at_ms=_int(r.get("heartbeat_expires_at_ms", 0)),
         )
 
 
@@ -266,6 +287,8 @@ class QueueInfo:
     dequeued_total: int
     sessions_ended_total: int
     idempotency_keys: int
+    #: Serials of the first and last waiting tickets; ``None`` when nobody waits, and before
+    #: the opening (the pre-queue's order is secret until then).
     head_serial: Optional[int]
     tail_serial: Optional[int]
     next_serial: int
