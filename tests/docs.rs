@@ -756,30 +756,45 @@ fn generalized(printed: &str) -> String {
     out
 }
 
-/// What a command should show for `actual`: each printed line takes the placeholders of the
-/// next shown line it matches up to numbering and indentation; the others (also returned
-/// apart) are generalized.
+/// What a command should show for `actual`: printed lines take the placeholders of the shown
+/// lines they match up to numbering and indentation, paired in order as many as can be (a
+/// longest common subsequence); the others (also returned apart) are generalized.
 fn reshow(
     expected: &[String],
     actual: &[String],
     captured: &HashMap<String, String>,
 ) -> (Vec<String>, Vec<String>) {
+    let (n, m) = (expected.len(), actual.len());
+    let same: Vec<Vec<Option<String>>> = expected
+        .iter()
+        .map(|e| actual.iter().map(|a| renumbered(e, a, captured)).collect())
+        .collect();
+    // best[i][j]: the most pairs between expected[i..] and actual[j..].
+    let mut best = vec![vec![0usize; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            best[i][j] = if same[i][j].is_some() {
+                best[i + 1][j + 1] + 1
+            } else {
+                best[i + 1][j].max(best[i][j + 1])
+            };
+        }
+    }
     let mut lines = Vec::new();
     let mut new = Vec::new();
-    let mut next = 0;
-    for printed in actual {
-        let found = (next..expected.len())
-            .find_map(|i| renumbered(&expected[i], printed, captured).map(|l| (i, l)));
-        match found {
-            Some((i, line)) => {
-                next = i + 1;
-                lines.push(line);
-            }
-            None => {
-                let line = generalized(printed);
-                new.push(line.clone());
-                lines.push(line);
-            }
+    let (mut i, mut j) = (0, 0);
+    while j < m {
+        if i < n && same[i][j].is_some() {
+            lines.push(same[i][j].clone().unwrap());
+            i += 1;
+            j += 1;
+        } else if i < n && best[i + 1][j] >= best[i][j + 1] {
+            i += 1;
+        } else {
+            let line = generalized(&actual[j]);
+            new.push(line.clone());
+            lines.push(line);
+            j += 1;
         }
     }
     (lines, new)
@@ -839,9 +854,44 @@ fn bless_keeps_placeholders_across_renumbering() {
         .iter()
         .zip(&printed)
         .all(|(l, p)| matches(l, p, &mut captured)));
+    // A field moved to the front is new; the ones it jumped over keep their placeholders.
+    let shown: Vec<String> = [
+        r#"1# "a" => "<ticket>""#,
+        r#"2# "b" => (integer) <ms>"#,
+        r#"3# "c" => (integer) 1"#,
+    ]
+    .map(String::from)
+    .to_vec();
+    let printed: Vec<String> = [
+        r#"1# "c" => (integer) 1"#,
+        r#"2# "a" => "1.00ff00ff00ff00ff""#,
+        r#"3# "b" => (integer) 1796170547759"#,
+    ]
+    .map(String::from)
+    .to_vec();
+    let (lines, new) = reshow(&shown, &printed, &HashMap::new());
+    assert_eq!(
+        lines,
+        [
+            r#"1# "c" => (integer) 1"#,
+            r#"2# "a" => "<ticket>""#,
+            r#"3# "b" => (integer) <ms>"#
+        ]
+    );
+    assert_eq!(new, [r#"1# "c" => (integer) 1"#]);
     // Not renumbering: another value, another field.
-    assert!(renumbered("2# \"a\" => (integer) 0", "2# \"a\" => (integer) 1", &captured).is_none());
-    assert!(renumbered("2# \"a\" => (integer) 0", "2) \"a\" => (integer) 0", &captured).is_none());
+    assert!(renumbered(
+        "2# \"a\" => (integer) 0",
+        "2# \"a\" => (integer) 1",
+        &captured
+    )
+    .is_none());
+    assert!(renumbered(
+        "2# \"a\" => (integer) 0",
+        "2) \"a\" => (integer) 0",
+        &captured
+    )
+    .is_none());
 }
 
 #[test]
