@@ -44,6 +44,13 @@
 //! `redis-tools`, which `redis-server` pulls in), once per command, against servers the testkit
 //! starts (`SEATQ_SERVERS`). `SEATQ_DOCS_PAGE=queue.admit` replays only the pages whose path
 //! contains that text.
+//!
+//! `SEATQ_DOCS_BLESS=1` rewrites the replies shown that differ with what the first server of
+//! `SEATQ_SERVERS` printed (the test then fails, naming what it rewrote, for review with
+//! `git diff`). A reply line keeps the placeholders of the line it replaces when the two differ
+//! only in their numbering and indentation (a field removed renumbers the ones after it); a line
+//! with no such counterpart is written as printed, with `<ticket>`, `<pass>` and `<ms>` for
+//! what they stand for, and named in the failure: review it by hand.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
@@ -594,8 +601,23 @@ fn cli(port: u16, command: &str) -> Vec<String> {
         .collect()
 }
 
-/// Replays one session on a fresh server; Err describes the first difference.
-fn replay(kind: ServerKind, steps: &[Step]) -> Result<(), String> {
+/// The reply lines one command should show instead of `expected` (SEATQ_DOCS_BLESS).
+struct Blessed {
+    /// The command's line: its reply lines are the ones after it.
+    line: usize,
+    shown: usize,
+    lines: Vec<String>,
+    /// Lines written as printed (no shown line to take placeholders from).
+    new: Vec<String>,
+}
+
+/// Replays one session on a fresh server; Err describes the first difference. With `bless`,
+/// a command whose reply differs gets what it should show there and the session goes on.
+fn replay(
+    kind: ServerKind,
+    steps: &[Step],
+    mut bless: Option<&mut Vec<Blessed>>,
+) -> Result<(), String> {
     let server = Server::start(kind, &[]);
     let mut captured = HashMap::new();
     for step in steps {
@@ -617,16 +639,259 @@ fn replay(kind: ServerKind, steps: &[Step]) -> Result<(), String> {
                 .iter()
                 .zip(&actual)
                 .all(|(e, a)| matches(e, a, &mut captured));
-        if !same {
+        if same {
+            continue;
+        }
+        let Some(blessed) = bless.as_deref_mut() else {
             return Err(format!(
                 "line {line}: > {command}\n--- shown:\n{}\n--- {} printed:\n{}",
                 expected.join("\n"),
                 kind.name(),
                 actual.join("\n")
             ));
+        };
+        let (lines, new) = reshow(expected, &actual, &captured);
+        for (shown, printed) in lines.iter().zip(&actual) {
+            if !matches(shown, printed, &mut captured) {
+                return Err(format!(
+                    "line {line}: cannot bless `{shown}` for `{printed}` (a named placeholder \
+                     captured by a line that went?)"
+                ));
+            }
         }
+        blessed.push(Blessed {
+            line: *line,
+            shown: expected.len(),
+            lines,
+            new,
+        });
     }
     Ok(())
+}
+
+/// A reply line's words: quoted strings whole, apart from the spaces between them.
+fn words_of(line: &str) -> Vec<(usize, usize)> {
+    let b = line.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b' ' {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut quoted = false;
+        while i < b.len() && (quoted || b[i] != b' ') {
+            match b[i] {
+                b'\\' if quoted => i += 1,
+                b'"' => quoted = !quoted,
+                _ => {}
+            }
+            i += 1;
+        }
+        out.push((start, i.min(b.len())));
+    }
+    out
+}
+
+/// `3#`, `12)`: redis-cli's numbering of map fields and array items.
+fn is_index(word: &str) -> bool {
+    word.len() > 1
+        && (word.ends_with('#') || word.ends_with(')'))
+        && word[..word.len() - 1].bytes().all(|c| c.is_ascii_digit())
+}
+
+/// `printed` written with `shown`'s placeholders, when the two lines differ only in numbering
+/// and indentation.
+fn renumbered(shown: &str, printed: &str, captured: &HashMap<String, String>) -> Option<String> {
+    let (s_words, p_words) = (words_of(shown), words_of(printed));
+    if s_words.len() != p_words.len() {
+        return None;
+    }
+    let mut scratch = captured.clone();
+    let mut out = String::new();
+    let mut at = 0;
+    for (&(ss, se), &(ps, pe)) in s_words.iter().zip(&p_words) {
+        let (s, p) = (&shown[ss..se], &printed[ps..pe]);
+        out.push_str(&printed[at..ps]);
+        at = pe;
+        if is_index(s) && is_index(p) && s.ends_with(&p[p.len() - 1..]) {
+            out.push_str(p);
+        } else if matches(s, p, &mut scratch) {
+            out.push_str(s);
+        } else {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// A printed line with placeholders for what differs from run to run.
+fn generalized(printed: &str) -> String {
+    let mut out = String::new();
+    let mut rest = printed;
+    'scan: while let Some(c) = rest.chars().next() {
+        let boundary = !out
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+        if boundary {
+            for kind in [Kind::Ticket, Kind::Pass, Kind::Ms] {
+                if let Some(n) = kind.scan(rest) {
+                    let end = rest[n..].chars().next();
+                    let whole = !end.is_some_and(|c| c.is_ascii_alphanumeric());
+                    // A pass is three parts, at least one a long one (not `1.5.2`).
+                    let pass_like = kind != Kind::Pass || n > 40;
+                    if whole && pass_like {
+                        out.push_str(&format!("<{}>", format!("{kind:?}").to_lowercase()));
+                        rest = &rest[n..];
+                        continue 'scan;
+                    }
+                }
+            }
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+/// What a command should show for `actual`: printed lines take the placeholders of the shown
+/// lines they match up to numbering and indentation, paired in order as many as can be (a
+/// longest common subsequence); the others (also returned apart) are generalized.
+fn reshow(
+    expected: &[String],
+    actual: &[String],
+    captured: &HashMap<String, String>,
+) -> (Vec<String>, Vec<String>) {
+    let (n, m) = (expected.len(), actual.len());
+    let same: Vec<Vec<Option<String>>> = expected
+        .iter()
+        .map(|e| actual.iter().map(|a| renumbered(e, a, captured)).collect())
+        .collect();
+    // best[i][j]: the most pairs between expected[i..] and actual[j..].
+    let mut best = vec![vec![0usize; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            best[i][j] = if same[i][j].is_some() {
+                best[i + 1][j + 1] + 1
+            } else {
+                best[i + 1][j].max(best[i][j + 1])
+            };
+        }
+    }
+    let mut lines = Vec::new();
+    let mut new = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while j < m {
+        if i < n && same[i][j].is_some() {
+            lines.push(same[i][j].clone().unwrap());
+            i += 1;
+            j += 1;
+        } else if i < n && best[i + 1][j] >= best[i][j + 1] {
+            i += 1;
+        } else {
+            let line = generalized(&actual[j]);
+            new.push(line.clone());
+            lines.push(line);
+            j += 1;
+        }
+    }
+    (lines, new)
+}
+
+/// Writes the blessed replies into a page.
+fn bless_page(page: &Path, mut blessed: Vec<Blessed>) {
+    let path = repo().join(page);
+    let text = read(&path);
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    blessed.sort_by_key(|b| std::cmp::Reverse(b.line));
+    for b in blessed {
+        // The command is at 1-based `line`: its replies are at indexes line .. line + shown.
+        lines.splice(b.line..b.line + b.shown, b.lines);
+    }
+    let mut out = lines.join("\n");
+    if text.ends_with('\n') {
+        out.push('\n');
+    }
+    std::fs::write(&path, out).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+#[test]
+fn bless_keeps_placeholders_across_renumbering() {
+    let shown: Vec<String> = [
+        r#"1# "ticket" => "<ticket:a>""#,
+        r#"2# "position" => (integer) 0"#,
+        r#"3# "prequeue" => (integer) 0"#,
+        r#" 4# "expires" => (integer) <ms>"#,
+        r#"      5# "heartbeat_expires_at_ms" => (integer) <ms>"#,
+    ]
+    .map(String::from)
+    .to_vec();
+    let printed: Vec<String> = [
+        r#"1# "ticket" => "3.00ff00ff00ff00ff""#,
+        r#"2# "position" => (integer) 0"#,
+        r#"3# "expires" => (integer) 1796170547759"#,
+        r#"4# "pass" => "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJl""#,
+        r#"5# "note" => "1.5 s at 1796170547759""#,
+    ]
+    .map(String::from)
+    .to_vec();
+    let (lines, new) = reshow(&shown, &printed, &HashMap::new());
+    assert_eq!(
+        lines,
+        [
+            r#"1# "ticket" => "<ticket:a>""#,
+            r#"2# "position" => (integer) 0"#,
+            r#"3# "expires" => (integer) <ms>"#,
+            r#"4# "pass" => "<pass>""#,
+            r#"5# "note" => "1.5 s at <ms>""#,
+        ]
+    );
+    assert_eq!(new, lines[3..]);
+    let mut captured = HashMap::new();
+    assert!(lines
+        .iter()
+        .zip(&printed)
+        .all(|(l, p)| matches(l, p, &mut captured)));
+    // A field moved to the front is new; the ones it jumped over keep their placeholders.
+    let shown: Vec<String> = [
+        r#"1# "a" => "<ticket>""#,
+        r#"2# "b" => (integer) <ms>"#,
+        r#"3# "c" => (integer) 1"#,
+    ]
+    .map(String::from)
+    .to_vec();
+    let printed: Vec<String> = [
+        r#"1# "c" => (integer) 1"#,
+        r#"2# "a" => "1.00ff00ff00ff00ff""#,
+        r#"3# "b" => (integer) 1796170547759"#,
+    ]
+    .map(String::from)
+    .to_vec();
+    let (lines, new) = reshow(&shown, &printed, &HashMap::new());
+    assert_eq!(
+        lines,
+        [
+            r#"1# "c" => (integer) 1"#,
+            r#"2# "a" => "<ticket>""#,
+            r#"3# "b" => (integer) <ms>"#
+        ]
+    );
+    assert_eq!(new, [r#"1# "c" => (integer) 1"#]);
+    // Not renumbering: another value, another field.
+    assert!(renumbered(
+        "2# \"a\" => (integer) 0",
+        "2# \"a\" => (integer) 1",
+        &captured
+    )
+    .is_none());
+    assert!(renumbered(
+        "2# \"a\" => (integer) 0",
+        "2) \"a\" => (integer) 0",
+        &captured
+    )
+    .is_none());
 }
 
 #[test]
@@ -675,6 +940,7 @@ fn placeholders_match_what_they_stand_for() {
 #[test]
 fn documented_sessions_replay() {
     let only = std::env::var("SEATQ_DOCS_PAGE").ok();
+    let bless = std::env::var("SEATQ_DOCS_BLESS").is_ok_and(|v| v == "1");
     let mut sessions = Vec::new();
     let mut problems = Vec::new();
     for page in pages() {
@@ -698,11 +964,44 @@ fn documented_sessions_replay() {
         "only {} sessions found",
         sessions.len()
     );
+    if bless {
+        let kind = ServerKind::selected()[0];
+        let mut by_page: BTreeMap<PathBuf, Vec<Blessed>> = BTreeMap::new();
+        let mut failures = Vec::new();
+        for (page, steps) in &sessions {
+            let mut blessed = Vec::new();
+            if let Err(e) = replay(kind, steps, Some(&mut blessed)) {
+                failures.push(format!("{}:{e}", page.display()));
+            }
+            by_page.entry(page.clone()).or_default().extend(blessed);
+        }
+        let mut report = Vec::new();
+        for (page, blessed) in by_page.into_iter().filter(|(_, b)| !b.is_empty()) {
+            for b in &blessed {
+                report.push(format!(
+                    "{}:{}: {} reply lines rewritten",
+                    page.display(),
+                    b.line,
+                    b.lines.len()
+                ));
+                for line in &b.new {
+                    report.push(format!("    new, review by hand: {line}"));
+                }
+            }
+            bless_page(&page, blessed);
+        }
+        panic!(
+            "SEATQ_DOCS_BLESS=1 on {}: review with git diff, then run again without it\n{}\n{}",
+            kind.name(),
+            report.join("\n"),
+            failures.join("\n\n")
+        );
+    }
     for_each_server(|kind| {
         let failures: Vec<String> = sessions
             .iter()
             .filter_map(|(page, steps)| {
-                replay(kind, steps)
+                replay(kind, steps, None)
                     .err()
                     .map(|e| format!("{}:{e}", page.display()))
             })

@@ -93,9 +93,8 @@ pub const CONFIG_ARGS: &[ArgDoc] = &[
     ]),
 ];
 
-/// What every ticket record says (STATUS, and the first fields of RANGE / DEQUEUE records).
-/// STATUS: what a poller needs on every call (position 0 while waiting means the pre-queue),
-/// and the session once admitted.
+/// What STATUS says: what a poller needs on every call (position 0 while waiting means the
+/// pre-queue), and the session once admitted.
 fn view_fields<'a>(map: &mut MapReply<'_, 'a>, view: &'a TicketView) {
     map.bulk("state", view.state.as_bytes())
         .int("position", view.position as i64)
@@ -211,20 +210,16 @@ pub fn status(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     )?;
     // Renewals and lazy expiry are decided only by a primary; a replica just answers.
     if !effects.is_empty() && ctx.may_decide_writes() {
+        // The reply shows a renewed pass; a renewed heartbeat is not part of it.
         for effect in &effects {
-            match effect {
-                Effect::Touched {
-                    heartbeat_deadline, ..
-                } => view.heartbeat_deadline = *heartbeat_deadline,
-                Effect::Renewed {
-                    pass, expires_at, ..
-                } => {
-                    if let Some(session) = view.session.as_mut() {
-                        session.pass = pass.to_string();
-                        session.expires_at = *expires_at;
-                    }
+            if let Effect::Renewed {
+                pass, expires_at, ..
+            } = effect
+            {
+                if let Some(session) = view.session.as_mut() {
+                    session.pass = pass.to_string();
+                    session.expires_at = *expires_at;
                 }
-                _ => {}
             }
         }
         Transaction::open(ctx, args.key())?.apply(effects)?;

@@ -61,6 +61,8 @@ def test_join_status_admit_renew_verify_revoke(sq: Seatq, event: str) -> None:
 
     st = sq.status(event, joined.ticket)
     assert isinstance(st, TicketStatus) and st.admitted and not st.ended
+    assert st.ticket == joined.ticket  # from the call: the reply does not repeat it
+    assert sq.status(event, user="alice").ticket == joined.ticket  # the reply names it
     assert st.pass_ and st.claimed is False and st.claim_by_ms and st.pass_expires_at_ms
     assert st.pass_expires_at_ms % 1000 == 0, "sessions end on whole seconds"
 
@@ -94,8 +96,9 @@ def test_waiting_ticket_and_not_ready(sq: Seatq, event: str) -> None:
     assert (b.state, c.state) == ("waiting", "waiting")
     assert (b.position, c.position) == (1, 2)
     st = sq.status(event, c.ticket)
-    assert st.waiting and st.position == 2 and st.ahead == 1
-    assert st.heartbeat_expires_at_ms > 0 and st.pass_ is None
+    assert st.waiting and st.position == 2 and st.ahead == 1 and not st.prequeue
+    assert st.ticket == c.ticket and st.pass_ is None and st.claimed is None
+    assert not hasattr(st, "heartbeat_expires_at_ms")  # STATUS no longer tells it
     # CAPACITY is full: the ETA starts at the first session's end, the holder's pass expiry
     # (PASS-TTL, 15 min), and the client is told to ask again at half of CLAIM-TTL (30 s).
     assert st.eta_ms is not None and 890_000 < st.eta_ms <= 902_000
@@ -140,7 +143,7 @@ def test_dequeue_range_and_data(sq: Seatq, event: str) -> None:
     assert all(isinstance(t, QueuedTicket) for t in taken)
     assert [t.user for t in taken] == ["u0", "u1"]
     # Out of the line: no position, no heartbeat.
-    assert all(t.state == "dequeued" and t.position == 0 and t.heartbeat_expires_at_ms == 0 for t in taken)
+    assert all(t.state == "dequeued" and t.position is None and t.heartbeat_expires_at_ms is None for t in taken)
     assert taken[1].data["name"] == "user 1" and taken[0].serial == 1
     assert sq.queue_len(event) == 1
     assert sq.dequeue(f"{event}:none") == []
@@ -153,7 +156,8 @@ def test_prequeue_reveals_nothing_before_opening(sq: Seatq, event: str) -> None:
     assert all(j.prequeue and j.position == 0 and j.state == "waiting" for j in joined)
     statuses = [sq.status(event, j.ticket) for j in joined]
     etas = [s.eta_ms for s in statuses]
-    assert all(s.prequeue and s.position == 0 and s.ahead == 0 for s in statuses)
+    assert all(s.prequeue and s.state == "waiting" and s.position == 0 and s.ahead == 0 for s in statuses)
+    assert [s.ticket for s in statuses] == [j.ticket for j in joined]
     # Every ticket's ETA is the time until the opening, whatever its hidden rank.
     assert all(e is not None and 3_500_000 < e <= 3_600_000 for e in etas)
     assert max(etas) - min(etas) < 1_000, etas
@@ -174,7 +178,9 @@ def test_prequeue_reveals_nothing_before_opening(sq: Seatq, event: str) -> None:
     assert sorted(t.serial for t in rng.entries) == list(range(5))
     assert (info.head_serial, info.tail_serial) == (rng.entries[0].serial, rng.entries[-1].serial)
     assert isinstance(info.head_serial, int)
-    assert [sq.status(event, t.ticket).position for t in rng.entries] == [1, 2, 3, 4, 5]
+    opened = [sq.status(event, t.ticket) for t in rng.entries]
+    assert [s.position for s in opened] == [1, 2, 3, 4, 5]
+    assert not any(s.prequeue for s in opened) and all(s.waiting for s in opened)
 
 
 def test_info_and_config(sq: Seatq, event: str) -> None:

@@ -85,7 +85,11 @@ def enqueue(
 
 
 def status(event: Arg, ticket: Optional[Arg], user: Optional[Arg]) -> Call:
-    return ["QUEUE.STATUS", event, *target(ticket, user)], TicketStatus.from_reply
+    # Asked for by ticket, the reply does not repeat it: the record takes it from here.
+    return (
+        ["QUEUE.STATUS", event, *target(ticket, user)],
+        lambda r: TicketStatus.from_reply(r, ticket=ticket),
+    )
 
 
 def admit(event: Arg, ticket: Optional[Arg], user: Optional[Arg]) -> Call:

@@ -80,12 +80,16 @@ class Joined:
     state: str
     #: True when the user already had this ticket (a second join).
     existing: bool
-    #: True while the line is not open yet (OPENS-AT): ``position`` is 0 until then.
-    prequeue: bool
 
     @property
     def admitted(self) -> bool:
         return self.state == "admitted"
+
+    @property
+    def prequeue(self) -> bool:
+        """True while the ticket waits in a line not open yet (OPENS-AT): the reply says so
+        with ``state`` ``waiting`` and ``position`` 0."""
+        return self.state == "waiting" and self.position == 0
 
     @classmethod
     def from_reply(cls, reply: Any) -> "Joined":
@@ -95,13 +99,15 @@ class Joined:
             position=_int(r["position"]),
             state=text(r["state"]) or "",
             existing=bool(_int(r.get("existing", 0))),
-            prequeue=bool(_int(r.get("prequeue", 0))),
         )
 
 
 @dataclass(frozen=True)
 class TicketStatus:
-    """QUEUE.STATUS: where a ticket stands; once ``admitted``, its pass and claim deadline."""
+    """QUEUE.STATUS: where a ticket stands; once ``admitted``, its pass and claim deadline.
+
+    The reply names the ticket only when it was asked for by user; asked for by ticket, the
+    client fills ``ticket`` in from its argument."""
 
     ticket: str
     #: waiting | admitted | left | expired | no_show | revoked | completed | dequeued
@@ -114,8 +120,6 @@ class TicketStatus:
     eta_ms: Optional[int]
     #: When to ask again: keeps the heartbeat alive and never misses the claim window.
     retry_after_ms: int
-    heartbeat_expires_at_ms: int
-    prequeue: bool
     pass_: Optional[str] = None
     #: When the session ends unless renewed (a whole second: the pass's ``exp`` x 1000).
     pass_expires_at_ms: Optional[int] = None
@@ -135,19 +139,23 @@ class TicketStatus:
     def ended(self) -> bool:
         return self.state in ENDED_STATES
 
+    @property
+    def prequeue(self) -> bool:
+        """True while the ticket waits in a line not open yet (OPENS-AT): ``state`` ``waiting``
+        with ``position`` 0."""
+        return self.state == "waiting" and self.position == 0
+
     @classmethod
-    def _fields_of(cls, r: Dict[str, Any]) -> Dict[str, Any]:
+    def _fields_of(cls, r: Dict[str, Any], ticket: Optional[str] = None) -> Dict[str, Any]:
         eta = _int(r.get("eta_ms", -1))
         claimed = r.get("claimed")
         return dict(
-            ticket=text(r.get("ticket")) or "",
+            ticket=text(r.get("ticket")) or ticket or "",
             state=text(r["state"]) or "",
             position=_int(r.get("position", 0)),
             ahead=_int(r.get("ahead", 0)),
             eta_ms=None if eta < 0 else eta,
             retry_after_ms=_int(r.get("retry_after_ms", 0)),
-            heartbeat_expires_at_ms=_int(r.get("heartbeat_expires_at_ms", 0)),
-            prequeue=bool(_int(r.get("prequeue", 0))),
             pass_=text(r.get("pass")),
             pass_expires_at_ms=_opt_int(r.get("pass_expires_at_ms")),
             claim_by_ms=_opt_int(r.get("claim_by_ms")),
@@ -155,25 +163,27 @@ class TicketStatus:
         )
 
     @classmethod
-    def from_reply(cls, reply: Any) -> "TicketStatus":
-        return cls(**cls._fields_of(record(reply)))
+    def from_reply(cls, reply: Any, ticket: Optional[Any] = None) -> "TicketStatus":
+        """``ticket``: the one STATUS was called with (its reply does not repeat it)."""
+        return cls(**cls._fields_of(record(reply), text(ticket)))
 
 
 @dataclass(frozen=True)
 class QueuedTicket:
     """A ticket as QUEUE.RANGE lists it (``waiting``, with its position and heartbeat deadline)
-    or as QUEUE.DEQUEUE hands it over (``dequeued``: out of the line, ``position`` and
-    ``heartbeat_expires_at_ms`` are 0)."""
+    or as QUEUE.DEQUEUE hands it over (``dequeued``: out of the line, its reply has neither, so
+    ``position`` and ``heartbeat_expires_at_ms`` are ``None``)."""
 
     ticket: str
     serial: int
     state: str
     user: str
     data: Dict[str, str] = field(default_factory=dict)
-    #: 1-based place in line (QUEUE.RANGE); 0 for a dequeued ticket.
-    position: int = 0
-    #: When the waiting ticket lapses unless polled (QUEUE.RANGE); 0 for a dequeued ticket.
-    heartbeat_expires_at_ms: int = 0
+    #: 1-based place in line (QUEUE.RANGE); ``None`` for a dequeued ticket.
+    position: Optional[int] = None
+    #: When the waiting ticket lapses unless polled (QUEUE.RANGE); ``None`` for a dequeued
+    #: ticket.
+    heartbeat_expires_at_ms: Optional[int] = None
 
     @classmethod
     def from_reply(cls, reply: Any) -> "QueuedTicket":
@@ -185,8 +195,8 @@ class QueuedTicket:
             state=text(r.get("state")) or "",
             user=text(r.get("user")) or "",
             data={text(k) or "": text(v) or "" for k, v in record(data).items()},
-            position=_int(r.get("position", 0)),
-            heartbeat_expires_at_ms=_int(r.get("heartbeat_expires_at_ms", 0)),
+            position=_opt_int(r.get("position")),
+            heartbeat_expires_at_ms=_opt_int(r.get("heartbeat_expires_at_ms")),
         )
 
 
