@@ -16,6 +16,11 @@
 //!    (`kill -9`; the other takes over) and then a shard's primary (`kill -9`; its replica is
 //!    promoted), and a shard cut off from the coordinator by SIGSTOP.
 //!
+//! The CPU checks (1 and 2) need a machine with cores to spare for the six servers, the two
+//! coordinators and the shoppers: `SEATQ_SHARDED_CPU=report` prints them (with the load
+//! average) instead of failing, for a small or busy machine. The correctness checks below are
+//! always enforced.
+//!
 //! In every sale: no seat sold twice or more than there are, live sessions within CAPACITY at
 //! every 100 ms (from the journals' admitted and session_ended entries), no user on two shards
 //! (and each on the one its hash names), no second in which more than RATE + max(BURST,
@@ -265,6 +270,30 @@ fn spawn_coordinator(cluster: &Cluster, event: &str, id: &str, log: &std::path::
         .unwrap()
 }
 
+/// The CPU checks (each primary's share, CPU per admitted user against one key) compare the
+/// servers' CPU time, which only means something when the machine has cores to spare: with
+/// `SEATQ_SHARDED_CPU=report` (a small or loaded machine) a failed CPU check is printed, loudly,
+/// instead of failing the test. The correctness checks are never relaxed.
+fn cpu_check(ok: bool, what: String) {
+    if std::env::var("SEATQ_SHARDED_CPU").as_deref() == Ok("report") {
+        let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        let verdict = if ok { "holds" } else { "FAILS (not enforced)" };
+        eprintln!(
+            "CPU check {verdict}: {what} [SEATQ_SHARDED_CPU=report; load {}; {} cores]",
+            load.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" "),
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+    } else {
+        assert!(
+            ok,
+            "{what} (SEATQ_SHARDED_CPU=report reports CPU checks instead)"
+        );
+    }
+}
+
 /// CPU time (utime + stime, clock ticks) of a process.
 fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -317,10 +346,13 @@ struct Shopped {
     admitted: u64,
     sold: u64,
     sold_out: u64,
+    /// Claims refused for good (TICKET_ENDED: the claim window passed; a no-show after all).
+    late: u64,
 }
 
-/// The shoppers of one line key: join, look at their STATUS twice, and act on their call
-/// (claim and leave, claim and buy, or nothing), learning of it from the line's journal.
+/// One group of shoppers (the users of one line shard; on one key, the users that shard
+/// would have had): join, look at their STATUS twice, and act on their call (claim and leave,
+/// claim and buy, or nothing), learning of it from the line's journal.
 fn shop(
     urls: Vec<String>,
     sale: Sale,
@@ -332,6 +364,7 @@ fn shop(
     let mut con = Conn::new(&urls);
     let key = &sale.lines[line];
     let journal = format!("{key}:journal");
+    let mine: HashSet<String> = users.iter().cloned().collect();
     let mut done = Shopped::default();
     for chunk in users.chunks(256) {
         let cmds: Vec<Cmd> = chunk
@@ -396,7 +429,7 @@ fn shop(
             .iter()
             .filter(|(_, f)| field(f, "type") == "admitted")
             .map(|(_, f)| field(f, "user").to_string())
-            .filter(|u| !handled.contains(u))
+            .filter(|u| mine.contains(u) && !handled.contains(u))
             .collect();
         if called.is_empty() {
             idle_rounds += 1;
@@ -439,6 +472,10 @@ fn shop(
                     .is_some_and(|e| e.code() == Some("NOT_READY"))
                 {
                     continue;
+                }
+                done.late += 1;
+                if done.late == 1 {
+                    eprintln!("line {line}: a claim refused: {:?}", reply.as_ref().err());
                 }
                 handled.insert((*u).clone());
                 continue;
@@ -692,6 +729,55 @@ fn calls_per_node(cluster: &Cluster, nodes: &[usize]) -> Vec<(u64, u64)> {
         .collect()
 }
 
+/// Where each primary's time went, for the report: command time (INFO commandstats usec, ms)
+/// by family (line, seat, journal reads, other) and the module's timer runs (which
+/// commandstats does not count).
+fn time_per_node(cluster: &Cluster, nodes: &[usize]) -> Vec<String> {
+    nodes
+        .iter()
+        .map(|&i| {
+            let mut con = cluster.nodes[i].connection();
+            let info: String = redis::cmd("INFO")
+                .arg("commandstats")
+                .query(&mut con)
+                .unwrap();
+            let mut ms = [0f64; 4];
+            for l in info.lines() {
+                let Some((name, rest)) = l.strip_prefix("cmdstat_").and_then(|l| l.split_once(':'))
+                else {
+                    continue;
+                };
+                let usec: f64 = rest
+                    .split(',')
+                    .find_map(|kv| kv.strip_prefix("usec="))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0.0);
+                let family = if name.starts_with("queue.") || name.starts_with("shard.") {
+                    0
+                } else if name.starts_with("seat.") {
+                    1
+                } else if name.starts_with('x') {
+                    2
+                } else {
+                    3
+                };
+                ms[family] += usec / 1000.0;
+            }
+            let seatq: String = redis::cmd("INFO").arg("seatq").query(&mut con).unwrap();
+            let timer_runs = seatq
+                .lines()
+                .find_map(|l| l.strip_prefix("seatq_timer_runs_total:"))
+                .unwrap_or("?")
+                .trim()
+                .to_string();
+            format!(
+                "node {i}: line {:.0} ms, seat {:.0} ms, journal reads {:.0} ms, other {:.0} ms, timer runs {timer_runs}",
+                ms[0], ms[1], ms[2], ms[3]
+            )
+        })
+        .collect()
+}
+
 /// Runs one sale; returns (journal verdict, CPU ticks per primary, calls per primary).
 #[allow(clippy::type_complexity)]
 fn run_sale(
@@ -730,18 +816,20 @@ fn run_sale(
         .iter()
         .map(|&i| cpu_ticks(cluster.nodes[i].pid().unwrap()))
         .collect();
-    // Shoppers, one thread per line.
+    // Shoppers, one thread per group of users, grouped by the user hash into K groups in
+    // both sales, so that one key's sale sees the same clients (connections, pipelines) as
+    // the sharded one and the CPU per admitted user compares the servers' work.
     let progress = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    let mut by_line: Vec<Vec<String>> = vec![Vec::new(); sale.lines.len()];
+    let mut groups: Vec<Vec<String>> = vec![Vec::new(); K];
     for i in 0..n {
         let u = user_name(i);
-        by_line[sale.line_of(&u)].push(u);
+        groups[shard_of(u.as_bytes(), K as u32) as usize].push(u);
     }
-    let threads: Vec<_> = by_line
+    let threads: Vec<_> = groups
         .into_iter()
-        .enumerate()
-        .map(|(line, users)| {
+        .map(|users| {
+            let line = users.first().map_or(0, |u| sale.line_of(u));
             let (urls, sale, progress, stop) =
                 (urls(cluster), sale.clone(), progress.clone(), stop.clone());
             std::thread::spawn(move || shop(urls, sale, line, users, progress, stop))
@@ -850,6 +938,9 @@ fn run_sale(
     let calls = if faults {
         Vec::new()
     } else {
+        for line in time_per_node(cluster, &nodes) {
+            eprintln!("{event}: {line}");
+        }
         calls_per_node(cluster, &nodes)
     };
     for (_, mut child) in coordinators {
@@ -859,9 +950,10 @@ fn run_sale(
     let admitted: u64 = shopped.iter().map(|s| s.admitted).sum();
     let sold: u64 = shopped.iter().map(|s| s.sold).sum();
     eprintln!(
-        "{event}: {n} users, {admitted} called in {:.1} s, {sold} bought, {} sold out",
+        "{event}: {n} users, {admitted} called in {:.1} s, {sold} bought, {} sold out, {} claims too late",
         elapsed.as_secs_f64(),
-        shopped.iter().map(|s| s.sold_out).sum::<u64>()
+        shopped.iter().map(|s| s.sold_out).sum::<u64>(),
+        shopped.iter().map(|s| s.late).sum::<u64>()
     );
     let verdict = check_sale(cluster, &sale, n, event);
     (verdict, cpu, calls, admitted)
@@ -897,10 +989,12 @@ fn a_sharded_sale_spreads_over_the_primaries_and_survives_kills() {
         }
         for (i, c) in cpu.iter().enumerate() {
             let share = *c as f64 / total_cpu as f64;
-            assert!(
+            cpu_check(
                 (share - 1.0 / K as f64).abs() <= 0.05,
-                "primary {i}: {:.1}% of the CPU ({cpu:?})",
-                share * 100.0
+                format!(
+                    "primary {i}: {:.1}% of the CPU ({cpu:?} ticks; 1/K +- 5 points)",
+                    share * 100.0
+                ),
             );
         }
         assert!(v.admitted as u64 >= admitted.min(n as u64) * 9 / 10);
@@ -920,9 +1014,11 @@ fn a_sharded_sale_spreads_over_the_primaries_and_survives_kills() {
             sharded_cpu_per_user,
             (sharded_cpu_per_user / one_cpu_per_user - 1.0) * 100.0
         );
-        assert!(
+        cpu_check(
             sharded_cpu_per_user <= one_cpu_per_user * 1.10,
-            "sharded CPU per admitted user {sharded_cpu_per_user:.4} vs one key {one_cpu_per_user:.4}"
+            format!(
+                "sharded CPU per admitted user {sharded_cpu_per_user:.4} vs one key {one_cpu_per_user:.4} ticks (at most +10%)"
+            ),
         );
 
         // 3. Sharded, with kills.

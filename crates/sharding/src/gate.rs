@@ -71,18 +71,21 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// The admissions allowed by `now_ms` (the ceiling once the spread is over).
-    pub fn allowed(&self, now_ms: u64) -> u64 {
+    /// The admissions allowed by `now_ms` (the ceiling once the spread is over). The spread
+    /// advances in steps of `step_ms` (K ms for K shards: each shard calls about every K ms,
+    /// so the event's shards together wake about as often as one key calling every ms).
+    pub fn allowed(&self, now_ms: u64, step_ms: u64) -> u64 {
         let extra = self.ceiling.saturating_sub(self.base);
         if self.spread_ms == 0 || extra == 0 || now_ms >= self.from_ms + self.spread_ms {
             return self.ceiling;
         }
-        let elapsed = now_ms.saturating_sub(self.from_ms) + 1;
+        let step = step_ms.clamp(1, self.spread_ms);
+        let elapsed = ((now_ms.saturating_sub(self.from_ms) / step + 1) * step).min(self.spread_ms);
         self.base + (extra * elapsed).div_ceil(self.spread_ms).min(extra)
     }
 
     /// When more than `admitted` is allowed (None: never under this lease).
-    fn next_allowed(&self, admitted: u64) -> Option<u64> {
+    fn next_allowed(&self, admitted: u64, step_ms: u64) -> Option<u64> {
         if admitted >= self.ceiling {
             return None;
         }
@@ -90,10 +93,12 @@ impl Lease {
         if self.spread_ms == 0 || extra == 0 || admitted < self.base {
             return Some(self.from_ms);
         }
-        // The first ms at which base + ceil(extra * elapsed / spread) > admitted.
+        // The least elapsed time (ms, counting the current one) at which
+        // base + ceil(extra * elapsed / spread) > admitted, then the first step reaching it.
         let done = admitted - self.base;
         let elapsed = (done * self.spread_ms) / extra + 1;
-        Some(self.from_ms + elapsed - 1)
+        let step = step_ms.clamp(1, self.spread_ms);
+        Some(self.from_ms + (elapsed.div_ceil(step) - 1) * step)
     }
 }
 
@@ -122,6 +127,11 @@ impl Budget {
 
     pub fn share_tolerance_ns(&self) -> u64 {
         (self.share_burst() - 1) * self.share_cost_ns()
+    }
+
+    /// How often a spread grant lets a shard call more: every K ms.
+    pub fn step_ms(&self) -> u64 {
+        self.shards.max(1)
     }
 
     /// Live sessions allowed in the static share (None: no cap). CAPACITY/K rounded down.
@@ -160,11 +170,14 @@ impl ShardCore {
     pub fn gate(&self, now_ms: u64, admitted_total: u64, budget: &Budget) -> Gate {
         if self.leased(now_ms) {
             Gate::Lease {
-                left: self.lease.allowed(now_ms).saturating_sub(admitted_total),
+                left: self
+                    .lease
+                    .allowed(now_ms, budget.step_ms())
+                    .saturating_sub(admitted_total),
                 until: self.lease.until,
                 next: self
                     .lease
-                    .next_allowed(admitted_total)
+                    .next_allowed(admitted_total, budget.step_ms())
                     .map_or(self.lease.until, |t| t.max(now_ms + 1))
                     .min(self.lease.until),
             }
@@ -206,7 +219,9 @@ impl ShardCore {
     /// spread over its `spread_ms` (calls granted before and not made yet stay available).
     pub fn grant(&mut self, mut lease: Lease, at_ms: u64, admitted: u64, budget: &Budget) {
         let carried = if self.leased(at_ms) {
-            self.lease.allowed(at_ms).min(lease.ceiling)
+            self.lease
+                .allowed(at_ms, budget.step_ms())
+                .min(lease.ceiling)
         } else {
             0
         };
@@ -385,8 +400,37 @@ mod tests {
         }
         assert_eq!(admitted, 30);
         assert_eq!(calls.first(), Some(&1_000));
-        assert!(calls[19] >= 1_094, "spread over 100 ms: {calls:?}");
-        assert!(calls.windows(2).all(|w| w[1] - w[0] <= 6), "{calls:?}");
+        assert!(calls[19] >= 1_092, "spread over 100 ms: {calls:?}");
+        // One call every 5 ms, in steps of K = 4 ms: never more than two steps apart, and
+        // only at a step's start.
+        assert!(calls.windows(2).all(|w| w[1] - w[0] <= 8), "{calls:?}");
+        assert!(calls.iter().all(|t| (t - 1_000) % 4 == 0), "{calls:?}");
+    }
+
+    #[test]
+    fn a_spread_in_steps_of_one_ms_calls_every_ms_it_may() {
+        let lease = Lease {
+            epoch: 1,
+            until: 10_000,
+            ceiling: 110,
+            spread_ms: 100,
+            base: 10,
+            from_ms: 1_000,
+            ..Lease::default()
+        };
+        for now in 1_000..1_100 {
+            assert_eq!(lease.allowed(now, 1), 10 + (now - 1_000 + 1));
+        }
+        for step in [1, 3, 4, 7, 100, 1_000] {
+            for admitted in 10..110 {
+                let next = lease.next_allowed(admitted, step).unwrap();
+                assert!(lease.allowed(next, step) > admitted, "{step} {admitted}");
+                assert!(
+                    next == 1_000 || lease.allowed(next - 1, step) <= admitted,
+                    "{step} {admitted}: {next} is the first"
+                );
+            }
+        }
     }
 
     #[test]
