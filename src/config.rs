@@ -277,6 +277,14 @@ pub fn set_pass_keys(text: &str) -> Result<(), String> {
 }
 
 impl Setting {
+    /// The sharded mode's settings (SHARDS, SHARD-INDEX, SHARD-GROUP).
+    pub fn is_sharding(self) -> bool {
+        matches!(
+            self,
+            Setting::Shards | Setting::ShardIndex | Setting::ShardGroup
+        )
+    }
+
     pub fn spec(self) -> &'static SettingSpec {
         SETTINGS
             .iter()

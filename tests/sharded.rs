@@ -366,39 +366,56 @@ fn shop(
     let journal = format!("{key}:journal");
     let mine: HashSet<String> = users.iter().cloned().collect();
     let mut done = Shopped::default();
-    for chunk in users.chunks(256) {
+    // Everyone looks at their STATUS twice: after joining, and halfway through the sale. Joins
+    // and looks go 256 at a time between reads of the journal, so that the users called
+    // early claim within their CLAIM-TTL while the others are still joining.
+    let chunks: Vec<&[String]> = users.chunks(256).collect();
+    let look = |con: &mut Conn, chunk: &[String]| {
         let cmds: Vec<Cmd> = chunk
             .iter()
-            .map(|u| cmd(&["QUEUE.ENQUEUE", key, u]))
+            .map(|u| cmd(&["QUEUE.STATUS", key, "USER", u]))
             .collect();
-        for r in con.pipe(&cmds) {
-            r.unwrap();
-        }
-    }
-    // Everyone looks at their STATUS twice: after joining, and halfway through the sale.
-    let sweep = |con: &mut Conn, users: &[String]| {
-        for chunk in users.chunks(256) {
-            let cmds: Vec<Cmd> = chunk
-                .iter()
-                .map(|u| cmd(&["QUEUE.STATUS", key, "USER", u]))
-                .collect();
-            con.pipe(&cmds);
-        }
+        con.pipe(&cmds);
     };
+    let mut joined = 0;
+    let mut second_look: Option<usize> = None;
     let mut handled: HashSet<String> = HashSet::new();
-    sweep(&mut con, &users);
-    let mut swept_twice = false;
     let mut cursor = "0-0".to_string();
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut idle_rounds = 0;
-    while handled.len() < users.len() && !stop.load(Ordering::Relaxed) {
+    // Until everyone was handled and had their second look (so that both sales make the same
+    // calls).
+    while (handled.len() < users.len() || second_look.is_none_or(|i| i < chunks.len()))
+        && !stop.load(Ordering::Relaxed)
+    {
         assert!(
             Instant::now() < deadline,
             "line {line}: the sale did not end"
         );
-        let read = con.q(&cmd(&[
-            "XREAD", "COUNT", "4000", "BLOCK", "100", "STREAMS", &journal, &cursor,
-        ]));
+        let busy = if joined < chunks.len() {
+            let cmds: Vec<Cmd> = chunks[joined]
+                .iter()
+                .map(|u| cmd(&["QUEUE.ENQUEUE", key, u]))
+                .collect();
+            for r in con.pipe(&cmds) {
+                r.unwrap();
+            }
+            look(&mut con, chunks[joined]);
+            joined += 1;
+            true
+        } else if let Some(i) = second_look.filter(|&i| i < chunks.len()) {
+            look(&mut con, chunks[i]);
+            second_look = Some(i + 1);
+            true
+        } else {
+            false
+        };
+        let mut xread = cmd(&["XREAD", "COUNT", "4000"]);
+        if !busy {
+            xread.arg("BLOCK").arg(100);
+        }
+        xread.arg("STREAMS").arg(&journal).arg(&cursor);
+        let read = con.q(&xread);
         let entries: Vec<JournalEntry> = match read {
             Ok(Value::Nil) => Vec::new(),
             Ok(v) => items(&items(&v)[0])
@@ -514,9 +531,8 @@ fn shop(
         }
         done.admitted = handled.len() as u64;
         progress.fetch_add(called.len() as u64, Ordering::Relaxed);
-        if !swept_twice && handled.len() * 2 >= users.len() {
-            swept_twice = true;
-            sweep(&mut con, &users);
+        if second_look.is_none() && handled.len() * 2 >= users.len() {
+            second_look = Some(0);
         }
     }
     done

@@ -507,10 +507,20 @@ pub fn info(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
                 .int("call_rate_per_s", event.call_rate(now).round() as i64)
                 .opt_bulk("journal_key", journal_key(key_of(args)).ok())
                 .int("memory_bytes", event.heap_bytes() as i64);
-            settings_fields(&mut map, event, SETTINGS.iter().map(|s| s.setting));
+            settings_fields(&mut map, event, listed(event));
             Ok(())
         },
     )
+}
+
+/// The settings QUEUE.INFO and QUEUE.CONFIG GET (without names) show: the sharded mode's only
+/// on a line shard (SHARDS above 0), so an unsharded event's replies are as before.
+fn listed(event: &Event) -> impl Iterator<Item = Setting> + '_ {
+    let sharded = event.config.get(Setting::Shards) > 0;
+    SETTINGS
+        .iter()
+        .map(|s| s.setting)
+        .filter(move |s| sharded || !s.is_sharding())
 }
 
 /// Settings as lower-case map fields (`heartbeat`, `journal`, ...), values as integers.
@@ -529,18 +539,24 @@ pub fn config(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     let fields = &args.bytes[3..];
     match action.as_slice() {
         b"GET" => {
-            let settings: Vec<Setting> = if fields.is_empty() {
-                SETTINGS.iter().map(|s| s.setting).collect()
+            // None: every setting the event shows (see `listed`).
+            let named: Option<Vec<Setting>> = if fields.is_empty() {
+                None
             } else {
-                fields
-                    .iter()
-                    .map(|f| Setting::from_field(f).ok_or_else(|| unknown_setting(f)))
-                    .collect::<Result<_, _>>()?
+                Some(
+                    fields
+                        .iter()
+                        .map(|f| Setting::from_field(f).ok_or_else(|| unknown_setting(f)))
+                        .collect::<Result<_, _>>()?,
+                )
             };
             let show = &|event: &Event| -> Result<(), SeatqError> {
                 let reply = ctx.reply();
                 let mut map = reply.open_map();
-                settings_fields(&mut map, event, settings.iter().copied());
+                match &named {
+                    Some(settings) => settings_fields(&mut map, event, settings.iter().copied()),
+                    None => settings_fields(&mut map, event, listed(event)),
+                }
                 Ok(())
             };
             // An event not created yet shows the defaults it would get.
