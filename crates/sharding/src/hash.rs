@@ -1,6 +1,6 @@
-//! Which shard a user belongs to: a stable hash of the user ID, the same in every language
-//! (the Python client's `seatq.sharding.shard_of` computes it identically), so the gateway, the
-//! module and the coordinator agree without asking anyone. A user belongs to exactly one shard
+//! Which shard a user belongs to: a stable hash of the user ID, meant to be the same in every
+//! language (a client package must compute it identically: the vectors below are the
+//! reference), so the gateway, the module and the coordinator agree without asking anyone. A user belongs to exactly one shard
 //! of an event, so "one live ticket per user" stays exact: it is checked on one key.
 //!
 //! The function: FNV-1a (64-bit) over the user's bytes, then the splitmix64 finalizer (FNV's
@@ -37,7 +37,7 @@ pub fn shard_of(user: &[u8], shards: u32) -> u32 {
 mod tests {
     use super::*;
 
-    /// The vectors clients/python/tests/test_sharding.py checks too.
+    /// The reference vectors (a client package's implementation must give the same).
     #[test]
     fn known_values() {
         assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
