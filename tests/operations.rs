@@ -271,7 +271,7 @@ fn command_docs_and_key_specs_describe_every_command() {
         .map(text)
         .collect();
         names.sort();
-        assert_eq!(names.len(), 23, "{names:?}");
+        assert_eq!(names.len(), 26, "{names:?}");
         for name in &names {
             let docs = record(&items(&ok(&mut con, &["COMMAND", "DOCS", name]))[1]);
             for field in ["summary", "since", "complexity", "arguments"] {
