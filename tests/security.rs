@@ -110,19 +110,16 @@ fn a_million_guessed_tickets_find_nothing_and_change_nothing() {
                 }
             }
         }
-        guesses.extend(
-            [
-                format!("0{own}"),
-                format!("+{own}"),
-                format!(" {own}"),
-                format!("{own} "),
-                own.replace('.', "-"),
-                own.replace('.', ".."),
-                format!("{}.{own_tag}", own_serial + (1 << 32)),
-                format!("{}.{own_tag}", own_serial - (1 << 32)),
-            ]
-            .into_iter(),
-        );
+        guesses.extend([
+            format!("0{own}"),
+            format!("+{own}"),
+            format!(" {own}"),
+            format!("{own} "),
+            own.replace('.', "-"),
+            own.replace('.', ".."),
+            format!("{}.{own_tag}", own_serial + (1 << 32)),
+            format!("{}.{own_tag}", own_serial - (1 << 32)),
+        ]);
         assert!(guesses.len() >= GUESSES, "{} guesses", guesses.len());
         assert!(
             guesses.iter().all(|g| real.binary_search(g).is_err()),
