@@ -7,6 +7,7 @@ pub enum Section {
     Commands,
     Scale,
     Latency,
+    Stalls,
 }
 
 pub struct Options {
@@ -18,11 +19,18 @@ pub struct Options {
     pub seconds: f64,
     pub connections: usize,
     pub only: Option<Section>,
+    /// Waiting users of the stalls section's rows that have a size.
+    pub stall_users: usize,
+    /// The stalls rows to run (all when None).
+    pub stall_rows: Option<Vec<u32>>,
+    /// Run the stalls section's servers and prober SCHED_FIFO (chrt), so that other processes'
+    /// load is not measured as the server's stalls.
+    pub stall_fifo: bool,
 }
 
 const USAGE: &str = "options: --server redis|valkey  --rounds N (3)  --ops N per phase (20000)  \
 --memory-users N (1000000)  --rate REQ/S (30000)  --seconds S (10)  --connections N (8)  \
---only commands|scale|latency";
+--only commands|scale|latency|stalls  --stall-users N (10000000)  --stall-rows 0,1,...,10  --stall-fifo";
 
 impl Options {
     pub fn parse() -> Options {
@@ -35,6 +43,9 @@ impl Options {
             seconds: 10.0,
             connections: 8,
             only: None,
+            stall_users: 10_000_000,
+            stall_rows: None,
+            stall_fifo: false,
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -58,12 +69,19 @@ impl Options {
                 "--rate" => o.rate = num(&a, value(&a)),
                 "--seconds" => o.seconds = num(&a, value(&a)),
                 "--connections" => o.connections = num(&a, value(&a)),
+                "--stall-fifo" => o.stall_fifo = true,
+                "--stall-users" => o.stall_users = num(&a, value(&a)),
+                "--stall-rows" => {
+                    let v = value(&a);
+                    o.stall_rows = Some(v.split(',').map(|r| num(&a, r.to_string())).collect())
+                }
                 "--only" => {
                     o.only = Some(match value("--only").as_str() {
                         "commands" => Section::Commands,
                         "scale" | "memory" => Section::Scale,
                         "latency" => Section::Latency,
-                        other => panic!("--only {other}: use commands, scale or latency"),
+                        "stalls" => Section::Stalls,
+                        other => panic!("--only {other}: use commands, scale, latency or stalls"),
                     })
                 }
                 "--bench" => {} // cargo bench passes it
@@ -77,6 +95,10 @@ impl Options {
     }
 
     pub fn runs(&self, s: Section) -> bool {
-        self.only.is_none_or(|only| only == s)
+        // The stalls section runs for hours at full size: only when asked for.
+        match self.only {
+            None => s != Section::Stalls,
+            Some(only) => only == s,
+        }
     }
 }
