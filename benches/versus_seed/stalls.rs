@@ -655,7 +655,16 @@ fn row_idle(kind: ServerKind) -> Row {
 /// N (8), fork, MEMORY USAGE, COPY, DUMP/RESTORE, DEL (10), DEQUEUE until compaction (2),
 /// FLUSHALL ASYNC (10).
 fn rows_big(kind: ServerKind, n: usize, rows: &dyn Fn(u32) -> bool, out: &mut Vec<Row>) {
-    let server = start_server(kind, &["--lazyfree-lazy-user-del", "yes"]);
+    // DUMP of an event of ten million is ~530 MB: above the default 512 MB bulk limit.
+    let server = start_server(
+        kind,
+        &[
+            "--lazyfree-lazy-user-del",
+            "yes",
+            "--proto-max-bulk-len",
+            "2gb",
+        ],
+    );
     let mut w = Watch::new(&server);
     let port = server.port;
     let first = n.min(1_000_000);
@@ -1540,6 +1549,12 @@ pub fn section(b: &mut Bench, o: &Options, _f: &mut Findings) {
         let digits: String = r.id.chars().take_while(char::is_ascii_digit).collect();
         digits.parse::<u32>().unwrap_or(0)
     });
+    if o.stall_fifo {
+        println!(
+            "\nServers (`chrt -f -R 10`) and the prober thread (priority 20) ran SCHED_FIFO: \
+             other processes' load does not preempt them."
+        );
+    }
     print_rows(kind, n, &rows);
     println!(
         "\nstalls: {:.0} s ({}); load average at end {}",
