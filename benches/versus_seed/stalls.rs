@@ -559,7 +559,14 @@ fn fill(
         }
         out.clear();
         ends.clear();
+        let sent = Instant::now();
         wire.exchange(&bytes, end - i, &mut out, &mut ends);
+        if FIFO.load(Ordering::Relaxed) {
+            // A SCHED_FIFO server kept busy for a whole second is throttled by the kernel
+            // (sched_rt_runtime_us: 950 ms of each second) and stops for up to 50 ms: leave it
+            // a fifth of the time idle.
+            std::thread::sleep(sent.elapsed() / 4);
+        }
         let mut from = 0;
         for (j, &to) in ends.iter().enumerate() {
             let r = &out[from..to];
@@ -672,7 +679,10 @@ fn rows_big(kind: ServerKind, n: usize, rows: &dyn Fn(u32) -> bool, out: &mut Ve
     // 7 + 9 (journal on), 8 at 1M.
     let key = "stall:grow";
     // Nobody polls these tickets: a day of HEARTBEAT keeps them waiting through the rows.
-    cmd(&mut w.con, &["QUEUE.CONFIG", key, "SET", "HEARTBEAT", "86400000"]);
+    cmd(
+        &mut w.con,
+        &["QUEUE.CONFIG", key, "SET", "HEARTBEAT", "86400000"],
+    );
     let m0 = info_num(&mut w.con, "memory", "used_memory");
     w.reset();
     let a = fill(
@@ -745,7 +755,15 @@ fn rows_big(kind: ServerKind, n: usize, rows: &dyn Fn(u32) -> bool, out: &mut Ve
     let key = "stall:line";
     cmd(
         &mut w.con,
-        &["QUEUE.CONFIG", key, "SET", "JOURNAL", "0", "HEARTBEAT", "86400000"],
+        &[
+            "QUEUE.CONFIG",
+            key,
+            "SET",
+            "JOURNAL",
+            "0",
+            "HEARTBEAT",
+            "86400000",
+        ],
     );
     let m2 = info_num(&mut w.con, "memory", "used_memory");
     w.reset();
@@ -1146,7 +1164,10 @@ fn row_sweep(kind: ServerKind, n: usize, aof_replica: bool, out: &mut Vec<Row>) 
         enqueue("stall:calibrate"),
     );
     let per = t.elapsed().as_secs_f64() / probe_n as f64;
-    cmd(&mut con, &["DEL", "stall:calibrate", "{stall:calibrate}.journal"]);
+    cmd(
+        &mut con,
+        &["DEL", "stall:calibrate", "{stall:calibrate}.journal"],
+    );
     // The calibration runs with the journal on, like the fill; a large line fills more slowly
     // than its first 50,000 joins: two and a half times the estimate.
     let heartbeat_ms = ((per * n as f64 * 2.5 + 10.0) * 1000.0) as u64;
