@@ -119,6 +119,7 @@ impl<'a> Transaction<'a> {
             settings,
         };
         replication::encode(&created, &mut self.replicated);
+        metrics::count_effect(&created);
         metrics::event_stored(&event);
         self.handle.set_value(&EVENT_TYPE, event);
     }
@@ -176,6 +177,7 @@ impl<'a> Transaction<'a> {
                     return Err(SeatqError::Invalid("the event already exists".into()));
                 }
                 let event = Event::created(*secret, settings);
+                metrics::count_effect(effect);
                 metrics::event_stored(&event);
                 self.handle.set_value(&EVENT_TYPE, Box::new(event));
                 replication::encode(effect, &mut self.replicated);
@@ -250,7 +252,7 @@ impl<'a> Transaction<'a> {
             // ends.
             if mode == Mode::Decide {
                 return Err(SeatqError::JournalUnavailable(format!(
-                    "the journal of {} already holds entries at or after {}; delete or trim them to continue",
+                    "the journal of {} already holds entries at or after {}; delete the journal key to start a new one (a stream's last ID never goes back)",
                     printable(self.key),
                     record.id
                 )));

@@ -383,7 +383,7 @@ fn passes_renew_up_to_the_maximum_verify_and_revoke() {
     for_each_server(|kind| {
         let server = Server::start(kind, &[]);
         let mut con = server.connection();
-        // JWT times are whole seconds (a pass's `exp` is its session's expiry rounded down).
+        // JWT times are whole seconds: sessions end on whole seconds, when their pass's `exp` says.
         ok(
             &mut con,
             &[
@@ -417,8 +417,8 @@ fn passes_renew_up_to_the_maximum_verify_and_revoke() {
         let admitted_ms = entries_of(&mut con, "{ev}.journal", "admitted")[0].0;
         assert_eq!(
             int(&capped["expires_at_ms"]) as u64,
-            admitted_ms + 6000,
-            "SESSION-MAX"
+            (admitted_ms + 6000).div_ceil(1000) * 1000,
+            "SESSION-MAX (sessions end on whole seconds)"
         );
 
         let third = text(&capped["pass"]);
@@ -514,7 +514,10 @@ fn require_pass_accepts_the_right_live_pass_only() {
                 .starts_with("PASS_INVALID"),
             "a session that ended"
         );
-        std::thread::sleep(Duration::from_millis(1100));
+        // PASS-TTL 1000: the pass expires at the next whole second after that.
+        let expires_at = int(&status(&mut con, "ev", &t[0])["pass_expires_at_ms"]) as u64;
+        assert!(expires_at % 1000 == 0 && expires_at <= server_ms(&mut con) + 2000);
+        wait_until(Duration::from_secs(3), || server_ms(&mut con) > expires_at);
         assert!(
             err(
                 &mut con,
@@ -569,8 +572,8 @@ fn the_prequeue_is_shuffled_identically_on_replica_and_aof() {
         let tickets = join_all(&mut con, "ev", &users);
         let s = status(&mut con, "ev", &tickets[0]);
         assert_eq!(
-            (int(&s["position"]), int(&s["prequeue"])),
-            (0, 1),
+            (int(&s["position"]), text(&s["state"])),
+            (0, "waiting".into()),
             "no position before opening: the order is not revealed"
         );
         assert!(
@@ -635,5 +638,91 @@ fn the_prequeue_is_shuffled_identically_on_replica_and_aof() {
             .filter(|e| field(&e.1, "type") == "opened")
             .count();
         assert_eq!(opened, 1, "the event opens once");
+    });
+}
+
+#[test]
+fn a_join_answers_the_state_its_own_command_left() {
+    for_each_server(|kind| {
+        let server = Server::start(kind, &[]);
+        let mut con = server.connection();
+        ok(
+            &mut con,
+            &["QUEUE.CONFIG", "ev", "SET", "RATE", "1", "BURST", "1"],
+        );
+        // The first join is called by the same command (the bucket holds one call): it says so.
+        let first = record(&ok(&mut con, &["QUEUE.ENQUEUE", "ev", "alice"]));
+        assert_eq!(
+            (text(&first["state"]), int(&first["position"])),
+            ("admitted".into(), 0)
+        );
+        let s = status(&mut con, "ev", &text(&first["ticket"]));
+        assert_eq!(text(&s["state"]), "admitted");
+        // The second waits: the bucket is empty.
+        let second = record(&ok(&mut con, &["QUEUE.ENQUEUE", "ev", "bob"]));
+        assert_eq!(
+            (text(&second["state"]), int(&second["position"])),
+            ("waiting".into(), 1)
+        );
+    });
+}
+
+#[test]
+fn the_prequeue_reveals_nothing_of_its_order_before_opening() {
+    for_each_server(|kind| {
+        let server = Server::start(kind, &[]);
+        let mut con = server.connection();
+        let opens_at = (server_ms(&mut con) + 3_600_000).to_string();
+        ok(
+            &mut con,
+            &[
+                "QUEUE.CONFIG",
+                "ev",
+                "SET",
+                "OPENS-AT",
+                &opens_at,
+                "RATE",
+                "1",
+            ],
+        );
+        let users: Vec<String> = (0..50).map(|i| format!("u{i}")).collect();
+        let tickets = join_all(&mut con, "ev", &users);
+        let etas: Vec<i64> = tickets
+            .iter()
+            .map(|t| {
+                let s = status(&mut con, "ev", t);
+                assert_eq!(
+                    (int(&s["position"]), text(&s["state"])),
+                    (0, "waiting".into())
+                );
+                int(&s["eta_ms"])
+            })
+            .collect();
+        // At RATE 1 the hidden rank would spread ETAs over 49 s: they differ by the time the
+        // loop took, nothing more.
+        let spread = etas.iter().max().unwrap() - etas.iter().min().unwrap();
+        assert!(spread < 1_000, "ETAs {etas:?}");
+        assert!(err(&mut con, &["QUEUE.RANGE", "ev", "0", "10"]).starts_with("NOT_OPEN"));
+        assert!(
+            err(&mut con, &["QUEUE.RENEW", "ev", &tickets[0]]).starts_with("NOT_READY position 0"),
+            "no pass to renew yet"
+        );
+        let before = text(&ok(&mut con, &["DEBUG", "DIGEST"]));
+        assert!(err(&mut con, &["QUEUE.DEQUEUE", "ev"]).starts_with("NOT_OPEN"));
+        assert_eq!(text(&ok(&mut con, &["DEBUG", "DIGEST"])), before);
+        let info = record(&ok(&mut con, &["QUEUE.INFO", "ev"]));
+        assert_eq!(
+            (info["head_serial"].clone(), info["tail_serial"].clone()),
+            (redis::Value::Nil, redis::Value::Nil)
+        );
+        // Once open, the order shows.
+        ok(&mut con, &["QUEUE.CONFIG", "ev", "SET", "OPENS-AT", "1"]);
+        wait_until(Duration::from_secs(5), || {
+            int(&record(&ok(&mut con, &["QUEUE.INFO", "ev"]))["opened"]) == 1
+        });
+        let range = record(&ok(&mut con, &["QUEUE.RANGE", "ev", "0", "100"]));
+        let waiting = int(&ok(&mut con, &["QUEUE.LEN", "ev"]));
+        assert!(waiting > 0 && waiting < 50, "BURST called some");
+        assert_eq!(items(&range["entries"]).len() as i64, waiting);
     });
 }

@@ -90,7 +90,7 @@ fn bad_input_table_answers_errors_and_changes_nothing() {
             (vec!["QUEUE.REVOKE", "ev", "USER"], "NO_SUCH_TICKET USER"),
             (vec!["QUEUE.REVOKE", "plain", "nope"], "WRONGTYPE"),
             (vec!["QUEUE.VERIFY", "ev"], "ERR wrong number of arguments"),
-            (vec!["QUEUE.VERIFY", "missing", "x.y.z"], "NO_SUCH_EVENT"),
+            (vec!["QUEUE.STATUS", "missing", "USER", "u"], "NO_SUCH_TICKET user u"),
             (vec!["QUEUE.PAUSE", "ev", "now"], "ERR wrong number of arguments"),
             (vec!["QUEUE.RESUME", "plain"], "WRONGTYPE"),
             (vec!["QUEUE.CLOSE"], "ERR wrong number of arguments"),
@@ -213,6 +213,9 @@ fn bad_input_table_answers_errors_and_changes_nothing() {
             (vec!["SEATQ.APPLY", "plain", "PURGED", "1", "1"], "ERR SEATQ.APPLY is internal"),
         ];
         assert_refused_unchanged(&mut con, &table);
+        // A deleted event's passes are invalid, like any unknown pass.
+        let verify = record(&ok(&mut con, &["QUEUE.VERIFY", "missing", "x.y.z"]));
+        assert_eq!(text(&verify["state"]), "invalid");
         assert_eq!(
             int(&ok(&mut con, &["EXISTS", "missing", "no}tag", "{tagged}"])),
             0,

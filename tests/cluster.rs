@@ -47,7 +47,7 @@ fn events_spread_over_the_nodes_route_and_migrate_whole() {
         for e in events {
             q(&mut client, &["QUEUE.CONFIG", e, "SET", "RATE", "1000"]);
             let joined = record(&q(&mut client, &["QUEUE.ENQUEUE", e, "alice"]));
-            assert_eq!(text(&joined["state"]), "waiting");
+            assert_eq!(text(&joined["state"]), "admitted", "called by her own join");
             let status = record(&q(&mut client, &["QUEUE.STATUS", e, "USER", "alice"]));
             assert_eq!(
                 text(&status["state"]),

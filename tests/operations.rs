@@ -81,12 +81,13 @@ fn info_seatq_reports_counters_histograms_and_gauges() {
         let effects = dict(&i, "seatq_effects_total");
         assert_eq!(
             (
+                effects["created"],
                 effects["joined"],
                 effects["admitted"],
                 effects["claimed"],
                 effects["held"]
             ),
-            (11.0, 1.0, 1.0, 2.0)
+            (2.0, 11.0, 1.0, 1.0, 2.0)
         );
         let errors = dict(&i, "seatq_errors_total");
         assert_eq!(
@@ -209,19 +210,51 @@ fn every_module_config_is_settable_at_load_and_at_run_time_and_validated() {
         }
         assert_eq!(get(&mut con, "pass-keys"), keys);
         // A bad module argument refuses to load, with a reason in the log.
-        let mut failed = std::process::Command::new(kind.binary())
-            .args(["--port", "0", "--save", "", "--loadmodule"])
-            .arg(server::module_path())
-            .args(["heartbeat-ms", "12"])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let status = failed.wait().unwrap();
-        assert!(
-            !status.success(),
-            "a server with an invalid module argument must not start"
-        );
+        for (module_args, reason) in [
+            (
+                &["heartbeat-ms", "12"][..],
+                "seatq.heartbeat-ms must be an integer from",
+            ),
+            (
+                &["timer-interval-ms", "5"],
+                "seatq.timer-interval-ms must be",
+            ),
+            (&["colour", "5"], "unknown seatq module argument 'colour'"),
+            (
+                &["pass-keys", "k1:0123456789abcdef0123456789abcdef"],
+                "not as a module argument",
+            ),
+        ] {
+            // A unix socket only: `--port 0` alone makes the server exit before it loads
+            // modules.
+            let socket =
+                std::env::temp_dir().join(format!("seatq-args-{}.sock", std::process::id()));
+            let failed = std::process::Command::new(kind.binary())
+                .args(["--port", "0", "--save", "", "--unixsocket"])
+                .arg(&socket)
+                .arg("--loadmodule")
+                .arg(server::module_path())
+                .args(module_args)
+                .output()
+                .unwrap();
+            assert!(!failed.status.success(), "{module_args:?} must not start");
+            let log = String::from_utf8_lossy(&failed.stdout);
+            assert!(log.contains(reason), "{module_args:?}: {log}");
+        }
+    });
+}
+
+#[test]
+fn module_arguments_set_the_defaults() {
+    for_each_server(|kind| {
+        // The harness's arguments follow `--loadmodule <path>`: words before the next `--`
+        // option are the module's arguments.
+        let server = Server::start(kind, &["seatq.rate", "7", "timer-interval-ms", "50"]);
+        let mut con = server.connection();
+        let get =
+            |con: &mut Connection, name: &str| text(&items(&ok(con, &["CONFIG", "GET", name]))[1]);
+        assert_eq!(get(&mut con, "seatq.rate"), "7");
+        assert_eq!(get(&mut con, "seatq.timer-interval-ms"), "50");
     });
 }
 

@@ -416,7 +416,7 @@ fn bad_input_for_every_seat_command_changes_nothing() {
             ),
             (
                 vec!["SEAT.ADD", "ev", "TTL", "5"],
-                "ERR syntax error: TTL given twice or not allowed here",
+                "ERR syntax error: TTL is an option of SEAT.HOLD only and cannot name a seat",
             ),
             (vec!["SEAT.ADD", "plain", "A-1"], "WRONGTYPE"),
             (
@@ -508,7 +508,7 @@ fn bad_input_for_every_seat_command_changes_nothing() {
             ),
             (
                 vec!["SEAT.RELEASE", "ev", "owner", "A-0", "TTL", "5"],
-                "ERR syntax error: TTL given twice or not allowed here",
+                "ERR syntax error: TTL is an option of SEAT.HOLD only and cannot name a seat",
             ),
             (vec!["SEAT.RELEASE", "plain", "u", "A-0"], "WRONGTYPE"),
             (

@@ -8,6 +8,7 @@ pub enum Section {
     Scale,
     Latency,
     Stalls,
+    Instructions,
 }
 
 pub struct Options {
@@ -26,11 +27,17 @@ pub struct Options {
     /// Run the stalls section's servers and prober SCHED_FIFO (chrt), so that other processes'
     /// load is not measured as the server's stalls.
     pub stall_fifo: bool,
+    /// Instructions section: calls per cell, pipeline depth, STATUS levels (waiting users).
+    pub instr_calls: usize,
+    pub instr_depth: usize,
+    pub instr_waiting: Vec<usize>,
 }
 
 const USAGE: &str = "options: --server redis|valkey  --rounds N (3)  --ops N per phase (20000)  \
 --memory-users N (1000000)  --rate REQ/S (30000)  --seconds S (10)  --connections N (8)  \
---only commands|scale|latency|stalls  --stall-users N (10000000)  --stall-rows 0,1,...,10  --stall-fifo";
+--only commands|scale|latency|stalls|instructions  --instr-calls N (2000)  --instr-depth N (16)  \
+--instr-waiting N,N,.. (1000,10000,100000,1000000)  --stall-users N (10000000)  \
+--stall-rows 0,1,...,10  --stall-fifo";
 
 impl Options {
     pub fn parse() -> Options {
@@ -46,6 +53,9 @@ impl Options {
             stall_users: 10_000_000,
             stall_rows: None,
             stall_fifo: false,
+            instr_calls: 2_000,
+            instr_depth: 16,
+            instr_waiting: vec![1_000, 10_000, 100_000, 1_000_000],
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -75,13 +85,24 @@ impl Options {
                     let v = value(&a);
                     o.stall_rows = Some(v.split(',').map(|r| num(&a, r.to_string())).collect())
                 }
+                "--instr-calls" => o.instr_calls = num(&a, value(&a)),
+                "--instr-depth" => o.instr_depth = num(&a, value(&a)),
+                "--instr-waiting" => {
+                    o.instr_waiting = value(&a)
+                        .split(',')
+                        .map(|v| num(&a, v.replace('_', "")))
+                        .collect()
+                }
                 "--only" => {
                     o.only = Some(match value("--only").as_str() {
                         "commands" => Section::Commands,
                         "scale" | "memory" => Section::Scale,
                         "latency" => Section::Latency,
                         "stalls" => Section::Stalls,
-                        other => panic!("--only {other}: use commands, scale, latency or stalls"),
+                        "instructions" => Section::Instructions,
+                        other => panic!(
+                            "--only {other}: use commands, scale, latency, stalls or instructions"
+                        ),
                     })
                 }
                 "--bench" => {} // cargo bench passes it
@@ -89,6 +110,10 @@ impl Options {
             }
         }
         assert!(o.rounds >= 1 && o.ops >= 16, "--rounds >= 1, --ops >= 16");
+        assert!(
+            o.instr_calls >= 100 && o.instr_depth >= 1 && !o.instr_waiting.is_empty(),
+            "--instr-calls >= 100, --instr-depth >= 1, --instr-waiting not empty"
+        );
         assert!(o.connections >= 2, "--connections >= 2 (one admits)");
         assert!(o.rate > 0.0 && o.seconds > 0.0, "--rate and --seconds > 0");
         o

@@ -72,7 +72,7 @@ commands! {
         "Closes the line to new joins (those waiting keep their places).", "O(1)", queue::KEY_ONLY;
     reopen_entry => queue::reopen, "queue.reopen", "write", "write admin dangerous", Update, 2,
         "Opens a closed line to joins again.", "O(1)", queue::KEY_ONLY;
-    dequeue_entry => queue::dequeue, "queue.dequeue", "write fast", "write admin dangerous", Delete, -2,
+    dequeue_entry => queue::dequeue, "queue.dequeue", "write", "write admin dangerous", Delete, -2,
         "Takes up to COUNT tickets from the head of the line (a worker's flow, outside RATE and CAPACITY).",
         "O(M log N) where M is the number of tickets taken", queue::DEQUEUE_ARGS;
     len_entry => queue::len, "queue.len", "readonly fast", "read fast", Read, 2,
@@ -81,7 +81,9 @@ commands! {
         "Lists waiting tickets in line order from a 0-based offset, up to a byte bound.",
         "O(M log N) where M is the count", queue::RANGE_ARGS;
     info_entry => queue::info, "queue.info", "readonly fast", "read fast", Read, 2,
-        "Returns the event's phase, counters, sessions and settings.", "O(1)", queue::KEY_ONLY;
+        "Returns the event's phase, counters, sessions and settings.",
+        "O(1), and O(N/1024) for memory_bytes where N is the number of tickets and records stored",
+        queue::KEY_ONLY;
     config_entry => queue::config, "queue.config", "write deny-oom", "write admin dangerous", Update, -3,
         "Gets or sets an event's settings (QUEUE.CONFIG key GET lists them all).",
         "O(1)", queue::CONFIG_ARGS;
@@ -137,6 +139,16 @@ pub fn write<T>(
     args: &Args,
     f: impl FnOnce(&mut Transaction, u64, &Signer) -> Result<T, SeatqError>,
 ) -> Result<T, SeatqError> {
+    write_then(ctx, args, f, |_, answer| answer)
+}
+
+/// `write`, with `then` bringing the answer up to date when upkeep ran after `f`.
+pub fn write_then<T>(
+    ctx: &Ctx,
+    args: &Args,
+    f: impl FnOnce(&mut Transaction, u64, &Signer) -> Result<T, SeatqError>,
+    then: impl FnOnce(&Event, T) -> T,
+) -> Result<T, SeatqError> {
     let mut txn = Transaction::open(ctx, args.key())?;
     let now = ctx.now_ms();
     let keys = pass_keys();
@@ -151,6 +163,7 @@ pub fn write<T>(
     let answer = f(&mut txn, now, &signer);
     if decide && txn.changed() && txn.event().next_due(now).is_some_and(|due| due <= now) {
         upkeep::step(&mut txn, now, Limits::COMMAND, &signer)?;
+        return answer.map(|a| then(txn.event(), a));
     }
     answer
 }

@@ -13,7 +13,7 @@ use crate::error::SeatqError;
 /// A command's arguments: the raw module strings (for keys) and their bytes.
 pub struct Args<'a> {
     raw: &'a [RawString],
-    pub bytes: Vec<&'a [u8]>,
+    pub bytes: smallvec::SmallVec<[&'a [u8]; 12]>,
 }
 
 impl Args<'_> {

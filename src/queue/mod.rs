@@ -26,6 +26,7 @@ const MIN_RETRY_MS: u64 = 100;
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Joined {
+    pub serial: Serial,
     pub ticket: String,
     /// 1-based position, 0 while hidden in the pre-queue (or once admitted).
     pub position: usize,
@@ -47,7 +48,6 @@ pub struct SessionView {
 #[derive(Debug, PartialEq, Eq)]
 pub struct TicketView {
     pub serial: Serial,
-    pub ticket: String,
     /// `waiting`, `admitted`, or how the ticket ended.
     pub state: &'static str,
     /// 1-based position among waiting tickets; 0 when not waiting, or while the event has not
@@ -65,6 +65,7 @@ pub struct TicketView {
 /// A waiting ticket's user and DATA (RANGE, DEQUEUE).
 #[derive(Debug, PartialEq, Eq)]
 pub struct TicketDetail {
+    pub ticket: String,
     pub view: TicketView,
     pub user: Vec<u8>,
     pub data: Vec<(Vec<u8>, Vec<u8>)>,
@@ -128,7 +129,6 @@ impl Event {
     pub fn view(&self, serial: Serial, now: u64) -> TicketView {
         let mut view = TicketView {
             serial,
-            ticket: self.ticket(serial),
             state: EndState::Expired.name(),
             position: 0,
             prequeue: false,
@@ -162,8 +162,13 @@ impl Event {
             }) if *heartbeat_deadline > now => {
                 view.state = "waiting";
                 view.heartbeat_deadline = *heartbeat_deadline;
-                let position = self.line.position(serial).expect("a waiting ticket");
                 view.prequeue = !self.phase.opened;
+                // A pre-queue ticket's rank is the secret shuffle's: nothing may depend on it.
+                let position = if view.prequeue {
+                    1
+                } else {
+                    self.line.position(serial).expect("a waiting ticket")
+                };
                 if !view.prequeue {
                     view.position = position;
                 }
@@ -179,19 +184,24 @@ impl Event {
         view
     }
 
-    /// Expected wait of the ticket at `position`: until opening, then one call interval per
-    /// ticket ahead at the rate calls actually happen. None while admission is paused.
+    /// Expected wait of the ticket at `position`: until calls can start (opening; with CAPACITY
+    /// full, the first session deadline), then one call interval per ticket ahead at the rate
+    /// calls actually happen. None while admission is paused.
     fn eta(&self, position: usize, now: u64) -> Option<u64> {
         if self.phase.paused {
             return None;
         }
-        let until_open = if self.phase.opened {
+        let mut start = if self.phase.opened {
             0
         } else {
             self.config.get(Setting::OpensAt).saturating_sub(now)
         };
+        if self.capacity_left() == 0 {
+            let first_end = self.sessions.next_deadline().unwrap_or(now);
+            start = start.max(first_end.saturating_sub(now));
+        }
         let rate = self.call_rate(now).max(f64::MIN_POSITIVE);
-        Some(until_open + ((position - 1) as f64 * 1000.0 / rate).ceil() as u64)
+        Some(start + ((position - 1) as f64 * 1000.0 / rate).ceil() as u64)
     }
 
     pub fn plan_enqueue(
@@ -220,6 +230,7 @@ impl Event {
                 return Ok((
                     effects,
                     Joined {
+                        serial,
                         ticket: self.ticket(serial),
                         position: 0,
                         state: "admitted",
@@ -239,6 +250,7 @@ impl Event {
                 return Ok((
                     effects,
                     Joined {
+                        serial,
                         ticket: self.ticket(serial),
                         position: self.visible_position(serial),
                         state: "waiting",
@@ -277,6 +289,7 @@ impl Event {
         Ok((
             effects,
             Joined {
+                serial,
                 ticket: self.ticket(serial),
                 position: if self.phase.opened {
                     self.line.waiting() + 1 - usize::from(replaced_waiting)
@@ -287,6 +300,25 @@ impl Event {
                 existing: false,
             },
         ))
+    }
+
+    /// A join's answer as the event stands now: the upkeep that ran after the join may have
+    /// called the ticket, or others ahead of it.
+    pub fn refresh_joined(&self, joined: Joined) -> Joined {
+        if joined.state != "waiting" {
+            joined
+        } else if self.sessions.get(joined.serial).is_some() {
+            Joined {
+                position: 0,
+                state: "admitted",
+                ..joined
+            }
+        } else {
+            Joined {
+                position: self.visible_position(joined.serial),
+                ..joined
+            }
+        }
     }
 
     /// A waiting ticket's position as a client may see it (0 in a pre-queue not yet opened).
@@ -373,6 +405,7 @@ impl Event {
             .and_then(Ticket::payload)
             .expect("a waiting ticket");
         TicketDetail {
+            ticket: self.ticket(serial),
             view: self.view(serial, now),
             user: payload.user().to_vec(),
             data: payload
@@ -461,7 +494,7 @@ pub fn detail_bytes(detail: &TicketDetail) -> usize {
             .sum::<usize>()
 }
 
-fn target_text(target: Target) -> Vec<u8> {
+pub fn target_text(target: Target) -> Vec<u8> {
     match target {
         Target::Ticket(t) => t.to_vec(),
         Target::User(u) => [&b"user "[..], u].concat(),
@@ -526,6 +559,7 @@ pub(crate) mod tests {
         assert_eq!(
             again,
             Joined {
+                serial: tickets[2].serial,
                 ticket: tickets[2].ticket.clone(),
                 position: 3,
                 state: "waiting",
