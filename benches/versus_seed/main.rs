@@ -51,6 +51,7 @@ mod scale;
 mod seatq;
 mod seed;
 mod server_stats;
+mod stalls;
 mod targets;
 mod wire;
 
@@ -101,13 +102,14 @@ fn main() {
     let mut f = Findings::default();
     let mut times = Vec::new();
     type Runner = fn(&mut Bench, &Options, &mut Findings);
-    let sections: [(Section, &str, Runner); 4] = [
+    let sections: [(Section, &str, Runner); 5] = [
         (Section::Instructions, "instructions", |_, o, f| {
             instructions::section(o, f)
         }),
         (Section::Commands, "commands", commands::section),
         (Section::Scale, "scale", scale::section),
         (Section::Latency, "latency", latency::section),
+        (Section::Stalls, "stalls", stalls::section),
     ];
     for (section, name, run) in sections {
         if o.runs(section) {
