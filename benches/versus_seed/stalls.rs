@@ -16,7 +16,7 @@
 //! until ended-ticket compaction runs; 3 the sweep of N lapsed tickets after a restart (and
 //! 3b with AOF and a replica); 4 the first SEAT write after promoting a replica with 100,000
 //! lapsed holds; 5 the timer with 10,000 / 100,000 idle events (CPU too); 6 QUEUE.RANGE and
-//! QUEUE.DEQUEUE over tickets with maximal DATA, SEAT.STATUS of 10,000 seats; 7 filling one
+//! QUEUE.DEQUEUE over tickets with maximal DATA, SEAT.STATUS of 10,000 seats (1,000 per call); 7 filling one
 //! event to N; 8 DEBUG DIGEST-VALUE of the event beside a zset of the same size; 9 memory per
 //! waiting user; 10 BGSAVE fork, MEMORY USAGE, COPY, DUMP/RESTORE (beside a zset), DEL with
 //! lazy free, FLUSHALL ASYNC.
@@ -1409,7 +1409,7 @@ fn row_idle_events(kind: ServerKind, out: &mut Vec<Row>) {
     }
 }
 
-/// Row 6: replies over tickets with maximal DATA; SEAT.STATUS of 10,000 seats.
+/// Row 6: replies over tickets with maximal DATA; SEAT.STATUS of 10,000 seats, 1,000 per call.
 fn row_big_replies(kind: ServerKind, out: &mut Vec<Row>) {
     let server = start_server(kind, &[]);
     let mut w = Watch::new(&server);
@@ -1484,27 +1484,30 @@ fn row_big_replies(kind: ServerKind, out: &mut Vec<Row>) {
         }
         let _: Value = c.query(&mut w.con).expect("SEAT.ADD");
     }
+    // The whole hall, read as a client must: at most 1,000 seats per call.
     w.reset();
-    let mut c = redis::cmd("SEAT.STATUS");
-    c.arg("stall:hall");
-    for s in &seats {
-        c.arg(s);
+    let (mut n, mut ms) = (0, 0f64);
+    for chunk in seats.chunks(1000) {
+        let mut c = redis::cmd("SEAT.STATUS");
+        c.arg("stall:hall");
+        for s in chunk {
+            c.arg(s);
+        }
+        let t = Instant::now();
+        let r: Value = c.query(&mut w.con).expect("SEAT.STATUS");
+        ms = ms.max(t.elapsed().as_secs_f64() * 1000.0);
+        if let Value::Array(a) = r {
+            n += a.len();
+        }
     }
-    let t = Instant::now();
-    let r: Value = c.query(&mut w.con).expect("SEAT.STATUS");
-    let ms = t.elapsed().as_secs_f64() * 1000.0;
-    let n = match r {
-        Value::Array(a) => a.len(),
-        _ => 0,
-    };
     out.push(
         Row::new(
             "6",
-            "SEAT.STATUS of 10,000 seats (64-byte names)",
+            "SEAT.STATUS of 10,000 seats (64-byte names), 1,000 per call",
             10_000,
             w.collect(),
         )
-        .note(format!("{n} records, {ms:.2} ms client wall")),
+        .note(format!("{n} records, slowest call {ms:.2} ms client wall")),
     );
 }
 
