@@ -60,6 +60,7 @@ pub fn wake_by(ctx: &Ctx, due: u64) {
 static IN_TICK: AtomicBool = AtomicBool::new(false);
 
 fn tick(ctx: &Ctx) {
+    let started = Instant::now();
     IN_TICK.store(true, Ordering::Relaxed);
     let interval = TICK_MS.load(Ordering::Relaxed);
     let next = if ctx.may_decide_writes() {
@@ -69,6 +70,9 @@ fn tick(ctx: &Ctx) {
     };
     IN_TICK.store(false, Ordering::Relaxed);
     arm(ctx, next);
+    // The timer runs outside any command, so neither the slowlog nor the latency monitor's
+    // `command` events see it: a long tick shows as LATENCY event `seatq-timer`.
+    ctx.latency_sample(c"seatq-timer", started.elapsed());
 }
 
 /// One tick's work; returns the milliseconds until the next tick.

@@ -743,3 +743,73 @@ fn commands_declare_flags_and_key_specs() {
         );
     });
 }
+
+/// A reply that would carry megabytes (16 fields of 4 KiB per ticket) stops at its byte bound
+/// and says where to go on; walking `next` lists every ticket once. DEQUEUE stops the same way
+/// and takes only what it replies. SEAT.STATUS refuses more seats than its bound and changes
+/// nothing.
+#[test]
+fn replies_stop_at_their_bound_and_continue() {
+    for_each_server(|kind| {
+        let server = Server::start(kind, &[]);
+        let mut con = server.connection();
+        paused(&mut con, "ev");
+        let value = "v".repeat(4096);
+        let fields: Vec<String> = (0..16).map(|i| format!("f{i}")).collect();
+        let users = 40;
+        for u in 0..users {
+            let user = format!("u{u}");
+            let mut args = vec!["QUEUE.ENQUEUE", "ev", user.as_str(), "DATA"];
+            for f in &fields {
+                args.push(f);
+                args.push(&value);
+            }
+            ok(&mut con, &args);
+        }
+        let (mut start, mut seen, mut replies) = (0i64, Vec::new(), 0);
+        loop {
+            let range = record(&ok(
+                &mut con,
+                &["QUEUE.RANGE", "ev", &start.to_string(), "10000"],
+            ));
+            let entries = items(&range["entries"]);
+            assert!(
+                !entries.is_empty() && entries.len() < users,
+                "{}",
+                entries.len()
+            );
+            seen.extend(entries.iter().map(|e| text(&record(e)["user"])));
+            replies += 1;
+            match int(&range["next"]) {
+                -1 => break,
+                next => start = next,
+            }
+        }
+        let expected: Vec<String> = (0..users).map(|u| format!("u{u}")).collect();
+        assert_eq!(seen, expected, "in line order, each once");
+        assert!(replies > 1);
+        let taken = items(&ok(&mut con, &["QUEUE.DEQUEUE", "ev", "COUNT", "10000"]));
+        assert!(!taken.is_empty() && taken.len() < users);
+        let left = int(&ok(&mut con, &["QUEUE.LEN", "ev"]));
+        assert_eq!(
+            left as usize,
+            users - taken.len(),
+            "took only what it replied"
+        );
+
+        let seats: Vec<String> = (0..1001).map(|i| format!("S{i}")).collect();
+        let mut add = vec!["SEAT.ADD", "ev"];
+        add.extend(seats[..1000].iter().map(String::as_str));
+        ok(&mut con, &add);
+        let mut status = vec!["SEAT.STATUS", "ev"];
+        status.extend(seats[..1000].iter().map(String::as_str));
+        assert_eq!(items(&ok(&mut con, &status)).len(), 1000);
+        status.push(&seats[1000]);
+        let before = digest(&mut con, "ev");
+        assert_eq!(
+            err(&mut con, &status),
+            "ERR SEAT.STATUS takes at most 1000 seats"
+        );
+        assert_eq!(digest(&mut con, "ev"), before);
+    });
+}

@@ -31,7 +31,7 @@
 //!
 //! `cargo build --release && cargo bench --bench versus_seed [-- --server redis|valkey
 //!  --rounds 3 --ops 20000 --memory-users 1000000 --rate 30000 --seconds 10 --connections 8
-//!  --only instructions|commands|scale|latency|shards --instr-calls 2000 --instr-depth 16
+//!  --only instructions|commands|scale|latency|stalls|shards --instr-calls 2000 --instr-depth 16
 //!  --instr-waiting 1000,10000,100000,1000000 --sim-users 1000000,10000000
 //!  --sim-shards 1,2,4,8,16]` ("memory" is another name for "scale")
 //!
@@ -55,6 +55,7 @@ mod seatq;
 mod seed;
 mod server_stats;
 mod shards;
+mod stalls;
 mod targets;
 mod wire;
 
@@ -117,7 +118,7 @@ fn main() {
     let mut f = Findings::default();
     let mut times = Vec::new();
     type Runner = fn(&mut Bench, &Options, &mut Findings);
-    let sections: [(Section, &str, Runner); 5] = [
+    let sections: [(Section, &str, Runner); 6] = [
         (Section::Instructions, "instructions", |_, o, f| {
             instructions::section(o, f)
         }),
@@ -125,6 +126,7 @@ fn main() {
         (Section::Scale, "scale", scale::section),
         (Section::Latency, "latency", latency::section),
         (Section::Shards, "shards", |_, o, f| shards::section(o, f)),
+        (Section::Stalls, "stalls", stalls::section),
     ];
     for (section, name, run) in sections {
         if o.runs(section) {

@@ -9,6 +9,7 @@ pub enum Section {
     Latency,
     /// The sharded mode's simulation (no server).
     Shards,
+    Stalls,
     Instructions,
 }
 
@@ -24,6 +25,13 @@ pub struct Options {
     /// The shards section: users per run and K values.
     pub sim_users: Vec<usize>,
     pub sim_shards: Vec<usize>,
+    /// Waiting users of the stalls section's rows that have a size.
+    pub stall_users: usize,
+    /// The stalls rows to run (all when None).
+    pub stall_rows: Option<Vec<u32>>,
+    /// Run the stalls section's servers and prober SCHED_FIFO (chrt), so that other processes'
+    /// load is not measured as the server's stalls.
+    pub stall_fifo: bool,
     /// Instructions section: calls per cell, pipeline depth, STATUS levels (waiting users).
     pub instr_calls: usize,
     pub instr_depth: usize,
@@ -32,8 +40,9 @@ pub struct Options {
 
 const USAGE: &str = "options: --server redis|valkey  --rounds N (3)  --ops N per phase (20000)  \
 --memory-users N (1000000)  --rate REQ/S (30000)  --seconds S (10)  --connections N (8)  \
---only commands|scale|latency|instructions|shards  --instr-calls N (2000)  --instr-depth N (16)  \
---instr-waiting N,N,.. (1000,10000,100000,1000000)  --sim-users N,N,.. (1000000,10000000)  \
+--only commands|scale|latency|stalls|instructions|shards  --instr-calls N (2000)  --instr-depth N (16)  \
+--instr-waiting N,N,.. (1000,10000,100000,1000000)  --stall-users N (10000000)  \
+--stall-rows 0,1,...,10  --stall-fifo  --sim-users N,N,.. (1000000,10000000)  \
 --sim-shards K,K,.. (1,2,4,8,16)";
 
 impl Options {
@@ -49,6 +58,9 @@ impl Options {
             only: None,
             sim_users: vec![1_000_000, 10_000_000],
             sim_shards: vec![1, 2, 4, 8, 16],
+            stall_users: 10_000_000,
+            stall_rows: None,
+            stall_fifo: false,
             instr_calls: 2_000,
             instr_depth: 16,
             instr_waiting: vec![1_000, 10_000, 100_000, 1_000_000],
@@ -80,6 +92,12 @@ impl Options {
                 "--rate" => o.rate = num(&a, value(&a)),
                 "--seconds" => o.seconds = num(&a, value(&a)),
                 "--connections" => o.connections = num(&a, value(&a)),
+                "--stall-fifo" => o.stall_fifo = true,
+                "--stall-users" => o.stall_users = num(&a, value(&a)),
+                "--stall-rows" => {
+                    let v = value(&a);
+                    o.stall_rows = Some(v.split(',').map(|r| num(&a, r.to_string())).collect())
+                }
                 "--instr-calls" => o.instr_calls = num(&a, value(&a)),
                 "--instr-depth" => o.instr_depth = num(&a, value(&a)),
                 "--instr-waiting" => {
@@ -93,10 +111,11 @@ impl Options {
                         "commands" => Section::Commands,
                         "scale" | "memory" => Section::Scale,
                         "latency" => Section::Latency,
+                        "stalls" => Section::Stalls,
                         "instructions" => Section::Instructions,
                         "shards" => Section::Shards,
                         other => panic!(
-                            "--only {other}: use commands, scale, latency, instructions or shards"
+                            "--only {other}: use commands, scale, latency, stalls, instructions or shards"
                         ),
                     })
                 }
@@ -117,7 +136,11 @@ impl Options {
     }
 
     pub fn runs(&self, s: Section) -> bool {
-        self.only.is_none_or(|only| only == s)
+        // The stalls section runs for hours at full size: only when asked for.
+        match self.only {
+            None => s != Section::Stalls,
+            Some(only) => only == s,
+        }
     }
 
     /// Whether a section that needs the server runs.

@@ -23,12 +23,20 @@ impl Default for Fenwick {
 }
 
 impl Fenwick {
+    /// The tree of `counts` in O(n) (pushing them one by one would be O(n log n): a rebuild
+    /// over the 10,000 segments of a line of ten million then costs a noticeable fraction of a
+    /// millisecond).
     pub fn from_counts(counts: impl IntoIterator<Item = u64>) -> Self {
-        let mut tree = Self::default();
-        for count in counts {
-            tree.push(count);
+        let mut tree = vec![0];
+        tree.extend(counts);
+        let total = tree.iter().sum();
+        for j in 1..tree.len() {
+            let parent = j + lowbit(j);
+            if parent < tree.len() {
+                tree[parent] += tree[j];
+            }
         }
-        tree
+        Self { tree, total }
     }
 
     /// Number of slots.
@@ -135,5 +143,9 @@ mod tests {
         }
         let rebuilt = Fenwick::from_counts(model.iter().copied());
         assert_eq!(rebuilt.total(), tree.total());
+        assert_eq!(
+            rebuilt.tree, tree.tree,
+            "the same tree as pushing one by one"
+        );
     }
 }

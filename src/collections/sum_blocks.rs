@@ -11,6 +11,9 @@ pub type Weights = [u64; 2];
 #[derive(Clone, Debug)]
 pub struct SumBlocks<K> {
     blocks: Vec<Vec<(K, Weights)>>,
+    /// Each block's summed weights, so a split or a dropped block rebuilds the Fenwick trees
+    /// from one entry per block, never by summing every key again.
+    block_sums: Vec<Weights>,
     sums: [Fenwick; 2],
     /// Keys per block.
     counts: Fenwick,
@@ -21,6 +24,7 @@ impl<K> Default for SumBlocks<K> {
     fn default() -> Self {
         Self {
             blocks: Vec::new(),
+            block_sums: Vec::new(),
             sums: [Fenwick::default(), Fenwick::default()],
             counts: Fenwick::default(),
             len: 0,
@@ -29,6 +33,8 @@ impl<K> Default for SumBlocks<K> {
 }
 
 fn block_weights<K>(block: &[(K, Weights)]) -> Weights {
+    #[cfg(test)]
+    tests::SUMMED.with(|s| s.set(s.get() + block.len()));
     block
         .iter()
         .fold([0, 0], |acc, (_, w)| [acc[0] + w[0], acc[1] + w[1]])
@@ -45,9 +51,10 @@ impl<K: Ord + Copy> SumBlocks<K> {
             .saturating_sub(1)
     }
 
+    /// Rebuilds the Fenwick trees from `block_sums` and the block lengths: O(blocks).
     fn rebuild(&mut self) {
         for (i, fenwick) in self.sums.iter_mut().enumerate() {
-            *fenwick = Fenwick::from_counts(self.blocks.iter().map(|b| block_weights(b)[i]));
+            *fenwick = Fenwick::from_counts(self.block_sums.iter().map(|w| w[i]));
         }
         self.counts = Fenwick::from_counts(self.blocks.iter().map(|b| b.len() as u64));
     }
@@ -55,6 +62,8 @@ impl<K: Ord + Copy> SumBlocks<K> {
     fn add(&mut self, b: usize, w: Weights, sign: i64) {
         for (i, fenwick) in self.sums.iter_mut().enumerate() {
             fenwick.add(b, sign * w[i] as i64);
+            let sum = &mut self.block_sums[b][i];
+            *sum = sum.wrapping_add_signed(sign * w[i] as i64);
         }
         self.counts.add(b, sign);
     }
@@ -63,6 +72,7 @@ impl<K: Ord + Copy> SumBlocks<K> {
     pub fn insert(&mut self, key: K, weights: Weights) -> bool {
         if self.blocks.is_empty() {
             self.blocks.push(Vec::new());
+            self.block_sums.push([0, 0]);
             self.rebuild();
         }
         let b = self.block_of(&key);
@@ -71,12 +81,15 @@ impl<K: Ord + Copy> SumBlocks<K> {
         };
         self.blocks[b].insert(at, (key, weights));
         self.len += 1;
+        self.add(b, weights, 1);
         if self.blocks[b].len() > MAX_BLOCK {
             let upper = self.blocks[b].split_off(MAX_BLOCK / 2);
+            let upper_sums = block_weights(&upper);
+            let lower = &mut self.block_sums[b];
+            *lower = [lower[0] - upper_sums[0], lower[1] - upper_sums[1]];
             self.blocks.insert(b + 1, upper);
+            self.block_sums.insert(b + 1, upper_sums);
             self.rebuild();
-        } else {
-            self.add(b, weights, 1);
         }
         true
     }
@@ -92,6 +105,7 @@ impl<K: Ord + Copy> SumBlocks<K> {
         self.len -= 1;
         if self.blocks[b].is_empty() && self.blocks.len() > 1 {
             self.blocks.remove(b);
+            self.block_sums.remove(b);
             self.rebuild();
         } else {
             self.add(b, weights, -1);
@@ -139,6 +153,35 @@ impl<K: Ord + Copy> SumBlocks<K> {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    thread_local! {
+        /// Keys whose weights were summed by `block_weights`.
+        pub static SUMMED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    #[test]
+    fn a_split_sums_one_block_not_every_key() {
+        // Hold deadlines arrive in increasing order: every insert goes to the last block, which
+        // splits every MAX_BLOCK / 2 inserts.
+        let mut blocks = SumBlocks::default();
+        let n = 200_000u64;
+        SUMMED.with(|s| s.set(0));
+        for key in 0..n {
+            blocks.insert(key, [1, key % 3]);
+        }
+        let summed = SUMMED.with(|s| s.get());
+        // Each split sums the half it moves (MAX_BLOCK / 2 keys): about n keys in all. Summing
+        // every key at every split would be ~n^2 / 512 (78 million here).
+        assert!(
+            summed <= 2 * n as usize,
+            "summed {summed} keys for {n} inserts"
+        );
+        assert_eq!(
+            blocks.sum_through(&(n - 1)),
+            [n, (0..n).map(|k| k % 3).sum()]
+        );
+        assert_eq!(blocks.count_through(&(n / 2)), n as usize / 2 + 1);
+    }
 
     #[test]
     fn prefix_sums_match_a_naive_model() {

@@ -18,10 +18,11 @@ use std::time::{Duration, Instant};
 pub const MAX_BATCH: u64 = 10_000;
 /// About the most one RANGE or DEQUEUE reply carries, in bytes and in server time; past either
 /// the reply stops early (fewer entries than asked: the client continues with another call).
-pub const MAX_REPLY_BYTES: usize = 1 << 20;
-const MAX_REPLY_TIME: Duration = Duration::from_micros(500);
+/// Both leave room for writing the reply itself within the millisecond a command may take.
+pub const MAX_REPLY_BYTES: usize = 256 << 10;
+const MAX_REPLY_TIME: Duration = Duration::from_micros(250);
 /// Tickets DEQUEUE plans and applies at a time between two looks at the clock.
-const DEQUEUE_CHUNK: usize = 64;
+const DEQUEUE_CHUNK: usize = 32;
 
 /// The bound of one RANGE or DEQUEUE reply.
 struct ReplyBound {

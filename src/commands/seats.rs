@@ -189,7 +189,7 @@ pub fn confirm(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
 }
 
 /// At most this many seats per SEAT.STATUS (so a reply stays bounded).
-const MAX_STATUS_SEATS: usize = 10_000;
+const MAX_STATUS_SEATS: usize = 1_000;
 
 pub fn status(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     if args.bytes.len() < 3 {

@@ -170,6 +170,19 @@ impl Ctx {
         }
     }
 
+    /// Reports work that held the main thread for `elapsed` to the server's latency monitor as
+    /// `event` (recorded when at least `latency-monitor-threshold` ms, like the server's own
+    /// events: whole milliseconds, rounded down).
+    pub fn latency_sample(&self, event: &CStr, elapsed: std::time::Duration) {
+        let ms = elapsed.as_millis() as raw::mstime_t;
+        if ms > 0 {
+            // SAFETY: the API table is written once when the module loads (main thread).
+            if let Some(add) = unsafe { raw::RedisModule_LatencyAddSample } {
+                unsafe { add(event.as_ptr(), ms) }
+            }
+        }
+    }
+
     pub fn log_warning(&self, message: &str) {
         let msg = cstring(message);
         unsafe {

@@ -22,7 +22,7 @@ use std::hash::BuildHasher;
 use super::payload::TicketPayload;
 use crate::collections::fenwick::Fenwick;
 use crate::collections::ordered_blocks::OrderedBlocks;
-use crate::collections::sharded::ShardedTable;
+use crate::collections::sharded::{spread as table_hash, ShardedTable};
 
 /// A ticket's number: the order it joined the event in.
 pub type Serial = u32;
@@ -182,12 +182,6 @@ impl Segment {
 struct UserSlot {
     serial: Serial,
     hash: u32,
-}
-
-/// The table's 64-bit hash from a kept 32-bit one: multiplying by an odd constant spreads the
-/// bits over the whole word (bucket bits, shard bits and control tag all vary).
-fn table_hash(hash: u32) -> u64 {
-    u64::from(hash).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 #[derive(Default)]

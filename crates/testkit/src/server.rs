@@ -122,6 +122,9 @@ pub struct Server {
     child: Option<Child>,
     /// (user, password) the harness logs in with, when the default user is off.
     login: Option<(String, String)>,
+    /// How long a start or restart may take before it is retried (loading a large dataset
+    /// takes longer than the default 20 s; valgrind's 120 s is the floor under memcheck).
+    pub start_timeout: Duration,
 }
 
 impl Server {
@@ -205,6 +208,7 @@ impl Server {
             prefix: prefix.iter().map(|s| s.to_string()).collect(),
             child: None,
             login,
+            start_timeout: Duration::from_secs(20),
         };
         server.launch();
         server
@@ -250,8 +254,12 @@ impl Server {
                 .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.kind.binary().display()));
             // Under memcheck a server starts many times slower.
             let under_valgrind = valgrind::report_file().is_some() || !self.prefix.is_empty();
-            let deadline =
-                Instant::now() + Duration::from_secs(if under_valgrind { 120 } else { 20 });
+            let deadline = Instant::now()
+                + if under_valgrind {
+                    self.start_timeout.max(Duration::from_secs(120))
+                } else {
+                    self.start_timeout
+                };
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
                     break;

@@ -1,0 +1,1690 @@
+//! Section `stalls`: issue 12's table, row by row, at `--stall-users` waiting users (10,000,000
+//! by default). A Redis module runs on the server's only command thread, so every row asks one
+//! question: while this work runs, how long does any other client wait?
+//!
+//! Each row is watched three ways, reset before the row and read after it:
+//! - a PING prober: a thread on its own connection sending PING and waiting for PONG, again and
+//!   again; the longest wait is the longest stall any client saw (it includes the loopback round
+//!   trip and the machine's scheduling noise: row 0 measures that floor on an idle server);
+//! - the server's latency monitor (`latency-monitor-threshold 1`): the largest event of each
+//!   kind (`command`, `fast-command`, `fork`, ...) at or above 1 ms;
+//! - the slowlog (`slowlog-log-slower-than 1000`): the slowest command and its duration.
+//!
+//! Timer ticks appear in neither server-side monitor; only the prober sees them.
+//!
+//! Rows (issue 12's numbering): 0 idle floor; 1 opening a pre-queue of N; 2 DEQUEUE COUNT 10000
+//! until ended-ticket compaction runs; 3 the sweep of N lapsed tickets after a restart (and
+//! 3b with AOF and a replica); 4 the first SEAT write after promoting a replica with 100,000
+//! lapsed holds; 5 the timer with 10,000 / 100,000 idle events (CPU too); 6 QUEUE.RANGE and
+//! QUEUE.DEQUEUE over tickets with maximal DATA, SEAT.STATUS of 10,000 seats (1,000 per call); 7 filling one
+//! event to N; 8 DEBUG DIGEST-VALUE of the event beside a zset of the same size; 9 memory per
+//! waiting user; 10 BGSAVE fork, MEMORY USAGE, COPY, DUMP/RESTORE (beside a zset), DEL with
+//! lazy free, FLUSHALL ASYNC.
+//!
+//! `cargo bench --bench versus_seed -- --only stalls [--server valkey] [--stall-users N]
+//!  [--stall-rows 0,1,7]`
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use redis::{Connection, Value};
+use seatq_testkit::info::{info_entry, info_value};
+use seatq_testkit::reply::{int, record_field, text};
+use seatq_testkit::server::{Server, ServerKind};
+
+use crate::design::user_id;
+use crate::options::Options;
+use crate::phase::Bench;
+use crate::progress;
+use crate::report::{print_table, thousands};
+use crate::server_stats::info;
+use crate::targets::Findings;
+use crate::wire::Wire;
+
+/// Every server of this section logs commands of 1 ms or more, and keeps them all.
+const MONITORS: [&str; 6] = [
+    "--latency-monitor-threshold",
+    "1",
+    "--slowlog-log-slower-than",
+    "1000",
+    "--slowlog-max-len",
+    "4096",
+];
+
+/// Pipeline depth of fills. The server reads at most 16 KiB of one client per event-loop turn,
+/// so the prober waits behind at most that much of the fill (~150 ENQUEUEs) whatever the depth.
+const FILL_DEPTH: usize = 256;
+
+const GIL: &str = "module-acquire-GIL";
+
+/// Whether servers and the prober run SCHED_FIFO (`--stall-fifo`).
+static FIFO: AtomicBool = AtomicBool::new(false);
+
+/// Makes this section's servers of `kind` start under `chrt -f -R 10` (SCHED_FIFO, children
+/// forked for BGSAVE back to normal), through a wrapper script named by SEATQ_*_SERVER.
+fn use_fifo(kind: ServerKind) {
+    let real = kind.binary();
+    let real = if real.is_absolute() {
+        real
+    } else {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {}", real.display()))
+            .output()
+            .expect("sh");
+        std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    };
+    let dir = std::env::temp_dir().join(format!("seatq-stalls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("wrapper dir");
+    let wrapper = dir.join(format!("{}-server", kind.name()));
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec chrt -f -R 10 '{}' \"$@\"\n",
+            real.display()
+        ),
+    )
+    .expect("wrapper");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let var = match kind {
+        ServerKind::Redis => "SEATQ_REDIS_SERVER",
+        ServerKind::Valkey => "SEATQ_VALKEY_SERVER",
+    };
+    std::env::set_var(var, &wrapper);
+    FIFO.store(true, Ordering::Relaxed);
+}
+
+/// Puts the calling thread under SCHED_FIFO priority 20 (above the servers') when `--stall-fifo`.
+fn fifo_thread() {
+    if !FIFO.load(Ordering::Relaxed) {
+        return;
+    }
+    let tid = std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|p| p.file_name()?.to_str()?.parse::<u32>().ok());
+    if let Some(tid) = tid {
+        let _ = std::process::Command::new("chrt")
+            .args(["-f", "-p", "20", &tid.to_string()])
+            .status();
+    }
+}
+
+/// The size of the holds row, as in the issue.
+const HOLDS: usize = 100_000;
+
+// ---------------------------------------------------------------------------------------------
+// The PING prober
+
+struct Prober {
+    worst_us: Arc<AtomicU64>,
+    over_1ms: Arc<AtomicU64>,
+    pings: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    paused: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Prober {
+    /// Pings the server on `port` until dropped; reconnects when the server restarts.
+    fn start(port: u16) -> Prober {
+        let worst_us = Arc::new(AtomicU64::new(0));
+        let over_1ms = Arc::new(AtomicU64::new(0));
+        let pings = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let paused = Arc::new(AtomicBool::new(false));
+        let (w, o, p, s, pause) = (
+            worst_us.clone(),
+            over_1ms.clone(),
+            pings.clone(),
+            stop.clone(),
+            paused.clone(),
+        );
+        let thread = std::thread::spawn(move || {
+            fifo_thread();
+            let mut buf = [0u8; 256];
+            while !s.load(Ordering::Relaxed) {
+                let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(600)));
+                'ping: while !s.load(Ordering::Relaxed) {
+                    if pause.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    }
+                    let sent = Instant::now();
+                    if stream.write_all(b"*1\r\n$4\r\nPING\r\n").is_err() {
+                        break;
+                    }
+                    // One line back: +PONG, or an error while the server loads.
+                    let mut got = 0;
+                    loop {
+                        match stream.read(&mut buf[got..]) {
+                            Ok(0) | Err(_) => break 'ping,
+                            Ok(n) => got += n,
+                        }
+                        if buf[..got].ends_with(b"\r\n") {
+                            break;
+                        }
+                    }
+                    let us = sent.elapsed().as_micros() as u64;
+                    if buf[0] == b'+' {
+                        w.fetch_max(us, Ordering::Relaxed);
+                        if us > 1000 {
+                            o.fetch_add(1, Ordering::Relaxed);
+                        }
+                        p.fetch_add(1, Ordering::Relaxed);
+                    }
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        Prober {
+            worst_us,
+            over_1ms,
+            pings,
+            stop,
+            paused,
+            thread: Some(thread),
+        }
+    }
+
+    fn pause(&self, on: bool) {
+        self.paused.store(on, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    fn reset(&self) {
+        self.worst_us.store(0, Ordering::Relaxed);
+        self.over_1ms.store(0, Ordering::Relaxed);
+        self.pings.store(0, Ordering::Relaxed);
+    }
+
+    /// (longest gap ms, gaps over 1 ms, pings answered) since the last reset.
+    fn read(&self) -> (f64, u64, u64) {
+        (
+            self.worst_us.load(Ordering::Relaxed) as f64 / 1000.0,
+            self.over_1ms.load(Ordering::Relaxed),
+            self.pings.load(Ordering::Relaxed),
+        )
+    }
+}
+
+impl Drop for Prober {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a row saw
+
+#[derive(Default, Clone)]
+struct Observed {
+    ping_ms: f64,
+    pings_over_1ms: u64,
+    pings: u64,
+    /// (event, max ms) from LATENCY LATEST.
+    latency: Vec<(String, i64)>,
+    /// (event, seconds with an event of 1 ms or more) from LATENCY HISTORY.
+    latency_seconds: Vec<(String, usize)>,
+    /// The slowest command the slowlog kept: (us, command and first arguments).
+    slowlog: Option<(u64, String)>,
+    /// Commands the slowlog kept (1 ms or more).
+    slowlog_count: usize,
+    /// The slowest few of them: (us, command line).
+    slowest: Vec<(u64, String)>,
+}
+
+impl Observed {
+    /// The largest latency event, leaving out `module-acquire-GIL`: seatq takes no thread-safe
+    /// context, so the GIL is never contended and that event measures the main thread being
+    /// off the CPU (the machine's load), not work.
+    fn worst_latency(&self) -> Option<&(String, i64)> {
+        self.latency
+            .iter()
+            .filter(|(e, _)| e != GIL)
+            .max_by_key(|(_, ms)| *ms)
+    }
+
+    /// The longest the server itself says it was busy in one go (ms).
+    fn server_ms(&self) -> f64 {
+        let lat = self.worst_latency().map_or(0.0, |(_, ms)| *ms as f64);
+        let slow = self
+            .slowlog
+            .as_ref()
+            .map_or(0.0, |(us, _)| *us as f64 / 1000.0);
+        lat.max(slow)
+    }
+
+    fn merge(&mut self, o: &Observed) {
+        self.ping_ms = self.ping_ms.max(o.ping_ms);
+        self.pings_over_1ms += o.pings_over_1ms;
+        self.pings += o.pings;
+        for (event, ms) in &o.latency {
+            match self.latency.iter_mut().find(|(e, _)| e == event) {
+                Some((_, m)) => *m = (*m).max(*ms),
+                None => self.latency.push((event.clone(), *ms)),
+            }
+        }
+        for (event, n) in &o.latency_seconds {
+            match self.latency_seconds.iter_mut().find(|(e, _)| e == event) {
+                Some((_, m)) => *m += n,
+                None => self.latency_seconds.push((event.clone(), *n)),
+            }
+        }
+        self.slowlog_count += o.slowlog_count;
+        self.slowest.extend(o.slowest.iter().cloned());
+        self.slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
+        self.slowest.truncate(6);
+        if o.slowlog.as_ref().map(|s| s.0) > self.slowlog.as_ref().map(|s| s.0) {
+            self.slowlog = o.slowlog.clone();
+        }
+    }
+}
+
+/// One server watched: a connection for the monitors and the prober.
+struct Watch {
+    con: Connection,
+    prober: Prober,
+}
+
+impl Watch {
+    fn new(server: &Server) -> Watch {
+        let mut con = server.connection();
+        for (name, value) in [
+            ("latency-monitor-threshold", "1"),
+            ("slowlog-log-slower-than", "1000"),
+            ("slowlog-max-len", "4096"),
+        ] {
+            let _: () = redis::cmd("CONFIG")
+                .arg("SET")
+                .arg(name)
+                .arg(value)
+                .query(&mut con)
+                .expect("CONFIG SET");
+        }
+        let w = Watch {
+            con,
+            prober: Prober::start(server.port),
+        };
+        // Let the prober connect before the first reset.
+        std::thread::sleep(Duration::from_millis(50));
+        w
+    }
+
+    fn reset(&mut self) {
+        let _: Value = redis::cmd("LATENCY")
+            .arg("RESET")
+            .query(&mut self.con)
+            .expect("LATENCY RESET");
+        let _: () = redis::cmd("SLOWLOG")
+            .arg("RESET")
+            .query(&mut self.con)
+            .expect("SLOWLOG RESET");
+        self.prober.reset();
+    }
+
+    fn collect(&mut self) -> Observed {
+        let (ping_ms, pings_over_1ms, pings) = self.prober.read();
+        let latest: Vec<Value> = redis::cmd("LATENCY")
+            .arg("LATEST")
+            .query(&mut self.con)
+            .expect("LATENCY LATEST");
+        let latency: Vec<(String, i64)> = latest
+            .iter()
+            .filter_map(|e| match e {
+                Value::Array(f) if f.len() >= 4 => Some((text(&f[0]), int(&f[3]))),
+                _ => None,
+            })
+            .collect();
+        let latency_seconds = latency
+            .iter()
+            .map(|(event, _): &(String, i64)| {
+                let history: Vec<Value> = redis::cmd("LATENCY")
+                    .arg("HISTORY")
+                    .arg(event)
+                    .query(&mut self.con)
+                    .unwrap_or_default();
+                (event.clone(), history.len())
+            })
+            .collect();
+        let slowlog: Vec<Value> = redis::cmd("SLOWLOG")
+            .arg("GET")
+            .arg(4096)
+            .query(&mut self.con)
+            .expect("SLOWLOG GET");
+        let slowlog_count = slowlog.len();
+        let mut slowest: Vec<(u64, String)> = slowlog
+            .iter()
+            .filter_map(|entry| match entry {
+                Value::Array(f) if f.len() >= 4 => match (&f[2], &f[3]) {
+                    (Value::Int(us), Value::Array(args)) => {
+                        let mut line: Vec<String> = args
+                            .iter()
+                            .take(4)
+                            .map(|a| {
+                                let t = text(a);
+                                if t.len() > 24 {
+                                    format!("{}..", t.chars().take(20).collect::<String>())
+                                } else {
+                                    t
+                                }
+                            })
+                            .collect();
+                        line[0] = line[0].to_uppercase();
+                        Some((*us as u64, line.join(" ")))
+                    }
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
+        slowest.truncate(6);
+        let slowlog = slowest.first().cloned();
+        Observed {
+            ping_ms,
+            pings_over_1ms,
+            pings,
+            latency,
+            latency_seconds,
+            slowlog,
+            slowlog_count,
+            slowest,
+        }
+    }
+}
+
+struct Row {
+    id: &'static str,
+    what: String,
+    size: String,
+    obs: Observed,
+    /// Why the row may exceed 1 ms by design (an operator's O(n) command).
+    exempt: Option<&'static str>,
+    notes: Vec<String>,
+}
+
+impl Row {
+    fn new(id: &'static str, what: impl Into<String>, size: usize, obs: Observed) -> Row {
+        Row {
+            id,
+            what: what.into(),
+            size: thousands(size as f64),
+            obs,
+            exempt: None,
+            notes: Vec::new(),
+        }
+    }
+
+    fn note(mut self, n: impl Into<String>) -> Row {
+        self.notes.push(n.into());
+        self
+    }
+
+    fn exempt(mut self, why: &'static str) -> Row {
+        self.exempt = Some(why);
+        self
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+fn cmd(con: &mut Connection, args: &[&str]) -> Value {
+    let mut c = redis::cmd(args[0]);
+    for a in &args[1..] {
+        c.arg(*a);
+    }
+    c.query(con)
+        .unwrap_or_else(|e| panic!("{}: {e}", args.join(" ")))
+}
+
+/// Runs a command, returning its reply (or error) and the client's wall time in ms.
+fn timed(con: &mut Connection, args: &[&[u8]]) -> (redis::RedisResult<Value>, f64) {
+    let mut c = redis::cmd(std::str::from_utf8(args[0]).expect("name"));
+    for a in &args[1..] {
+        c.arg(*a);
+    }
+    let t = Instant::now();
+    let r = c.query(con);
+    (r, t.elapsed().as_secs_f64() * 1000.0)
+}
+
+fn server_ms(con: &mut Connection) -> u64 {
+    let v: Vec<u64> = redis::cmd("TIME").query(con).expect("TIME");
+    v[0] * 1000 + v[1] / 1000
+}
+
+fn info_num(con: &mut Connection, section: &str, name: &str) -> i64 {
+    info_value(&info(con, section), name)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// An effect counter of INFO seatq (`effects_total` entry `name`).
+fn effects(con: &mut Connection, name: &str) -> u64 {
+    let all = info(con, "seatq");
+    all.lines()
+        .filter(|l| l.contains("effects_total"))
+        .find_map(|l| {
+            let (_, v) = l.split_once(':')?;
+            info_entry(v, name)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+fn field_i(v: &Value, name: &str) -> i64 {
+    record_field(v, name).map(int).unwrap_or(-1)
+}
+
+fn pack(args: &[&[u8]], out: &mut Vec<u8>) {
+    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+fn server_pid(con: &mut Connection) -> u32 {
+    info_num(con, "server", "process_id") as u32
+}
+
+/// CPU seconds (user + system) of a process, from /proc/<pid>/stat.
+fn cpu_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| {
+        f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()
+    });
+    ticks / 100.0
+}
+
+fn load_average() -> String {
+    let l = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+struct Filled {
+    secs: f64,
+    failures: usize,
+    first_failure: Option<String>,
+    /// (index, ticket) of every `sample_every`-th join.
+    sampled: Vec<(usize, String)>,
+}
+
+/// Sends `make(i)` for every i of `range` in pipelines of `depth` over a bare connection;
+/// keeps the ticket of every `sample_every`-th reply (0: none).
+fn fill(
+    port: u16,
+    range: Range<usize>,
+    depth: usize,
+    sample_every: usize,
+    label: &str,
+    mut make: impl FnMut(usize, &mut Vec<u8>),
+) -> Filled {
+    let mut wire = Wire::connect(port);
+    let mut f = Filled {
+        secs: 0.0,
+        failures: 0,
+        first_failure: None,
+        sampled: Vec::new(),
+    };
+    let start = Instant::now();
+    let mut bytes = Vec::new();
+    let (mut out, mut ends) = (Vec::new(), Vec::new());
+    let mut i = range.start;
+    let mut next_report = range.start + 1_000_000;
+    while i < range.end {
+        let end = (i + depth).min(range.end);
+        bytes.clear();
+        for k in i..end {
+            make(k, &mut bytes);
+        }
+        out.clear();
+        ends.clear();
+        let sent = Instant::now();
+        wire.exchange(&bytes, end - i, &mut out, &mut ends);
+        if FIFO.load(Ordering::Relaxed) {
+            // A SCHED_FIFO server kept busy for a whole second is throttled by the kernel
+            // (sched_rt_runtime_us: 950 ms of each second) and stops for up to 50 ms: leave it
+            // a fifth of the time idle.
+            std::thread::sleep(sent.elapsed() / 4);
+        }
+        let mut from = 0;
+        for (j, &to) in ends.iter().enumerate() {
+            let r = &out[from..to];
+            if r[0] == b'-' {
+                f.failures += 1;
+                f.first_failure
+                    .get_or_insert_with(|| String::from_utf8_lossy(&r[1..r.len() - 2]).into());
+            } else if sample_every > 0 && (i + j) % sample_every == 0 {
+                let v = redis::parse_redis_value(r).expect("reply");
+                if let Some(t) = record_field(&v, "ticket") {
+                    f.sampled.push((i + j, text(t)));
+                }
+            }
+            from = to;
+        }
+        i = end;
+        if i >= next_report {
+            next_report += 1_000_000;
+            progress(&format!(
+                "stalls: {label} at {} ({:.0} s)",
+                thousands(i as f64),
+                start.elapsed().as_secs_f64()
+            ));
+        }
+    }
+    f.secs = start.elapsed().as_secs_f64();
+    if let Some(why) = &f.first_failure {
+        progress(&format!("stalls: {label}: {} refused ({why})", f.failures));
+    }
+    f
+}
+
+fn enqueue(key: &str) -> impl FnMut(usize, &mut Vec<u8>) + '_ {
+    move |i, out| {
+        let user = user_id(i);
+        pack(&[b"QUEUE.ENQUEUE", key.as_bytes(), user.as_bytes()], out)
+    }
+}
+
+/// ZADD of members `range` (the same user IDs) in commands of 1,000 members.
+fn fill_zset(con: &mut Connection, key: &str, range: Range<usize>) {
+    let mut pipe = redis::pipe();
+    let mut queued = 0;
+    for chunk_start in range.clone().step_by(1000) {
+        let mut c = redis::cmd("ZADD");
+        c.arg(key);
+        for i in chunk_start..(chunk_start + 1000).min(range.end) {
+            c.arg(i).arg(user_id(i));
+        }
+        pipe.add_command(c).ignore();
+        queued += 1;
+        if queued == 20 {
+            let _: () = pipe.query(con).expect("ZADD");
+            pipe = redis::pipe();
+            queued = 0;
+        }
+    }
+    if queued > 0 {
+        let _: () = pipe.query(con).expect("ZADD");
+    }
+}
+
+fn start_server(kind: ServerKind, extra: &[&str]) -> Server {
+    let mut args: Vec<&str> = MONITORS.to_vec();
+    args.extend_from_slice(extra);
+    let mut s = Server::start(kind, &args);
+    // Loading ten million tickets takes longer than the usual start-up allowance.
+    s.start_timeout = Duration::from_secs(600);
+    let pid = server_pid(&mut s.connection());
+    progress(&format!(
+        "stalls: {} started, pid {pid}, port {}",
+        kind.name(),
+        s.port
+    ));
+    s
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rows
+
+/// Row 0: nothing runs; the prober's floor on this machine.
+fn row_idle(kind: ServerKind) -> Row {
+    let server = start_server(kind, &[]);
+    let mut w = Watch::new(&server);
+    w.reset();
+    std::thread::sleep(Duration::from_secs(5));
+    Row::new("0", "idle server (the prober's floor)", 0, w.collect())
+        .note("5 s with nothing to do: the longest PING gap here is the machine's noise")
+}
+
+/// Rows 7, 8, 9, 10 and 2 on one server: filling one event with the journal on (7, 9, 8 at
+/// 1M), freeing it (10), filling another with the journal off (7, 9), digests beside a zset at
+/// N (8), fork, MEMORY USAGE, COPY, DUMP/RESTORE, DEL (10), DEQUEUE until compaction (2),
+/// FLUSHALL ASYNC (10).
+fn rows_big(kind: ServerKind, n: usize, rows: &dyn Fn(u32) -> bool, out: &mut Vec<Row>) {
+    // DUMP of an event of ten million is ~530 MB: above the default 512 MB bulk limit.
+    let server = start_server(
+        kind,
+        &[
+            "--lazyfree-lazy-user-del",
+            "yes",
+            "--proto-max-bulk-len",
+            "2gb",
+        ],
+    );
+    let mut w = Watch::new(&server);
+    let port = server.port;
+    let first = n.min(1_000_000);
+
+    // 7 + 9 (journal on), 8 at 1M.
+    let key = "stall:grow";
+    // Nobody polls these tickets: a day of HEARTBEAT keeps them waiting through the rows.
+    cmd(
+        &mut w.con,
+        &["QUEUE.CONFIG", key, "SET", "HEARTBEAT", "86400000"],
+    );
+    let m0 = info_num(&mut w.con, "memory", "used_memory");
+    w.reset();
+    let a = fill(
+        port,
+        0..first,
+        FILL_DEPTH,
+        0,
+        "fill (journal on)",
+        enqueue(key),
+    );
+    let mut grow = w.collect();
+    let mut event_bytes = info_num(&mut w.con, "memory", "used_memory") - m0;
+    if rows(8) && n > first {
+        fill_zset(&mut w.con, "stall:zset", 0..first);
+        digest_rows(&mut w, key, "stall:zset", first, "journal on", out);
+    }
+    let m1 = info_num(&mut w.con, "memory", "used_memory");
+    w.reset();
+    let b = fill(
+        port,
+        first..n,
+        FILL_DEPTH,
+        0,
+        "fill (journal on)",
+        enqueue(key),
+    );
+    grow.merge(&w.collect());
+    event_bytes += info_num(&mut w.con, "memory", "used_memory") - m1;
+    let secs = a.secs + b.secs;
+    let refused = a.failures + b.failures;
+    let journal_len = info_num(&mut w.con, "keyspace", "db0");
+    let _ = journal_len;
+    out.push(
+        Row::new(
+            "7",
+            "filling one event (QUEUE.ENQUEUE, journal on)",
+            n,
+            grow,
+        )
+        .note(format!(
+            "{:.0} s, {:.0} joins/s pipelined by {FILL_DEPTH}, {refused} refused{}",
+            secs,
+            n as f64 / secs,
+            a.first_failure
+                .or(b.first_failure)
+                .map_or(String::new(), |w| format!(" ({w})"))
+        )),
+    );
+    let on_per_user = event_bytes as f64 / n as f64;
+    // 10: DEL of the whole event and of its journal, lazily freed.
+    if rows(10) {
+        let journal = "{stall:grow}.journal";
+        w.reset();
+        let (_, del_ms) = timed(&mut w.con, &[b"DEL", key.as_bytes()]);
+        let (_, jdel_ms) = timed(&mut w.con, &[b"DEL", journal.as_bytes()]);
+        std::thread::sleep(Duration::from_millis(500));
+        let lazy = info_num(&mut w.con, "memory", "lazyfreed_objects");
+        out.push(
+            Row::new("10", "DEL event + DEL journal (lazyfree-lazy-user-del yes)", n, w.collect())
+                .note(format!(
+                    "DEL event {del_ms:.2} ms, DEL journal {jdel_ms:.2} ms (client wall); lazyfreed_objects {lazy}"
+                )),
+        );
+    } else {
+        cmd(&mut w.con, &["DEL", key, "{stall:grow}.journal"]);
+    }
+    wait_lazyfree(&mut w.con);
+
+    // 7 + 9 (journal off).
+    let key = "stall:line";
+    cmd(
+        &mut w.con,
+        &[
+            "QUEUE.CONFIG",
+            key,
+            "SET",
+            "JOURNAL",
+            "0",
+            "HEARTBEAT",
+            "86400000",
+        ],
+    );
+    let m2 = info_num(&mut w.con, "memory", "used_memory");
+    w.reset();
+    let c = fill(
+        port,
+        0..n,
+        FILL_DEPTH,
+        0,
+        "fill (journal off)",
+        enqueue(key),
+    );
+    let grow_off = w.collect();
+    let off_per_user = (info_num(&mut w.con, "memory", "used_memory") - m2) as f64 / n as f64;
+    out.push(
+        Row::new(
+            "7",
+            "filling one event (QUEUE.ENQUEUE, journal off)",
+            n,
+            grow_off,
+        )
+        .note(format!("{:.0} s, {:.0} joins/s", c.secs, n as f64 / c.secs)),
+    );
+    let usage = crate::server_stats::memory_usage(&mut w.con, key);
+    out.push(
+        Row::new("9", "memory per waiting user", n, Observed::default()).note(format!(
+            "used_memory delta / N: journal on {on_per_user:.1} B (event + journal stream), \
+             journal off {off_per_user:.1} B; MEMORY USAGE / N (journal off) {:.1} B; goal <= 128 B",
+            usage as f64 / n as f64
+        )),
+    );
+
+    // 8 at N, beside a zset of N.
+    if rows(8) {
+        let have = if n > first { first } else { 0 };
+        cmd(&mut w.con, &["DEL", "stall:zset"]);
+        let _ = have;
+        fill_zset(&mut w.con, "stall:zset", 0..n);
+        digest_rows(&mut w, key, "stall:zset", n, "journal off", out);
+    }
+
+    if rows(10) {
+        other_costs(&mut w, key, n, out);
+    }
+
+    if rows(2) {
+        dequeue_until_compaction(&mut w, key, n, out);
+    }
+
+    if rows(10) {
+        w.reset();
+        let (_, ms) = timed(&mut w.con, &[b"FLUSHALL", b"ASYNC"]);
+        std::thread::sleep(Duration::from_millis(500));
+        out.push(
+            Row::new("10", "FLUSHALL ASYNC (event + zset)", n, w.collect())
+                .note(format!("{ms:.2} ms client wall")),
+        );
+    }
+}
+
+/// Waits until the lazy-free thread has nothing pending, so it does not share the next row.
+fn wait_lazyfree(con: &mut Connection) {
+    let t = Instant::now();
+    while info_num(con, "memory", "lazyfree_pending_objects") > 0 && t.elapsed().as_secs() < 120 {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Row 8: DEBUG DIGEST-VALUE of the event and of a zset of the same size.
+fn digest_rows(w: &mut Watch, key: &str, zset: &str, n: usize, label: &str, out: &mut Vec<Row>) {
+    let mut ms = Vec::new();
+    for k in [key, zset] {
+        w.reset();
+        let (r, t) = timed(&mut w.con, &[b"DEBUG", b"DIGEST-VALUE", k.as_bytes()]);
+        r.expect("DEBUG DIGEST-VALUE");
+        ms.push(t);
+        let what = if k == key {
+            format!("DEBUG DIGEST-VALUE event ({label})")
+        } else {
+            "DEBUG DIGEST-VALUE zset (Redis' own type)".to_string()
+        };
+        out.push(
+            Row::new("8", what, n, w.collect())
+                .exempt("operator DEBUG command, O(n)")
+                .note(format!("{t:.0} ms client wall")),
+        );
+    }
+    if let Some(last) = out.last_mut() {
+        last.notes
+            .push(format!("event / zset = {:.2}x", ms[0] / ms[1].max(0.001)));
+    }
+}
+
+/// Row 10: fork, MEMORY USAGE, COPY, DUMP/RESTORE of the event and of the zset, UNLINK.
+fn other_costs(w: &mut Watch, key: &str, n: usize, out: &mut Vec<Row>) {
+    // BGSAVE: the fork (latency event `fork`, INFO stats latest_fork_usec).
+    w.reset();
+    let (_, ms) = timed(&mut w.con, &[b"BGSAVE"]);
+    let t = Instant::now();
+    while info_num(&mut w.con, "persistence", "rdb_bgsave_in_progress") == 1
+        && t.elapsed().as_secs() < 900
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let fork_us = info_num(&mut w.con, "stats", "latest_fork_usec");
+    out.push(
+        Row::new("10", "BGSAVE (event + zset)", n, w.collect())
+            .exempt("fork copies page tables, as for any dataset of this size")
+            .note(format!(
+                "latest_fork_usec {fork_us}; BGSAVE returned in {ms:.1} ms; child ran {:.0} s",
+                t.elapsed().as_secs_f64()
+            )),
+    );
+    for (k, label) in [(key, "event"), ("stall:zset", "zset")] {
+        w.reset();
+        let (_, usage_ms) = timed(
+            &mut w.con,
+            &[b"MEMORY", b"USAGE", k.as_bytes(), b"SAMPLES", b"0"],
+        );
+        out.push(
+            Row::new(
+                "10",
+                format!("MEMORY USAGE {label} SAMPLES 0"),
+                n,
+                w.collect(),
+            )
+            .note(format!("{usage_ms:.2} ms client wall")),
+        );
+        let copy = format!("{k}:copy");
+        w.reset();
+        let (r, copy_ms) = timed(&mut w.con, &[b"COPY", k.as_bytes(), copy.as_bytes()]);
+        r.expect("COPY");
+        out.push(
+            Row::new("10", format!("COPY {label}"), n, w.collect())
+                .exempt("inherent O(n), like Redis' own types")
+                .note(format!("{copy_ms:.0} ms client wall")),
+        );
+        w.reset();
+        let (r, dump_ms) = timed(&mut w.con, &[b"DUMP", k.as_bytes()]);
+        let payload = match r.expect("DUMP") {
+            Value::BulkString(b) => b,
+            other => panic!("DUMP: {other:?}"),
+        };
+        out.push(
+            Row::new("10", format!("DUMP {label}"), n, w.collect())
+                .exempt("inherent O(n), like Redis' own types")
+                .note(format!(
+                    "{dump_ms:.0} ms client wall, {:.1} MB",
+                    payload.len() as f64 / 1e6
+                )),
+        );
+        let restored = format!("{k}:restored");
+        w.reset();
+        let (r, restore_ms) = timed(
+            &mut w.con,
+            &[b"RESTORE", restored.as_bytes(), b"0", &payload],
+        );
+        r.expect("RESTORE");
+        drop(payload);
+        out.push(
+            Row::new("10", format!("RESTORE {label}"), n, w.collect())
+                .exempt("inherent O(n), like Redis' own types")
+                .note(format!("{restore_ms:.0} ms client wall")),
+        );
+        w.reset();
+        let (_, unlink_ms) = timed(&mut w.con, &[b"UNLINK", copy.as_bytes()]);
+        let (_, del_ms) = timed(&mut w.con, &[b"DEL", restored.as_bytes()]);
+        std::thread::sleep(Duration::from_millis(300));
+        out.push(
+            Row::new(
+                "10",
+                format!("UNLINK copy + DEL restored {label} (lazyfree-lazy-user-del yes)"),
+                n,
+                w.collect(),
+            )
+            .note(format!(
+                "UNLINK {unlink_ms:.2} ms, DEL {del_ms:.2} ms client wall"
+            )),
+        );
+        wait_lazyfree(&mut w.con);
+    }
+}
+
+/// Row 2: QUEUE.DEQUEUE COUNT 10000 from the head, again and again, until ended-ticket
+/// compaction has run (and a second more, for the timer's share).
+fn dequeue_until_compaction(w: &mut Watch, key: &str, n: usize, out: &mut Vec<Row>) {
+    let before = effects(&mut w.con, "compacted");
+    w.reset();
+    let mut calls = 0;
+    let mut taken = 0usize;
+    let mut worst_ms: f64 = 0.0;
+    let mut compacted_at = None;
+    let t = Instant::now();
+    let limit = n + 1;
+    while taken < limit {
+        let (r, ms) = timed(
+            &mut w.con,
+            &[b"QUEUE.DEQUEUE", key.as_bytes(), b"COUNT", b"10000"],
+        );
+        let got = match r.expect("DEQUEUE") {
+            Value::Array(a) => a.len(),
+            _ => 0,
+        };
+        calls += 1;
+        taken += got;
+        worst_ms = worst_ms.max(ms);
+        if got == 0 {
+            break;
+        }
+        if calls % 20 == 0 {
+            let c = effects(&mut w.con, "compacted");
+            if c > before && compacted_at.is_none() {
+                compacted_at = Some(calls);
+            }
+            // Go on for 100 more calls after the first compaction step.
+            if compacted_at.is_some_and(|at| calls >= at + 100) {
+                break;
+            }
+        }
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let steps = effects(&mut w.con, "compacted") - before;
+    out.push(
+        Row::new(
+            "2",
+            "QUEUE.DEQUEUE COUNT 10000 until compaction",
+            n,
+            w.collect(),
+        )
+        .note(format!(
+            "{calls} calls took {} tickets in {:.0} s, longest call {worst_ms:.1} ms client \
+                 wall; {steps} compaction steps (first seen after call {})",
+            thousands(taken as f64),
+            t.elapsed().as_secs_f64(),
+            compacted_at.map_or("-".into(), |c| c.to_string())
+        )),
+    );
+}
+
+/// Row 1: a pre-queue of N opens; the first admission work, and positions during the reveal.
+fn row_prequeue(kind: ServerKind, n: usize, out: &mut Vec<Row>) {
+    let server = start_server(kind, &[]);
+    let mut w = Watch::new(&server);
+    let key = "stall:pre";
+    let far = server_ms(&mut w.con) + 3_600_000;
+    cmd(
+        &mut w.con,
+        &[
+            "QUEUE.CONFIG",
+            key,
+            "SET",
+            "OPENS-AT",
+            &far.to_string(),
+            "HEARTBEAT",
+            "3600000",
+        ],
+    );
+    let every = (n / 1000).max(1);
+    let f = fill(
+        server.port,
+        0..n,
+        FILL_DEPTH,
+        every,
+        "pre-queue",
+        enqueue(key),
+    );
+    let prequeue = field_i(&cmd(&mut w.con, &["QUEUE.INFO", key]), "prequeue");
+    w.reset();
+    let opens_at = server_ms(&mut w.con) + 1_000;
+    cmd(
+        &mut w.con,
+        &[
+            "QUEUE.CONFIG",
+            key,
+            "SET",
+            "OPENS-AT",
+            &opens_at.to_string(),
+        ],
+    );
+    while server_ms(&mut w.con) < opens_at {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    // The reveal: each sampled ticket's STATUS, then in one MULTI (nothing runs between) its
+    // STATUS again and a window of RANGE around where it was: the entry with its serial must
+    // be at the position STATUS gives.
+    let (mut exact, mut wrong, mut said_prequeue, mut unverified) = (0, 0, 0, 0);
+    let (mut first_wrong, mut first_prequeue) = (None, None);
+    let mut worst_ms: f64 = 0.0;
+    const WINDOW: i64 = 64;
+    for (_, ticket) in &f.sampled {
+        let serial = ticket.split('.').next().unwrap_or("").to_string();
+        let t = Instant::now();
+        let status: Value = redis::cmd("QUEUE.STATUS")
+            .arg(key)
+            .arg(ticket)
+            .query(&mut w.con)
+            .expect("STATUS");
+        worst_ms = worst_ms.max(t.elapsed().as_secs_f64() * 1000.0);
+        let position = field_i(&status, "position");
+        if field_i(&status, "prequeue") == 1 {
+            said_prequeue += 1;
+            first_prequeue.get_or_insert(format!(
+                "{ticket}: state {}, position {position}",
+                record_field(&status, "state").map(text).unwrap_or_default()
+            ));
+            continue;
+        }
+        if position < 1 {
+            continue; // called meanwhile
+        }
+        let start = (position - 1 - WINDOW).max(0);
+        let (s, r): (Value, Value) = redis::pipe()
+            .atomic()
+            .cmd("QUEUE.STATUS")
+            .arg(key)
+            .arg(ticket)
+            .cmd("QUEUE.RANGE")
+            .arg(key)
+            .arg(start)
+            .arg(2 * WINDOW + 1)
+            .query(&mut w.con)
+            .expect("MULTI STATUS RANGE");
+        let p = field_i(&s, "position");
+        if p < 1 {
+            continue;
+        }
+        let entries = match record_field(&r, "entries") {
+            Some(Value::Array(a)) => a.clone(),
+            _ => Vec::new(),
+        };
+        let found = entries.iter().enumerate().find_map(|(i, e)| {
+            (record_field(e, "serial").map(text).as_deref() == Some(serial.as_str()))
+                .then(|| (start + i as i64 + 1, field_i(e, "position")))
+        });
+        match found {
+            Some((at, reported)) if at == p && reported == p => exact += 1,
+            Some((at, reported)) => {
+                wrong += 1;
+                first_wrong.get_or_insert(format!(
+                    "{ticket}: STATUS position {p}, RANGE has it at {at} (its position field {reported})"
+                ));
+            }
+            None => unverified += 1,
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let info_after = cmd(&mut w.con, &["QUEUE.INFO", key]);
+    out.push(
+        Row::new(
+            "1",
+            "pre-queue opens (OPENS-AT passes), first admission work",
+            n,
+            w.collect(),
+        )
+        .note(format!(
+            "pre-queue {} before opening; after: opened {}, sessions {}, prequeue {}",
+            thousands(prequeue as f64),
+            field_i(&info_after, "opened"),
+            field_i(&info_after, "sessions"),
+            field_i(&info_after, "prequeue"),
+        ))
+        .note(format!(
+            "{} sampled tickets during the reveal: {exact} positions exact (RANGE at the \
+                 position holds that ticket), {wrong} wrong, {unverified} moved out of the \
+                 window, {said_prequeue} said prequeue; slowest STATUS {worst_ms:.2} ms client \
+                 wall{}{}",
+            f.sampled.len(),
+            first_wrong.map_or(String::new(), |w| format!("; first wrong: {w}")),
+            first_prequeue.map_or(String::new(), |w| format!("; first prequeue: {w}"))
+        )),
+    );
+}
+
+/// Row 3: N tickets lapse while the server is down; the sweep after it starts again.
+/// `aof_replica`: AOF on and a replica attached (it resyncs after the restart).
+fn row_sweep(kind: ServerKind, n: usize, aof_replica: bool, out: &mut Vec<Row>) {
+    let extra: &[&str] = if aof_replica {
+        &["--appendonly", "yes"]
+    } else {
+        &[]
+    };
+    let mut server = start_server(kind, extra);
+    let replica = aof_replica.then(|| {
+        let mut args: Vec<&str> = MONITORS.to_vec();
+        args.extend_from_slice(&["--repl-timeout", "600"]);
+        server.start_replica(&args)
+    });
+    let mut con = server.connection();
+    let key = "stall:sweep";
+    // Calibrate: how long the fill will take, so the heartbeat outlasts it.
+    let probe_n = n.min(50_000);
+    let t = Instant::now();
+    fill(
+        server.port,
+        0..probe_n,
+        FILL_DEPTH,
+        0,
+        "calibrate",
+        enqueue("stall:calibrate"),
+    );
+    let per = t.elapsed().as_secs_f64() / probe_n as f64;
+    cmd(
+        &mut con,
+        &["DEL", "stall:calibrate", "{stall:calibrate}.journal"],
+    );
+    // The calibration runs with the journal on, like the fill; a large line fills more slowly
+    // than its first 50,000 joins: two and a half times the estimate.
+    let heartbeat_ms = ((per * n as f64 * 2.5 + 10.0) * 1000.0) as u64;
+    cmd(
+        &mut con,
+        &[
+            "QUEUE.CONFIG",
+            key,
+            "SET",
+            "HEARTBEAT",
+            &heartbeat_ms.to_string(),
+        ],
+    );
+    let started = server_ms(&mut con);
+    let f = fill(server.port, 0..n, FILL_DEPTH, 0, "sweep fill", enqueue(key));
+    let waiting = field_i(&cmd(&mut con, &["QUEUE.INFO", key]), "waiting");
+    if aof_replica {
+        // Let the replica take everything, then stop the primary abruptly.
+        let offset = info_num(&mut con, "replication", "master_repl_offset");
+        let mut r = replica.as_ref().expect("replica").connection();
+        let t = Instant::now();
+        while info_num(&mut r, "replication", "slave_repl_offset") < offset
+            && t.elapsed().as_secs() < 300
+        {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    } else {
+        let t = Instant::now();
+        cmd(&mut con, &["SAVE"]);
+        progress(&format!("stalls: SAVE {:.1} s", t.elapsed().as_secs_f64()));
+    }
+    drop(con);
+    server.kill();
+    let lapse = started + heartbeat_ms + 500;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    if lapse > now {
+        progress(&format!(
+            "stalls: down for {:.0} s until every heartbeat lapses",
+            (lapse - now) as f64 / 1000.0
+        ));
+        std::thread::sleep(Duration::from_millis(lapse - now));
+    }
+    let t = Instant::now();
+    server.restart();
+    let load_s = t.elapsed().as_secs_f64();
+    let mut w = Watch::new(&server);
+    w.reset();
+    progress(&format!(
+        "stalls: restarted in {load_s:.1} s, pid {}",
+        server_pid(&mut w.con)
+    ));
+    let t = Instant::now();
+    let mut left = waiting;
+    while t.elapsed().as_secs() < 1800 {
+        let v: redis::RedisResult<Value> = redis::cmd("QUEUE.LEN").arg(key).query(&mut w.con);
+        left = v.map(|v| int(&v)).unwrap_or(-1);
+        if left == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let sweep_s = t.elapsed().as_secs_f64();
+    let obs = w.collect();
+    let what = if aof_replica {
+        "sweep of lapsed tickets after a restart (AOF, replica attached)"
+    } else {
+        "sweep of lapsed tickets after a restart (RDB)"
+    };
+    out.push(
+        Row::new(if aof_replica { "3b" } else { "3" }, what, n, obs).note(format!(
+        "fill {:.0} s with HEARTBEAT {} ms, {} waiting at stop; start-up (load) {load_s:.1} s; \
+         sweep to {left} waiting took {sweep_s:.1} s",
+        f.secs,
+        heartbeat_ms,
+        thousands(waiting as f64)
+    )),
+    );
+    drop(replica);
+}
+
+/// Row 4: a replica whose 100,000 holds (all of the stock) have lapsed is promoted; the
+/// first SEAT.HOLD needs a lapsed unit back, one of 1,000 units would need 1,000 returns
+/// (TRYAGAIN expected); then the timer returns the rest.
+fn row_promotion(kind: ServerKind, out: &mut Vec<Row>) {
+    let mut primary = start_server(kind, &[]);
+    let replica = {
+        let args: Vec<&str> = MONITORS.to_vec();
+        primary.start_replica(&args)
+    };
+    let mut con = primary.connection();
+    let key = "stall:seats";
+    let ttl_ms: u64 = 20_000;
+    cmd(&mut con, &["SEAT.ADD", key, "QTY", &HOLDS.to_string()]);
+    cmd(
+        &mut con,
+        &[
+            "QUEUE.CONFIG",
+            key,
+            "SET",
+            "REQUIRE-PASS",
+            "0",
+            "HOLD-TTL",
+            &ttl_ms.to_string(),
+        ],
+    );
+    let first_hold = server_ms(&mut con);
+    let f = fill(primary.port, 0..HOLDS, FILL_DEPTH, 0, "holds", |i, out| {
+        let user = user_id(i);
+        pack(
+            &[b"SEAT.HOLD", key.as_bytes(), user.as_bytes(), b"QTY", b"1"],
+            out,
+        )
+    });
+    let last_hold = server_ms(&mut con);
+    assert!(
+        last_hold < first_hold + ttl_ms,
+        "holding took longer than HOLD-TTL"
+    );
+    let offset = info_num(&mut con, "replication", "master_repl_offset");
+    let mut r = replica.connection();
+    while info_num(&mut r, "replication", "slave_repl_offset") < offset {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let held = field_i(&cmd(&mut r, &["SEAT.INFO", key]), "holds");
+    drop(con);
+    primary.kill();
+    let wait = (last_hold + ttl_ms + 200).saturating_sub(server_ms(&mut r));
+    std::thread::sleep(Duration::from_millis(wait));
+    let mut w = Watch::new(&replica);
+    let available_before = field_i(&cmd(&mut w.con, &["SEAT.INFO", key]), "available");
+    let returned_before = effects(&mut w.con, "hold_expired");
+    w.reset();
+    let (_, promote_ms) = timed(&mut w.con, &[b"REPLICAOF", b"NO", b"ONE"]);
+    let answer = |r: redis::RedisResult<Value>| match r {
+        Ok(v) => format!("a hold (remaining {})", field_i(&v, "remaining")),
+        Err(e) => seatq_testkit::reply::error_line(&e),
+    };
+    let (r1, first_ms) = timed(
+        &mut w.con,
+        &[b"SEAT.HOLD", key.as_bytes(), b"buyer", b"QTY", b"1"],
+    );
+    let (r2, big_ms) = timed(
+        &mut w.con,
+        &[b"SEAT.HOLD", key.as_bytes(), b"buyer2", b"QTY", b"1000"],
+    );
+    let (first, big) = (answer(r1), answer(r2));
+    let t = Instant::now();
+    let mut returned = 0;
+    while t.elapsed().as_secs() < 600 {
+        returned = effects(&mut w.con, "hold_expired") - returned_before;
+        if returned >= HOLDS as u64 - 1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let done_s = t.elapsed().as_secs_f64();
+    out.push(
+        Row::new(
+            "4",
+            "first SEAT.HOLD after promoting a replica (lapsed holds)",
+            HOLDS,
+            w.collect(),
+        )
+        .note(format!(
+            "{} holds (all the stock) made in {:.1} s ({} refused), {held} on the replica; \
+             SEAT.INFO available before promotion {available_before}; REPLICAOF NO ONE \
+             {promote_ms:.1} ms; first SEAT.HOLD QTY 1 {first_ms:.2} ms -> {first}; SEAT.HOLD \
+             QTY 1000 {big_ms:.2} ms -> {big}; the timer returned {returned} in {done_s:.1} s",
+            thousands(HOLDS as f64),
+            f.secs,
+            f.failures
+        )),
+    );
+}
+
+/// Row 5: the timer with 10,000 and 100,000 events that have nothing due. Server CPU is read
+/// over 10 s with the prober paused (its PINGs cost CPU too), beside the same with no event;
+/// then the longest gap over 10 s with the prober on.
+fn row_idle_events(kind: ServerKind, out: &mut Vec<Row>) {
+    let server = start_server(kind, &[]);
+    let mut w = Watch::new(&server);
+    let pid = server_pid(&mut w.con);
+    let cpu_over = |w: &mut Watch| {
+        w.prober.pause(true);
+        let (c0, t0) = (cpu_of(pid), Instant::now());
+        std::thread::sleep(Duration::from_secs(10));
+        let cpu = (cpu_of(pid) - c0) / t0.elapsed().as_secs_f64();
+        w.prober.pause(false);
+        cpu * 100.0
+    };
+    let timer_runs = |w: &mut Watch| {
+        let all = info(&mut w.con, "seatq");
+        all.lines()
+            .find_map(|l| l.strip_prefix("seatq_timer_runs_total:"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let none = cpu_over(&mut w);
+    let mut made = 0;
+    for events in [10_000usize, 100_000] {
+        fill(
+            server.port,
+            made..events,
+            FILL_DEPTH,
+            0,
+            "idle events",
+            |i, out| {
+                let key = format!("idle:{i}");
+                pack(
+                    &[b"QUEUE.CONFIG", key.as_bytes(), b"SET", b"RATE", b"10"],
+                    out,
+                )
+            },
+        );
+        made = events;
+        // Their first upkeep (opening) runs now; what follows is idle.
+        std::thread::sleep(Duration::from_secs(3));
+        let runs0 = timer_runs(&mut w);
+        let cpu = cpu_over(&mut w);
+        let runs = timer_runs(&mut w) - runs0;
+        w.reset();
+        std::thread::sleep(Duration::from_secs(10));
+        out.push(
+            Row::new(
+                "5",
+                "timer with idle events (nothing due)",
+                events,
+                w.collect(),
+            )
+            .note(format!(
+                "server CPU over 10 s without the prober: {cpu:.1}% of a core \
+                     (/proc/{pid}/stat utime+stime), {none:.1}% with no event; {runs} timer \
+                     runs in those 10 s"
+            )),
+        );
+    }
+}
+
+/// Row 6: replies over tickets with maximal DATA; SEAT.STATUS of 10,000 seats, 1,000 per call.
+fn row_big_replies(kind: ServerKind, out: &mut Vec<Row>) {
+    let server = start_server(kind, &[]);
+    let mut w = Watch::new(&server);
+    let key = "stall:big";
+    cmd(&mut w.con, &["QUEUE.CONFIG", key, "SET", "JOURNAL", "0"]);
+    let tickets = 10_000;
+    // 16 pairs of 4,096-byte fields and values: 128 KiB per ticket.
+    let items: Vec<Vec<u8>> = (0..32)
+        .map(|i| {
+            let mut v = format!("{i:02}").into_bytes();
+            v.resize(4096, b'x' + (i % 2) as u8);
+            v
+        })
+        .collect();
+    let f = fill(server.port, 0..tickets, 8, 0, "max DATA", |i, out| {
+        let user = user_id(i);
+        let mut args: Vec<&[u8]> = vec![b"QUEUE.ENQUEUE", key.as_bytes(), user.as_bytes(), b"DATA"];
+        args.extend(items.iter().map(Vec::as_slice));
+        pack(&args, out)
+    });
+    w.reset();
+    let (r, range_ms) = timed(&mut w.con, &[b"QUEUE.RANGE", key.as_bytes(), b"0", b"1000"]);
+    let r = r.expect("RANGE");
+    let entries = match record_field(&r, "entries") {
+        Some(Value::Array(a)) => a.len(),
+        _ => 0,
+    };
+    let next = field_i(&r, "next");
+    out.push(
+        Row::new("6", "QUEUE.RANGE key 0 1000, 128 KiB DATA per ticket", tickets, w.collect())
+            .note(format!(
+                "{entries} entries, next {next}, {range_ms:.2} ms client wall (fill {:.0} s, {} refused)",
+                f.secs, f.failures
+            )),
+    );
+    w.reset();
+    let (mut calls, mut taken, mut worst) = (0, 0, 0.0f64);
+    loop {
+        let (r, ms) = timed(
+            &mut w.con,
+            &[b"QUEUE.DEQUEUE", key.as_bytes(), b"COUNT", b"10000"],
+        );
+        let got = match r.expect("DEQUEUE") {
+            Value::Array(a) => a.len(),
+            _ => 0,
+        };
+        worst = worst.max(ms);
+        calls += 1;
+        taken += got;
+        if got == 0 {
+            break;
+        }
+    }
+    out.push(
+        Row::new(
+            "6",
+            "QUEUE.DEQUEUE COUNT 10000, 128 KiB DATA per ticket",
+            tickets,
+            w.collect(),
+        )
+        .note(format!(
+            "{calls} calls took {taken}, ~{} per reply; slowest {worst:.2} ms client wall",
+            taken / (calls - 1).max(1)
+        )),
+    );
+    let seats: Vec<String> = (0..10_000).map(|i| format!("S{i:063}")).collect();
+    for chunk in seats.chunks(1000) {
+        let mut c = redis::cmd("SEAT.ADD");
+        c.arg("stall:hall");
+        for s in chunk {
+            c.arg(s);
+        }
+        let _: Value = c.query(&mut w.con).expect("SEAT.ADD");
+    }
+    // The whole hall, read as a client must: at most 1,000 seats per call.
+    w.reset();
+    let (mut n, mut ms) = (0, 0f64);
+    for chunk in seats.chunks(1000) {
+        let mut c = redis::cmd("SEAT.STATUS");
+        c.arg("stall:hall");
+        for s in chunk {
+            c.arg(s);
+        }
+        let t = Instant::now();
+        let r: Value = c.query(&mut w.con).expect("SEAT.STATUS");
+        ms = ms.max(t.elapsed().as_secs_f64() * 1000.0);
+        if let Value::Array(a) = r {
+            n += a.len();
+        }
+    }
+    out.push(
+        Row::new(
+            "6",
+            "SEAT.STATUS of 10,000 seats (64-byte names), 1,000 per call",
+            10_000,
+            w.collect(),
+        )
+        .note(format!("{n} records, slowest call {ms:.2} ms client wall")),
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+
+pub fn section(b: &mut Bench, o: &Options, _f: &mut Findings) {
+    let kind = b.server.kind;
+    let n = o.stall_users;
+    if o.stall_fifo {
+        use_fifo(kind);
+    }
+    let wanted = |row: u32| o.stall_rows.as_ref().is_none_or(|r| r.contains(&row));
+    let mut rows = Vec::new();
+    progress(&format!(
+        "stalls: {} users, load average {}{}",
+        thousands(n as f64),
+        load_average(),
+        if o.stall_fifo {
+            ", servers and prober SCHED_FIFO"
+        } else {
+            ""
+        }
+    ));
+    let t = Instant::now();
+    let mut times = Vec::new();
+    let mut step = |name: &str, t: &mut Instant| {
+        times.push(format!("{name} {:.0} s", t.elapsed().as_secs_f64()));
+        *t = Instant::now();
+        progress(&format!(
+            "stalls: {name} done, load average {}",
+            load_average()
+        ));
+    };
+    let mut t2 = t;
+    if wanted(0) {
+        rows.push(row_idle(kind));
+        step("0", &mut t2);
+    }
+    if [2, 7, 8, 9, 10].into_iter().any(wanted) {
+        rows_big(kind, n, &wanted, &mut rows);
+        step("7/9/8/10/2", &mut t2);
+    }
+    if wanted(1) {
+        row_prequeue(kind, n, &mut rows);
+        step("1", &mut t2);
+    }
+    if wanted(3) {
+        row_sweep(kind, n, false, &mut rows);
+        step("3", &mut t2);
+        row_sweep(kind, n.min(1_000_000), true, &mut rows);
+        step("3b", &mut t2);
+    }
+    if wanted(4) {
+        row_promotion(kind, &mut rows);
+        step("4", &mut t2);
+    }
+    if wanted(5) {
+        row_idle_events(kind, &mut rows);
+        step("5", &mut t2);
+    }
+    if wanted(6) {
+        row_big_replies(kind, &mut rows);
+        step("6", &mut t2);
+    }
+    rows.sort_by_key(|r| {
+        let digits: String = r.id.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<u32>().unwrap_or(0)
+    });
+    if o.stall_fifo {
+        println!(
+            "\nServers (`chrt -f -R 10`) and the prober thread (priority 20) ran SCHED_FIFO: \
+             other processes' load does not preempt them."
+        );
+    }
+    print_rows(kind, n, &rows);
+    println!(
+        "\nstalls: {:.0} s ({}); load average at end {}",
+        t.elapsed().as_secs_f64(),
+        times.join(", "),
+        load_average()
+    );
+}
+
+fn print_rows(kind: ServerKind, n: usize, rows: &[Row]) {
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let o = &r.obs;
+            let server = o.server_ms();
+            let met = if r.obs.pings == 0 && o.latency.is_empty() && o.slowlog.is_none() {
+                "-".to_string()
+            } else if server <= 1.0 && o.ping_ms <= 1.0 {
+                "yes".to_string()
+            } else if let Some(why) = r.exempt {
+                format!("exempt ({why})")
+            } else if server <= 1.0 {
+                "server yes; PING gap no".to_string()
+            } else {
+                "NO".to_string()
+            };
+            vec![
+                r.id.to_string(),
+                r.what.clone(),
+                r.size.clone(),
+                if o.pings == 0 {
+                    "-".into()
+                } else {
+                    format!(
+                        "{:.2} ({} > 1 ms of {})",
+                        o.ping_ms, o.pings_over_1ms, o.pings
+                    )
+                },
+                o.worst_latency()
+                    .map_or("none".into(), |(e, ms)| format!("{ms} ms {e}")),
+                o.slowlog.as_ref().map_or("none".into(), |(us, c)| {
+                    format!("{:.1} ms {c}", *us as f64 / 1000.0)
+                }),
+                met,
+            ]
+        })
+        .collect();
+    print_table(
+        &format!(
+            "== Stalls ({}, --stall-users {}): longest PING gap on its own connection (ms; gaps \
+             over 1 ms of pings answered), largest latency-monitor event (threshold 1 ms), \
+             slowest command in the slowlog (threshold 1 ms) ==",
+            kind.name(),
+            thousands(n as f64)
+        ),
+        3,
+        &[
+            "row",
+            "what",
+            "size",
+            "longest PING gap ms",
+            "worst latency event",
+            "worst slowlog",
+            "goal <= 1 ms met?",
+        ],
+        &table,
+    );
+    println!("\nNotes:");
+    for r in rows {
+        for n in &r.notes {
+            println!("  {} {}: {n}", r.id, r.what);
+        }
+        if !r.obs.latency.is_empty() || r.obs.slowlog_count > 0 {
+            let all: Vec<String> = r
+                .obs
+                .latency
+                .iter()
+                .map(|(e, ms)| {
+                    let secs = r
+                        .obs
+                        .latency_seconds
+                        .iter()
+                        .find(|(s, _)| s == e)
+                        .map_or(0, |(_, n)| *n);
+                    format!("{e} max {ms} ms ({secs} s with one)")
+                })
+                .collect();
+            println!(
+                "  {} {}: latency events: {}; {} slowlog entries",
+                r.id,
+                r.what,
+                all.join(", "),
+                r.obs.slowlog_count
+            );
+        }
+        if r.obs.slowest.len() > 1 {
+            let all: Vec<String> = r
+                .obs
+                .slowest
+                .iter()
+                .map(|(us, c)| format!("{:.1} ms {c}", *us as f64 / 1000.0))
+                .collect();
+            println!("  {} {}: slowest: {}", r.id, r.what, all.join("; "));
+        }
+    }
+}
