@@ -21,7 +21,12 @@ pub fn journal_range(
         xrange.arg("COUNT").arg(count);
     }
     let reply: Value = xrange.query(con)?;
-    Ok(items(&reply)
+    Ok(entries(&reply))
+}
+
+/// The entries of an XRANGE reply (e.g. one read inside MULTI/EXEC).
+pub fn entries(reply: &Value) -> Vec<JournalEntry> {
+    items(reply)
         .iter()
         .map(|entry| {
             let parts = items(entry);
@@ -34,7 +39,7 @@ pub fn journal_range(
                     .collect(),
             )
         })
-        .collect())
+        .collect()
 }
 
 /// The whole journal stream `journal_key`.
