@@ -37,6 +37,8 @@
 //! waits for the last holds and reads the event, `replay` rebuilds it from the journal;
 //! `report` and `invariants` print.
 
+mod admission;
+mod chaos;
 mod invariants;
 mod options;
 mod plan;
@@ -55,10 +57,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use redis::{Connection, FromRedisValue};
 use seatq_testkit::server::Server;
 
-use invariants::check_invariants;
+use chaos::Chaos;
+use invariants::{check_invariants, Evidence};
 use options::Options;
 use run::{run_sale, Shared};
-use sale::{create_sale, server_version, DEFAULT_SEATS};
+use sale::{create_sale, server_version, Settings, CHAOS_SEATS, DEFAULT_SEATS};
 use settle::settle;
 
 /// Stops the demo when the server cannot be used (not an invariant: there is nothing to check).
@@ -82,50 +85,107 @@ fn query<T: FromRedisValue>(con: &mut Connection, cmd: &redis::Cmd, what: &str) 
 
 fn main() {
     let options = Options::parse();
+    let settings = Settings::new(&options);
+    let default_seats = if options.chaos { CHAOS_SEATS } else { DEFAULT_SEATS };
     let seats = options
         .seats
-        .unwrap_or_else(|| DEFAULT_SEATS.min(options.users / 2).max(1));
+        .unwrap_or_else(|| default_seats.min(options.users / 2).max(1));
     let seed = options.seed.unwrap_or_else(|| {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
     });
     let wall = Instant::now();
-    let throwaway = options
-        .url
-        .is_none()
-        .then(|| Server::start(options.server, &[]));
-    let url = match (&options.url, &throwaway) {
-        (Some(url), _) => url.clone(),
-        (None, Some(server)) => server.url(),
-        (None, None) => unreachable!("a server was started"),
+    let mut chaos = options
+        .chaos
+        .then(|| Chaos::start(options.server, seed, options.chaos_every));
+    let throwaway = (options.url.is_none() && chaos.is_none()).then(|| Server::start(options.server, &[]));
+    let url = match (&options.url, &throwaway, &chaos) {
+        (Some(url), _, _) => url.clone(),
+        (None, Some(server), _) => server.url(),
+        (None, None, Some(chaos)) => chaos.url(chaos.primary),
+        (None, None, None) => unreachable!("a server was started"),
     };
     let mut con = connect(&url).unwrap_or_else(|e| fail(&format!("cannot connect to {url}: {e}")));
     let version = server_version(&mut con);
-    let sale = create_sale(&mut con, seats);
-    report::print_setup(&options, &url, throwaway.is_some(), &version, &sale, seed);
+    let sale = create_sale(&mut con, seats, settings, chaos.is_none());
+    report::print_setup(&options, &url, options.url.is_none(), &version, &sale, seed);
+    if let Some(chaos) = &chaos {
+        println!(
+            "  chaos     primary :{} and replica :{}, both {} ; {} faults in random order, one \
+             every {:.0} s from {} s in; RDB copies in {}",
+            chaos.servers[0].port,
+            chaos.servers[1].port,
+            chaos::PERSISTENCE.join(" "),
+            chaos::Fault::ALL.len(),
+            options.chaos_every.as_secs_f64(),
+            5,
+            chaos.dir.display()
+        );
+    }
 
-    let shared = Shared::new(&options);
-    let (mut stats, outcome) = run_sale(&url, &sale, &shared, &options, seed);
+    let shared = Shared::new(&options, &url);
+    let (mut stats, outcome, samples) = run_sale(&sale, &shared, &options, seed, chaos.as_mut());
     let sale_secs = shared.started.elapsed().as_secs_f64();
-    let end = settle(&mut con, &sale);
+    // After a failover the primary may be the other server: read from whichever it is now.
+    let primary = shared.router.primary();
+    let mut con =
+        connect(&primary).unwrap_or_else(|e| fail(&format!("cannot connect to {primary}: {e}")));
+    let end = settle(&mut con, &sale, &shared, &outcome);
 
     println!("\nsale: {} users done in {sale_secs:.1} s", options.users);
     report::print_commands(&mut stats, sale_secs);
     report::print_totals(&outcome, &end, &shared, &sale);
-    if throwaway.is_some() {
+    let faults_ms = shared.disruption_spans_ms();
+    let admission = admission::analyse(&end.replay.calls, &sale.settings, &faults_ms);
+    report::print_admission(&admission, &end, &sale, &samples);
+    if options.url.is_none() {
         report::print_module_view(&mut con);
     }
-    let checks = check_invariants(&outcome, &end, &sale);
-    invariants::print(&checks);
-    if throwaway.is_none() {
+    let evidence = Evidence {
+        outcome: &outcome,
+        end: &end,
+        sale: &sale,
+        admission: &admission,
+        shared: &shared,
+        samples: &samples,
+        chaos: chaos.is_some(),
+        lingerers_planned: if options.users >= plan::LINGER_MIN_USERS {
+            plan::LINGERERS as u64
+        } else {
+            0
+        },
+    };
+    let mut checks = check_invariants(&evidence);
+    let count = checks.len();
+    invariants::print("invariants", &checks, 1);
+    if let Some(chaos) = chaos.as_mut() {
+        report::print_faults(chaos);
+        println!("\nsnapshots (each RDB file the servers wrote, loaded by a fresh server)");
+        let chaos_checks = chaos.checks(&sale);
+        invariants::print("chaos", &chaos_checks, count + 1);
+        checks.extend(chaos_checks);
+    }
+    let failed = checks.iter().any(|c| !c.ok);
+    if let Some(chaos) = &chaos {
+        if failed {
+            chaos.keep_logs();
+            println!(
+                "\nRDB copies and the servers' logs are kept in {}",
+                chaos.dir.display()
+            );
+        } else {
+            let _ = std::fs::remove_dir_all(&chaos.dir);
+        }
+    }
+    if options.url.is_some() {
         println!(
             "\nthe event and its journal are left on the server: UNLINK {} {}",
             sale.key, sale.journal
         );
     }
     println!("\nwall time {:.1} s", wall.elapsed().as_secs_f64());
-    if checks.iter().any(|c| !c.ok) {
+    if failed {
         std::process::exit(1);
     }
 }

@@ -1,0 +1,361 @@
+//! `--chaos`: the sale runs on a primary with a replica, both with AOF (`appendfsync always`),
+//! while this thread performs the faults (`faults`) in a random order, one every
+//! `--chaos-every` seconds: BGSAVE + restart, BGREWRITEAOF, CLIENT PAUSE WRITE, FAILOVER to the
+//! replica and back, a full resync of the replica, DEBUG RELOAD, kill -9 + restart, and a
+//! restart after more than HEARTBEAT of downtime. After each fault the primary and the replica
+//! are compared (`compare`) and every RDB file the servers wrote is copied aside; at the end each
+//! copy must load in a fresh server (`snapshots`).
+
+mod compare;
+mod faults;
+mod snapshots;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+use indicatif::ProgressBar;
+use redis::Connection;
+use seatq_testkit::info::info_value;
+use seatq_testkit::rng::Rng;
+use seatq_testkit::server::{Server, ServerKind};
+
+use crate::invariants::Check;
+use crate::run::Shared;
+use crate::sale::Sale;
+
+pub use faults::Fault;
+
+/// The first fault comes this long after the sale starts (the line fills first).
+const FIRST_FAULT_AFTER: Duration = Duration::from_secs(5);
+/// How long a server may take to load its data when it starts again.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What one fault did.
+pub struct FaultReport {
+    pub fault: Fault,
+    /// Seconds since the start of the sale.
+    pub at_s: f64,
+    pub secs: f64,
+    /// The fault was performed as planned and the servers came back.
+    pub ok: bool,
+    pub outcome: String,
+    /// DEBUG DIGEST of primary and replica after it: None when they could not be compared.
+    pub digests_equal: Option<bool>,
+}
+
+/// An RDB file a server wrote, copied aside.
+pub struct Snapshot {
+    pub path: PathBuf,
+    pub origin: String,
+}
+
+pub struct Chaos {
+    pub kind: ServerKind,
+    /// [0] started as the primary, [1] as its replica.
+    pub servers: [Server; 2],
+    /// Which of `servers` is the primary now.
+    pub primary: usize,
+    pub dir: PathBuf,
+    pub snapshots: Vec<Snapshot>,
+    seen: HashMap<PathBuf, (SystemTime, u64)>,
+    pub reports: Vec<FaultReport>,
+    rng: Rng,
+    every: Duration,
+    heartbeat: Duration,
+}
+
+/// Both servers' options: AOF with an fsync before every reply.
+pub const PERSISTENCE: [&str; 4] = ["--appendonly", "yes", "--appendfsync", "always"];
+
+impl Chaos {
+    /// Starts the primary and its replica (both with AOF, `appendfsync always`).
+    pub fn start(kind: ServerKind, seed: u64, every: Duration) -> Chaos {
+        let primary = Server::start(kind, &PERSISTENCE);
+        let replica = primary.start_replica(&PERSISTENCE);
+        let dir = std::env::temp_dir().join(format!("seatq-chaos-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("snapshot directory");
+        Chaos {
+            kind,
+            servers: [primary, replica],
+            primary: 0,
+            dir,
+            snapshots: Vec::new(),
+            seen: HashMap::new(),
+            reports: Vec::new(),
+            rng: Rng::new(seed ^ 0xC4A0_5C4A_05C4_A05C),
+            every,
+            heartbeat: Duration::ZERO,
+        }
+    }
+
+    pub fn replica(&self) -> usize {
+        1 - self.primary
+    }
+
+    pub fn url(&self, i: usize) -> String {
+        self.servers[i].url()
+    }
+
+    /// A connection to server `i` (long read timeout: DEBUG RELOAD blocks).
+    fn con(&self, i: usize) -> Result<Connection, String> {
+        let client = redis::Client::open(self.url(i)).map_err(|e| e.to_string())?;
+        let con = client
+            .get_connection_with_timeout(Duration::from_secs(2))
+            .map_err(|e| format!("{}: {e}", self.name(i)))?;
+        con.set_read_timeout(Some(Duration::from_secs(120)))
+            .map_err(|e| e.to_string())?;
+        Ok(con)
+    }
+
+    /// "primary (:port)" or "replica (:port)", by the role it has now.
+    pub fn name(&self, i: usize) -> String {
+        let role = if i == self.primary { "primary" } else { "replica" };
+        format!("{role} :{}", self.servers[i].port)
+    }
+
+    fn info(&self, i: usize, section: &str) -> Result<String, String> {
+        let mut con = self.con(i)?;
+        redis::cmd("INFO")
+            .arg(section)
+            .query(&mut con)
+            .map_err(|e| format!("INFO {section} on {}: {e}", self.name(i)))
+    }
+
+    fn info_field(&self, i: usize, section: &str, name: &str) -> Result<String, String> {
+        let info = self.info(i, section)?;
+        Ok(info_value(&info, name).unwrap_or("").to_string())
+    }
+
+    /// Polls `cond` every 50 ms until it is true or `timeout` passes.
+    fn wait_for(
+        &self,
+        timeout: Duration,
+        what: &str,
+        mut cond: impl FnMut(&Chaos) -> Result<bool, String>,
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        let mut last = String::new();
+        loop {
+            match cond(self) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) => last = e,
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{what}: not within {timeout:?}{}",
+                    if last.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (last error: {last})")
+                    }
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The replica's link is up, its sync done, and the primary sees it online.
+    fn replica_synced(&self) -> Result<bool, String> {
+        let r = self.info(self.replica(), "replication")?;
+        let p = self.info(self.primary, "replication")?;
+        Ok(info_value(&r, "role") == Some("slave")
+            && info_value(&r, "master_link_status") == Some("up")
+            && info_value(&r, "master_sync_in_progress") == Some("0")
+            && info_value(&p, "role") == Some("master")
+            && info_value(&p, "slave0").is_some_and(|s| s.contains("state=online")))
+    }
+
+    fn wait_replica_synced(&self, timeout: Duration) -> Result<(), String> {
+        self.wait_for(timeout, "the replica in sync", |c| c.replica_synced())
+    }
+
+    /// Runs the faults in a random order while the sale goes on.
+    pub fn run(&mut self, shared: &Shared, sale: &Sale, bar: &ProgressBar) {
+        self.heartbeat = Duration::from_millis(sale.settings.heartbeat_ms);
+        let mut order = Fault::ALL.to_vec();
+        for i in (1..order.len()).rev() {
+            let j = self.rng.below(i as u64 + 1) as usize;
+            order.swap(i, j);
+        }
+        shared
+            .faults_planned
+            .store(order.len() as u64, Ordering::Relaxed);
+        std::thread::sleep(FIRST_FAULT_AFTER.saturating_sub(shared.started.elapsed()));
+        for (n, fault) in order.into_iter().enumerate() {
+            if n > 0 {
+                std::thread::sleep(self.every);
+            }
+            if let Err(e) = self.wait_replica_synced(Duration::from_secs(120)) {
+                bar.println(format!("chaos: before {}: {e}", fault.name()));
+            }
+            let start_us = shared.now_us();
+            let index = {
+                let mut d = shared.disruptions.lock().unwrap_or_else(|e| e.into_inner());
+                d.push((start_us, u64::MAX));
+                d.len() - 1
+            };
+            let started = Instant::now();
+            let result = self.perform(fault, shared, sale);
+            let secs = started.elapsed().as_secs_f64();
+            shared.disruptions.lock().unwrap_or_else(|e| e.into_inner())[index].1 =
+                shared.now_us();
+            let (ok, mut outcome) = match result {
+                Ok(outcome) => (true, outcome),
+                Err(e) => (false, format!("FAILED: {e}")),
+            };
+            let fresh = self.collect_snapshots(n + 1, fault.name());
+            if fresh > 0 {
+                outcome.push_str(&format!("; {fresh} RDB file(s) copied aside"));
+            }
+            // Compare the copies once the replica has caught up.
+            let digests_equal = match self
+                .wait_replica_synced(Duration::from_secs(120))
+                .and_then(|()| compare::digests(self, sale))
+            {
+                Ok(cmp) => {
+                    outcome.push_str(&format!("; {}", cmp.summary()));
+                    Some(cmp.equal())
+                }
+                Err(e) => {
+                    outcome.push_str(&format!("; primary and replica not compared: {e}"));
+                    None
+                }
+            };
+            bar.println(format!(
+                "chaos {}/{} at {:.0} s: {} ({:.1} s): {outcome}",
+                n + 1,
+                Fault::ALL.len(),
+                start_us as f64 / 1e6,
+                fault.name(),
+                secs
+            ));
+            self.reports.push(FaultReport {
+                fault,
+                at_s: start_us as f64 / 1e6,
+                secs,
+                ok,
+                outcome,
+                digests_equal,
+            });
+            shared.faults_done.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Copies every RDB file the servers wrote since the last look (dump.rdb, the AOF's base
+    /// file) into the chaos directory; returns how many.
+    fn collect_snapshots(&mut self, n: usize, fault: &str) -> usize {
+        let mut fresh = 0;
+        for i in 0..2 {
+            let dir = self.servers[i].dir.clone();
+            let mut files = vec![dir.join("dump.rdb")];
+            if let Ok(entries) = std::fs::read_dir(dir.join("appendonlydir")) {
+                files.extend(
+                    entries
+                        .flatten()
+                        .map(|e| e.path())
+                        .filter(|p| p.to_string_lossy().ends_with(".base.rdb")),
+                );
+            }
+            for file in files {
+                let Ok(meta) = std::fs::metadata(&file) else {
+                    continue;
+                };
+                let stamp = (meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len());
+                if self.seen.get(&file) == Some(&stamp) {
+                    continue;
+                }
+                self.seen.insert(file.clone(), stamp);
+                let name = file.file_name().unwrap_or_default().to_string_lossy().into_owned();
+                let role = if i == self.primary { "primary" } else { "replica" };
+                let copy = self.dir.join(format!("{n:02}-{fault}-{role}-{name}"));
+                if std::fs::copy(&file, &copy).is_ok() {
+                    self.snapshots.push(Snapshot {
+                        path: copy,
+                        origin: format!("after {fault}: {role}'s {name}"),
+                    });
+                    fresh += 1;
+                }
+            }
+        }
+        fresh
+    }
+
+    /// The checks of the run: every fault performed, every snapshot loads, primary == replica.
+    pub fn checks(&mut self, sale: &Sale) -> Vec<Check> {
+        let mut checks = Vec::new();
+        let failed: Vec<&FaultReport> = self.reports.iter().filter(|r| !r.ok).collect();
+        checks.push(Check {
+            name: "every fault performed and survived",
+            ok: failed.is_empty() && self.reports.len() == Fault::ALL.len(),
+            detail: format!(
+                "{} of {} faults ({}){}",
+                self.reports.len() - failed.len(),
+                Fault::ALL.len(),
+                self.reports
+                    .iter()
+                    .map(|r| r.fault.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                failed
+                    .first()
+                    .map(|r| format!("; {}: {}", r.fault.name(), r.outcome))
+                    .unwrap_or_default()
+            ),
+        });
+        let (loaded, problems) = snapshots::load_all(self, sale);
+        checks.push(Check {
+            name: "every snapshot taken during the run loads",
+            ok: problems.is_empty() && !self.snapshots.is_empty(),
+            detail: format!(
+                "{loaded} of {} RDB files loaded in a fresh server with the module{}",
+                self.snapshots.len(),
+                problems
+                    .first()
+                    .map(|p| format!("; {} failed, e.g. {p}", problems.len()))
+                    .unwrap_or_default()
+            ),
+        });
+        let after_faults: Vec<String> = self
+            .reports
+            .iter()
+            .filter(|r| r.digests_equal == Some(false))
+            .map(|r| r.fault.name().to_string())
+            .collect();
+        let end = self
+            .wait_replica_synced(Duration::from_secs(120))
+            .and_then(|()| compare::digests(self, sale));
+        let (ok, detail) = match &end {
+            Ok(cmp) => (
+                cmp.equal() && after_faults.is_empty(),
+                format!(
+                    "at the end: {}; after each fault: {}",
+                    cmp.detail(),
+                    if after_faults.is_empty() {
+                        "equal".to_string()
+                    } else {
+                        format!("DIFFERED after {}", after_faults.join(", "))
+                    }
+                ),
+            ),
+            Err(e) => (false, format!("not compared at the end: {e}")),
+        };
+        checks.push(Check {
+            name: "primary == replica (DEBUG DIGEST, event, journal)",
+            ok,
+            detail,
+        });
+        checks
+    }
+
+    /// Keeps the servers' logs next to the snapshots (the servers' own directories go when
+    /// they stop).
+    pub fn keep_logs(&self) {
+        for (i, server) in self.servers.iter().enumerate() {
+            let _ = std::fs::write(self.dir.join(format!("server-{i}.log")), server.log());
+        }
+    }
+}
