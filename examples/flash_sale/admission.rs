@@ -26,6 +26,8 @@ pub struct AdmissionView {
     /// Longest gap between consecutive calls inside a stretch: (ms, seconds into the sale at
     /// which it ended).
     pub longest_gap: Option<(u64, f64)>,
+    /// The three longest such gaps, longest first.
+    pub top_gaps: Vec<(u64, f64)>,
     /// Gaps longer than 50 ms inside stretches.
     pub gaps_over_50ms: usize,
     /// Calls made with CAPACITY nearly full (sessions >= CAPACITY - bucket).
@@ -53,7 +55,13 @@ impl AdmissionView {
 }
 
 /// `faults_ms`: spans of server time (ms since the epoch) when a fault was under way.
-pub fn analyse(calls: &[Call], settings: &Settings, faults_ms: &[(u64, u64)]) -> AdmissionView {
+/// `origin_ms`: the server time the sale started at (times are reported from it).
+pub fn analyse(
+    calls: &[Call],
+    settings: &Settings,
+    faults_ms: &[(u64, u64)],
+    origin_ms: u64,
+) -> AdmissionView {
     let bucket = settings.bucket();
     // One second of calls waiting: the line cannot run dry within a measured stretch even if
     // some of those tickets have lapsed (lapsed ones are skipped without using the budget).
@@ -78,13 +86,13 @@ pub fn analyse(calls: &[Call], settings: &Settings, faults_ms: &[(u64, u64)]) ->
         measured_ms: 0,
         stretches: 0,
         longest_gap: None,
+        top_gaps: Vec::new(),
         gaps_over_50ms: 0,
         capacity_bound_calls: calls
             .iter()
             .filter(|c| c.sessions_before >= capacity_room)
             .count(),
     };
-    let first = calls.first().map_or(0, |c| c.at_ms);
     let mut i = 0;
     while i < calls.len() {
         if !saturated(&calls[i]) {
@@ -106,8 +114,14 @@ pub fn analyse(calls: &[Call], settings: &Settings, faults_ms: &[(u64, u64)]) ->
                 if gap > 50 {
                     view.gaps_over_50ms += 1;
                 }
+                let at = calls[k].at_ms.saturating_sub(origin_ms) as f64 / 1000.0;
                 if view.longest_gap.is_none_or(|(g, _)| gap > g) {
-                    view.longest_gap = Some((gap, (calls[k].at_ms - first) as f64 / 1000.0));
+                    view.longest_gap = Some((gap, at));
+                }
+                if view.top_gaps.len() < 3 || gap > view.top_gaps[2].0 {
+                    view.top_gaps.push((gap, at));
+                    view.top_gaps.sort_by(|a, b| b.0.cmp(&a.0));
+                    view.top_gaps.truncate(3);
                 }
             }
         }

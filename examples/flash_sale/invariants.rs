@@ -99,7 +99,7 @@ pub fn check_invariants(ev: &Evidence) -> Vec<Check> {
         ok: gap.is_none_or(|(g, _)| g <= MAX_GAP_MS) || ev.chaos,
         detail: match gap {
             Some((g, at)) => format!(
-                "{g} ms (at {at:.1} s after the first call; limit {MAX_GAP_MS} ms), {} gaps over \
+                "{g} ms (ending {at:.1} s into the sale; limit {MAX_GAP_MS} ms), {} gaps over \
                  50 ms, inside the measured stretches{}",
                 admission.gaps_over_50ms,
                 if ev.chaos { " (not judged under --chaos)" } else { "" }
@@ -193,14 +193,14 @@ pub fn check_invariants(ev: &Evidence) -> Vec<Check> {
         .expired_holds
         .difference(&client_lapsed)
         .count()
-        .saturating_sub(outcome.abandoned_holds_unknown as usize);
+        .saturating_sub(outcome.holds_without_number as usize);
     checks.push(Check {
         name: "every abandoned hold returned",
         ok: not_returned == 0 && wrongly_returned == 0,
         detail: format!(
             "{} abandoned and {} lapsed before the confirm; {not_returned} not returned \
              (journal hold_expired); {wrongly_returned} returned that clients confirmed",
-            outcome.abandoned_holds.len() as u64 + outcome.abandoned_holds_unknown,
+            outcome.abandoned_holds.len() as u64 + outcome.holds_without_number,
             outcome.late_holds.len()
         ),
     });

@@ -2,39 +2,64 @@
 //!
 //! A burst of users descends on one event with named seats (`A-12-07`: section, row, number).
 //! Each user joins the waiting line (half of them with an `IDEMPOTENCY` key; some of those
-//! retry the join, which must be refused as `DUPLICATE`), polls `QUEUE.STATUS` to keep the
-//! ticket's heartbeat alive, calls `QUEUE.ADMIT` near the front (waiting the `retry_after_ms`
-//! of `NOT_READY` / `RATE_LIMITED`), holds 1-4 adjacent seats with the admission pass
-//! (`SEAT_UNAVAILABLE`: picks others; `SOLD_OUT`: gives up and leaves) and buys them with
-//! `SEAT.CONFIRM`. Some users leave the line while waiting, some abandon their hold (the
-//! server's timer must return it to stock), a few greedy ones try a fifth seat (`USER-LIMIT`
-//! must refuse it). Once the event is sold out, everyone still waiting leaves. Users are state
+//! retry the join, which must be refused as `DUPLICATE <their own ticket>`), then polls
+//! `QUEUE.STATUS` like a browser: every `retry_after_ms` the server gives, or every 2-5 s with
+//! `--poll-ms 2000-5000`. The server calls the line by itself at RATE/BURST within CAPACITY;
+//! when STATUS says `admitted` the user claims the call with `QUEUE.ADMIT` (getting the pass,
+//! a JWT), holds 1-4 adjacent seats with `SEAT.HOLD ... PASS <pass>` (`SEAT_UNAVAILABLE`: picks
+//! others; `SOLD_OUT`: leaves) and buys them with `SEAT.CONFIRM`. Some users leave the line,
+//! some stop polling (their ticket must lapse), some never claim their call (a no-show after
+//! CLAIM-TTL), some claim and leave, some abandon their hold (the server's timer must return
+//! it), a few greedy ones try a fifth seat (`USER-LIMIT` must refuse it). The first users keep
+//! their session to the end and check it still answers by `USER` once the line has compacted
+//! its old tickets. Once the event is sold out, everyone still waiting leaves. Users are state
 //! machines: each worker thread schedules its share of them over one connection and pipelines
 //! the commands of the users that are due.
 //!
 //! At the end it prints, per command, calls, throughput, client-observed latency and error
-//! replies by code; the sale's totals; the module's own latency view (throwaway server only);
+//! replies by code; the sale's totals; admissions per second against RATE measured from the
+//! journal's `admitted` entries (server times) where enough users waited, the longest gaps
+//! between calls and the most live sessions against CAPACITY; the module's own latency view;
 //! and checks invariants against `SEAT.STATUS`, `SEAT.INFO`, `QUEUE.INFO` and a replay of the
-//! event's journal. Exit status: 0 when everything holds; 1 when an invariant fails, an
-//! unexpected error reply came back or the server failed; 2 for bad options.
+//! event's journal. Exit status: 0 when everything holds; 1 when an invariant fails (the rate
+//! off RATE by more than 2% included), an unexpected error reply came back or the server
+//! failed; 2 for bad options.
+//!
+//! `--chaos` runs the sale on a primary with a replica, both with AOF (`appendfsync always`),
+//! while a thread performs, in random order, BGSAVE + restart, BGREWRITEAOF, CLIENT PAUSE
+//! WRITE, FAILOVER to the replica and back, a full resync of the replica, DEBUG RELOAD,
+//! kill -9 + restart, and a restart after more than HEARTBEAT of downtime. Clients follow the
+//! primary, send again what was not acknowledged, and rejoin when a fault made their ticket
+//! lapse. On top of the invariants: every fault survived, every RDB file the servers wrote
+//! loads in a fresh server, primary == replica after each fault and at the end.
 //!
 //! Options:
-//!   --users N               users arriving (default 100000)
+//!   --users N               users arriving (default 100000; 150000 with --chaos)
 //!   --threads N             worker threads, one connection each (default 8)
-//!   --seats N               named seats (default 5000, at most users/2 so demand exceeds supply)
-//!   --arrival SECS          users arrive at random times within this many seconds (default 2)
+//!   --seats N               named seats (default 5000, 100000 with --chaos; at most users/2 so
+//!                           demand exceeds supply)
+//!   --arrival SECS          users arrive at random times within this many seconds (default 2;
+//!                           90 with --chaos)
 //!   --rps N | A:B           cap on the commands sent per second by all threads together; A:B
 //!                           ramps linearly from A to B over the arrival phase, then stays at B
 //!                           (default: no cap)
-//!   --server redis|valkey   the throwaway server to start (default redis)
+//!   --poll-ms N | A-B       waiting users poll every N ms, or every A-B ms drawn per user
+//!                           (default: every retry_after_ms the server gives)
+//!   --rate N, --burst N     the event's RATE (default 500; 1000 with --chaos) and BURST (25)
+//!   --capacity N            the event's CAPACITY (default 5000; 20000 with --chaos)
+//!   --server redis|valkey   the throwaway server(s) to start (default redis)
 //!   --url redis://host:port/  use a running server with seatq loaded instead; the event
 //!                           (`flash:{<ms>-<pid>}`) and its journal are left there to look at
-//!   --seed N                seed of the users' choices (default: from the clock)
+//!   --seed N                seed of the users' choices and the faults' order (default: clock)
+//!   --chaos                 primary + replica + AOF, faults during the sale (see above)
+//!   --chaos-every SECS      pause between two faults (default 8)
 //!
 //! Layout: `options`; `sale` creates the event; `plan` draws each user's behaviour; `worker`
-//! runs the users' state machines (`request` builds their commands, `replies` moves them on)
-//! over a `seat_map`; `run` starts the workers under the `--rps` cap; `stats` counts; `settle`
-//! waits for the last holds and reads the event, `replay` rebuilds it from the journal;
+//! runs the users' state machines (`request` builds their commands, `replies` moves them on,
+//! `link` sends them and follows the primary) over a `seat_map`; `run` starts the workers under
+//! the `--rps` cap with the monitor and the `chaos` thread (`faults`, `compare`, `snapshots`);
+//! `stats` counts; `settle` waits for the last holds and sessions and reads the event,
+//! `replay` rebuilds it from the journal, `admission` measures the calls against RATE;
 //! `report` and `invariants` print.
 
 mod admission;
@@ -64,10 +89,26 @@ use run::{run_sale, Shared};
 use sale::{create_sale, server_version, Settings, CHAOS_SEATS, DEFAULT_SEATS};
 use settle::settle;
 
+/// Why the demo stopped early.
+struct Failure(String);
+
 /// Stops the demo when the server cannot be used (not an invariant: there is nothing to check).
+/// Unwinds, so that the servers the demo started are stopped; `main` exits with 1.
 fn fail(msg: &str) -> ! {
-    eprintln!("flash_sale: {msg}");
-    std::process::exit(1)
+    std::panic::resume_unwind(Box::new(Failure(msg.to_string())))
+}
+
+fn main() {
+    match std::panic::catch_unwind(run) {
+        Ok(code) => std::process::exit(code),
+        Err(payload) => match payload.downcast_ref::<Failure>() {
+            Some(Failure(msg)) => {
+                eprintln!("flash_sale: {msg}");
+                std::process::exit(1)
+            }
+            None => std::panic::resume_unwind(payload),
+        },
+    }
 }
 
 /// A connection with timeouts: a stalled server ends the demo instead of hanging it.
@@ -83,7 +124,8 @@ fn query<T: FromRedisValue>(con: &mut Connection, cmd: &redis::Cmd, what: &str) 
         .unwrap_or_else(|e| fail(&format!("{what} failed: {e}")))
 }
 
-fn main() {
+/// The demo; returns the exit status.
+fn run() -> i32 {
     let options = Options::parse();
     let settings = Settings::new(&options);
     let default_seats = if options.chaos { CHAOS_SEATS } else { DEFAULT_SEATS };
@@ -137,7 +179,8 @@ fn main() {
     report::print_commands(&mut stats, sale_secs);
     report::print_totals(&outcome, &end, &shared, &sale);
     let faults_ms = shared.disruption_spans_ms();
-    let admission = admission::analyse(&end.replay.calls, &sale.settings, &faults_ms);
+    let admission =
+        admission::analyse(&end.replay.calls, &sale.settings, &faults_ms, shared.started_epoch_ms);
     report::print_admission(&admission, &end, &sale, &samples);
     if options.url.is_none() {
         report::print_module_view(&mut con);
@@ -185,7 +228,8 @@ fn main() {
         );
     }
     println!("\nwall time {:.1} s", wall.elapsed().as_secs_f64());
-    if failed {
-        std::process::exit(1);
-    }
+    // The servers stop when dropped (exit would leave them running).
+    drop(chaos);
+    drop(throwaway);
+    i32::from(failed)
 }

@@ -32,11 +32,12 @@ pub struct Options {
 pub const USERS: usize = 100_000;
 pub const CHAOS_USERS: usize = 150_000;
 pub const ARRIVAL_SECS: f64 = 2.0;
-pub const CHAOS_ARRIVAL_SECS: f64 = 60.0;
+pub const CHAOS_ARRIVAL_SECS: f64 = 90.0;
 pub const RATE: u64 = 500;
+pub const CHAOS_RATE: u64 = 1000;
 pub const BURST: u64 = 25;
 pub const CAPACITY: u64 = 5_000;
-pub const CHAOS_CAPACITY: u64 = 10_000;
+pub const CHAOS_CAPACITY: u64 = 20_000;
 pub const CHAOS_EVERY_SECS: f64 = 8.0;
 
 impl Options {
@@ -44,6 +45,7 @@ impl Options {
         let mut users = None;
         let mut arrival = None;
         let mut capacity = None;
+        let mut rate = None;
         let mut o = Options {
             users: USERS,
             threads: 8,
@@ -104,7 +106,7 @@ impl Options {
                     }
                     o.poll_ms = Some((lo, hi));
                 }
-                "--rate" => o.rate = positive(&value(), "--rate", 100_000) as u64,
+                "--rate" => rate = Some(positive(&value(), "--rate", 100_000) as u64),
                 "--burst" => o.burst = positive(&value(), "--burst", 100_000) as u64,
                 "--capacity" => capacity = Some(positive(&value(), "--capacity", 10_000_000) as u64),
                 "--chaos" => o.chaos = true,
@@ -140,6 +142,7 @@ impl Options {
             ARRIVAL_SECS
         }));
         o.capacity = capacity.unwrap_or(if o.chaos { CHAOS_CAPACITY } else { CAPACITY });
+        o.rate = rate.unwrap_or(if o.chaos { CHAOS_RATE } else { RATE });
         o
     }
 }

@@ -193,7 +193,7 @@ pub fn print_totals(outcome: &Outcome, end: &FinalState, shared: &Shared, sale: 
         "  holds made {}; abandoned {}; lapsed before the confirm {}; returned by the server {} \
          (journal hold_expired; SEAT.INFO holds_expired_total {})",
         outcome.holds_made,
-        outcome.abandoned_holds.len() as u64 + outcome.abandoned_holds_unknown,
+        outcome.abandoned_holds.len() as u64 + outcome.holds_without_number,
         outcome.late_holds.len(),
         end.replay.expired_holds.len(),
         count(info, "holds_expired_total")
@@ -276,10 +276,16 @@ pub fn print_admission(view: &AdmissionView, end: &FinalState, sale: &Sale, samp
             view.waiting_threshold
         ),
     }
-    if let Some((gap, at)) = view.longest_gap {
+    if !view.top_gaps.is_empty() {
+        let gaps: Vec<String> = view
+            .top_gaps
+            .iter()
+            .map(|(gap, at)| format!("{gap} ms ending at {at:.1} s"))
+            .collect();
         println!(
-            "  longest gap between consecutive calls {gap} ms (at {at:.1} s), {} gaps over 50 ms \
-             (one call every {:.1} ms at RATE)",
+            "  longest gaps between consecutive calls in those stretches: {}; {} over 50 ms (one \
+             call every {:.1} ms at RATE)",
+            gaps.join(", "),
             view.gaps_over_50ms,
             1000.0 / s.rate as f64
         );

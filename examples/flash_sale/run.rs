@@ -122,6 +122,9 @@ pub struct Shared {
     pub compacted_at_us: AtomicU64,
     /// Faults: (start, end) in microseconds since the start; end u64::MAX while under way.
     pub disruptions: Mutex<Vec<(u64, u64)>>,
+    /// The parts of the faults when the primary could not take writes (down, loading, paused,
+    /// failing over), same units.
+    pub outages: Mutex<Vec<(u64, u64)>>,
     pub faults_done: AtomicU64,
     pub faults_planned: AtomicU64,
 }
@@ -152,6 +155,7 @@ impl Shared {
             probe_tickets: Mutex::new(Vec::new()),
             compacted_at_us: AtomicU64::new(0),
             disruptions: Mutex::new(Vec::new()),
+            outages: Mutex::new(Vec::new()),
             faults_done: AtomicU64::new(0),
             faults_planned: AtomicU64::new(0),
         }
@@ -161,13 +165,25 @@ impl Shared {
         self.started.elapsed().as_micros() as u64
     }
 
-    /// Whether a fault was under way at some time from `since_us` until now.
-    pub fn disrupted_since(&self, since_us: u64) -> bool {
-        self.disruptions
+    /// Whether an outage was under way at some time from `since_us` until now.
+    pub fn outage_since(&self, since_us: u64) -> bool {
+        self.outages
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
             .any(|&(_, end)| end >= since_us)
+    }
+
+    /// Runs `f`, an outage of the primary (recorded for the clients' excuses).
+    pub fn outage<T>(&self, f: impl FnOnce() -> T) -> T {
+        let index = {
+            let mut o = self.outages.lock().unwrap_or_else(|e| e.into_inner());
+            o.push((self.now_us(), u64::MAX));
+            o.len() - 1
+        };
+        let result = f();
+        self.outages.lock().unwrap_or_else(|e| e.into_inner())[index].1 = self.now_us();
+        result
     }
 
     /// The faults as spans of server time, ms since the epoch.

@@ -14,7 +14,7 @@ use crate::reply::field_text;
 // the run. RATE, BURST and CAPACITY come from the options (`--rate`, `--burst`, `--capacity`).
 pub const HEARTBEAT_MS: u64 = 15_000;
 const CLAIM_TTL_MS: u64 = 10_000;
-const PASS_TTL_MS: u64 = 15_000;
+const PASS_TTL_MS: u64 = 10_000;
 pub const HOLD_TTL_MS: u64 = 3_000;
 const SESSION_MAX_MS: u64 = 3_600_000;
 const IDEMPOTENCY_TTL_MS: u64 = 300_000;
@@ -25,7 +25,8 @@ const JOURNAL_MAXAGE_MS: u64 = 3_600_000;
 // sessions must outlive every fault: the lifetimes are longer.
 const CHAOS_HEARTBEAT_MS: u64 = 20_000;
 const CHAOS_CLAIM_TTL_MS: u64 = 20_000;
-const CHAOS_PASS_TTL_MS: u64 = 60_000;
+const CHAOS_PASS_TTL_MS: u64 = 40_000;
+const CHAOS_HOLD_TTL_MS: u64 = 10_000;
 const CHAOS_JOURNAL_MAXAGE_MS: u64 = 6 * 3_600_000;
 
 pub const DEFAULT_SEATS: usize = 5000;
@@ -60,7 +61,7 @@ impl Settings {
             heartbeat_ms: if chaos { CHAOS_HEARTBEAT_MS } else { HEARTBEAT_MS },
             claim_ttl_ms: if chaos { CHAOS_CLAIM_TTL_MS } else { CLAIM_TTL_MS },
             pass_ttl_ms: if chaos { CHAOS_PASS_TTL_MS } else { PASS_TTL_MS },
-            hold_ttl_ms: HOLD_TTL_MS,
+            hold_ttl_ms: if chaos { CHAOS_HOLD_TTL_MS } else { HOLD_TTL_MS },
             session_max_ms: SESSION_MAX_MS,
             journal_maxage_ms: if chaos { CHAOS_JOURNAL_MAXAGE_MS } else { JOURNAL_MAXAGE_MS },
         }

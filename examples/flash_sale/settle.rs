@@ -66,8 +66,9 @@ pub fn due_us(e: &Expectation, sale: &Sale) -> u64 {
 }
 
 /// Waits until no seat is held, every lapsed hold is in the journal as `hold_expired` (the
-/// server's timer returns them; HOLD-TTL plus a margin at most) and every expectation that is
-/// due is met (or their deadlines pass), then reads the event.
+/// server's timer returns them; HOLD-TTL plus a margin at most) and every expectation is met
+/// (or the last deadline passes: at most PASS-TTL after the end of the sale), then reads the
+/// event.
 pub fn settle(con: &mut Connection, sale: &Sale, shared: &Shared, outcome: &Outcome) -> FinalState {
     let spinner = ProgressBar::new_spinner();
     spinner.enable_steady_tick(Duration::from_millis(100));
@@ -92,12 +93,13 @@ pub fn settle(con: &mut Connection, sale: &Sale, shared: &Shared, outcome: &Outc
         let lapsed = count(&seat_info(con, sale), "holds_expired_total");
         let holds_done = replay.expired_holds.len() as u64 >= lapsed;
         let now = shared.now_us();
-        let overdue = outcome
+        // Everything the users left behind must end by its deadline: wait for it all.
+        let unmet = outcome
             .expectations
             .iter()
-            .any(|e| due_us(e, sale) <= now && !met(e.expect, replay.fates.get(&e.serial)));
+            .any(|e| !met(e.expect, replay.fates.get(&e.serial)));
         let waited_out = Instant::now() >= holds_deadline && now >= last_due;
-        if (holds_done && !overdue) || waited_out {
+        if (holds_done && !unmet) || waited_out {
             break;
         }
         spinner.set_message(format!(

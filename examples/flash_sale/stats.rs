@@ -144,9 +144,12 @@ pub struct Outcome {
     pub no_shows: u64,
     pub holds_made: u64,
     pub abandoned_holds: Vec<u64>,
-    pub abandoned_holds_unknown: u64,
+    /// Holds given up whose number the client never learned (the reply was lost).
+    pub holds_without_number: u64,
     pub late_holds: Vec<u64>,
     pub late_confirms: u64,
+    /// Lapses the server reported before the deadline it had given (module bugs).
+    pub premature_lapses: u64,
     pub passes_lost: u64,
     pub limit_refusals: u64,
     /// Seats whose SEAT.CONFIRM reply came: acknowledged sales.
@@ -193,9 +196,10 @@ impl Outcome {
         self.no_shows += o.no_shows;
         self.holds_made += o.holds_made;
         self.abandoned_holds.extend(o.abandoned_holds);
-        self.abandoned_holds_unknown += o.abandoned_holds_unknown;
+        self.holds_without_number += o.holds_without_number;
         self.late_holds.extend(o.late_holds);
         self.late_confirms += o.late_confirms;
+        self.premature_lapses += o.premature_lapses;
         self.passes_lost += o.passes_lost;
         self.limit_refusals += o.limit_refusals;
         self.bought.extend(o.bought);

@@ -87,6 +87,12 @@ struct Shopper {
     hold: Option<u64>,
     /// The last write's reply was lost: it may or may not have been applied.
     uncertain: bool,
+    /// Deadlines the server gave (ms since the epoch; 0 unknown): the ticket's heartbeat, the
+    /// call's claim window, the pass, the hold.
+    heartbeat_ms: u64,
+    claim_by_ms: u64,
+    pass_ms: u64,
+    hold_ms: u64,
     /// The lingering user's wait for compaction began (0: not yet).
     linger_done_at: u64,
     /// One of the lingering user's last checks failed.
@@ -137,6 +143,10 @@ impl<'a> Worker<'a> {
                 seats: Vec::new(),
                 hold: None,
                 uncertain: false,
+                heartbeat_ms: 0,
+                claim_by_ms: 0,
+                pass_ms: 0,
+                hold_ms: 0,
                 linger_done_at: 0,
                 linger_failed: false,
             })

@@ -60,16 +60,16 @@ fn ms(since: Instant) -> u128 {
 impl Chaos {
     pub(super) fn perform(&mut self, fault: Fault, shared: &Shared, sale: &Sale) -> Result<String, String> {
         match fault {
-            Fault::BgsaveRestart => self.bgsave_restart(),
+            Fault::BgsaveRestart => self.bgsave_restart(shared),
             Fault::RewriteAof => self.rewrite_aof(),
-            Fault::ClientPause => self.client_pause(sale),
+            Fault::ClientPause => self.client_pause(shared, sale),
             Fault::Failover => self.failover_and_back(shared),
             Fault::FullResync => self.full_resync(),
-            Fault::DebugReload => self.debug_reload(),
-            Fault::Kill9Restart => self.kill_restart(sale, Duration::ZERO),
+            Fault::DebugReload => self.debug_reload(shared),
+            Fault::Kill9Restart => self.kill_restart(shared, sale, Duration::ZERO),
             Fault::LongDowntime => {
                 let down = self.heartbeat + Duration::from_secs(2);
-                self.kill_restart(sale, down)
+                self.kill_restart(shared, sale, down)
             }
         }
     }
@@ -120,7 +120,7 @@ impl Chaos {
         Ok(format!("up again in {took} ms ({loaded})"))
     }
 
-    fn bgsave_restart(&mut self) -> Result<String, String> {
+    fn bgsave_restart(&mut self, shared: &Shared) -> Result<String, String> {
         let p = self.primary;
         let started = Instant::now();
         self.cmd_on(p, &["BGSAVE", "SCHEDULE"])?;
@@ -128,7 +128,7 @@ impl Chaos {
         let saved = ms(started);
         let size = std::fs::metadata(self.servers[p].dir.join("dump.rdb")).map_or(0, |m| m.len());
         self.collect_snapshots(self.reports.len() + 1, Fault::BgsaveRestart.name());
-        let restarted = self.restart_primary()?;
+        let restarted = shared.outage(|| self.restart_primary())?;
         Ok(format!(
             "BGSAVE wrote {:.1} MB in {saved} ms; SHUTDOWN NOSAVE and start: {restarted}",
             size as f64 / 1e6
@@ -150,21 +150,26 @@ impl Chaos {
         }
     }
 
-    fn client_pause(&mut self, sale: &Sale) -> Result<String, String> {
+    fn client_pause(&mut self, shared: &Shared, sale: &Sale) -> Result<String, String> {
         let p = self.primary;
         let admitted = |c: &Chaos| -> Result<u64, String> {
             Ok(field_int(&c.queue_info(p, sale)?, "admitted_total").unwrap_or(0))
         };
         let before = admitted(self)?;
         let last_before = self.cmd_on(p, &["XINFO", "STREAM", &sale.journal]).map(|v| field_text_of(&v, "last-generated-id"))?;
-        self.cmd_on(p, &["CLIENT", "PAUSE", &PAUSE_MS.to_string(), "WRITE"])?;
-        let paused_at = Instant::now();
-        // Reads go on during the pause.
-        std::thread::sleep(Duration::from_millis(PAUSE_MS / 2));
-        let during = admitted(self)?;
-        let last_during = self.cmd_on(p, &["XINFO", "STREAM", &sale.journal]).map(|v| field_text_of(&v, "last-generated-id"))?;
-        std::thread::sleep(Duration::from_millis(PAUSE_MS).saturating_sub(paused_at.elapsed()));
-        self.cmd_on(p, &["PING"])?;
+        let (during, last_during) = shared.outage(|| -> Result<(u64, String), String> {
+            self.cmd_on(p, &["CLIENT", "PAUSE", &PAUSE_MS.to_string(), "WRITE"])?;
+            let paused_at = Instant::now();
+            // Reads go on during the pause.
+            std::thread::sleep(Duration::from_millis(PAUSE_MS / 2));
+            let during = admitted(self)?;
+            let last_during = self
+                .cmd_on(p, &["XINFO", "STREAM", &sale.journal])
+                .map(|v| field_text_of(&v, "last-generated-id"))?;
+            std::thread::sleep(Duration::from_millis(PAUSE_MS).saturating_sub(paused_at.elapsed()));
+            self.cmd_on(p, &["PING"])?;
+            Ok((during, last_during))
+        })?;
         std::thread::sleep(Duration::from_secs(2));
         let after = admitted(self)?;
         Ok(format!(
@@ -181,14 +186,16 @@ impl Chaos {
         let from = self.primary;
         let to = self.replica();
         let started = Instant::now();
-        self.cmd_on(from, &["FAILOVER", "TIMEOUT", "20000"])?;
-        self.wait_for(Duration::from_secs(30), "FAILOVER to complete", |c| {
-            let a = c.info(from, "replication")?;
-            let b = c.info(to, "replication")?;
-            Ok(info_value(&a, "role") == Some("slave")
-                && info_value(&b, "role") == Some("master")
-                && info_value(&a, "master_failover_state") == Some("no-failover")
-                && info_value(&b, "master_failover_state") == Some("no-failover"))
+        shared.outage(|| {
+            self.cmd_on(from, &["FAILOVER", "TIMEOUT", "20000"])?;
+            self.wait_for(Duration::from_secs(30), "FAILOVER to complete", |c| {
+                let a = c.info(from, "replication")?;
+                let b = c.info(to, "replication")?;
+                Ok(info_value(&a, "role") == Some("slave")
+                    && info_value(&b, "role") == Some("master")
+                    && info_value(&a, "master_failover_state") == Some("no-failover")
+                    && info_value(&b, "master_failover_state") == Some("no-failover"))
+            })
         })?;
         self.primary = to;
         shared.router.set_primary(&self.url(to));
@@ -233,24 +240,26 @@ impl Chaos {
         }
     }
 
-    fn debug_reload(&mut self) -> Result<String, String> {
+    fn debug_reload(&mut self, shared: &Shared) -> Result<String, String> {
         let p = self.primary;
         let started = Instant::now();
-        self.cmd_on(p, &["DEBUG", "RELOAD"])?;
+        shared.outage(|| self.cmd_on(p, &["DEBUG", "RELOAD"]))?;
         Ok(format!("DEBUG RELOAD (save + load of the RDB) in {} ms", ms(started)))
     }
 
     /// kill -9 of the primary, `down` of downtime, start again.
-    fn kill_restart(&mut self, sale: &Sale, down: Duration) -> Result<String, String> {
+    fn kill_restart(&mut self, shared: &Shared, sale: &Sale, down: Duration) -> Result<String, String> {
         let p = self.primary;
         let info = self.queue_info(p, sale)?;
         let (waiting, expired) = (
             field_int(&info, "waiting").unwrap_or(0),
             field_int(&info, "expired_total").unwrap_or(0),
         );
-        self.servers[p].kill();
-        std::thread::sleep(down);
-        let restarted = self.restart_primary()?;
+        let restarted = shared.outage(|| {
+            self.servers[p].kill();
+            std::thread::sleep(down);
+            self.restart_primary()
+        })?;
         if down.is_zero() {
             return Ok(format!("kill -9, {restarted}"));
         }

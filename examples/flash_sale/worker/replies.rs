@@ -13,6 +13,36 @@ use crate::sale::{user_name, USER_LIMIT};
 use crate::seat_map::SEAT_MAP_MAX_AGE_US;
 use crate::stats::Expect;
 
+/// Clock granularity between this process and the server (same machine, ms).
+const CLOCK_SLACK_MS: u64 = 5;
+
+/// The wall clock in ms since the epoch: the server's clock on the same machine.
+pub fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Which deadline the server gave lapsed.
+#[derive(Clone, Copy, Debug)]
+enum Deadline {
+    Heartbeat,
+    Claim,
+    Pass,
+    Hold,
+}
+
+/// What explains a lapse.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Lapse {
+    /// Before its deadline: a module bug (counted as an unexpected reply).
+    Premature,
+    /// A fault's outage since the user last heard from the server (`--chaos`).
+    Fault,
+    /// The client came back too late.
+    Slow,
+}
+
 /// The serial of a ticket `<serial>.<hex>`.
 pub fn serial_of(ticket: &str) -> Option<u32> {
     ticket.split_once('.')?.0.parse().ok()
@@ -44,19 +74,41 @@ impl Worker<'_> {
             .record_unexpected(format!("{what} by {user}: {}", describe(reply)));
     }
 
-    /// Under `--chaos`: whether a fault happened since this user last heard from the server,
-    /// which explains a lapse (a ticket, a claim window, a pass, a hold); counted by `what`.
-    fn excused(&mut self, slot: usize, what: &str) -> bool {
-        let since = self.shoppers[slot].last_ok_at;
-        if self.shared.router.chaos && self.shared.disrupted_since(since) {
+    /// The server says something of this user's lapsed (its ticket's heartbeat, its call's
+    /// claim window, its pass, its hold). The server gave the deadline in an earlier reply: if
+    /// it has not passed yet, the lapse is premature (a module bug: counted as unexpected).
+    /// Otherwise, under `--chaos`, an outage since the user last heard from the server explains
+    /// it (`Lapse::Fault`, counted by `what`); else the client was too slow.
+    fn lapse(&mut self, slot: usize, deadline: Deadline, what: &str) -> Lapse {
+        let s = &self.shoppers[slot];
+        let due = match deadline {
+            Deadline::Heartbeat => s.heartbeat_ms,
+            Deadline::Claim => s.claim_by_ms,
+            Deadline::Pass => s.pass_ms,
+            Deadline::Hold => s.hold_ms,
+        };
+        let now_ms = epoch_ms();
+        if due > 0 && now_ms + CLOCK_SLACK_MS < due {
+            let user = user_name(s.user);
+            self.outcome.premature_lapses += 1;
+            self.outcome.record_unexpected(format!(
+                "{what} for {user} (serial {}) {} ms before the {deadline:?} deadline {due} the \
+                 server had given",
+                s.serial,
+                due - now_ms
+            ));
+            return Lapse::Premature;
+        }
+        let since = s.last_ok_at;
+        if self.shared.router.chaos && self.shared.outage_since(since) {
             *self
                 .outcome
                 .fault_casualties
                 .entry(what.to_string())
                 .or_default() += 1;
-            return true;
+            return Lapse::Fault;
         }
-        false
+        Lapse::Slow
     }
 
     /// The server answered this user.
@@ -170,6 +222,14 @@ impl Worker<'_> {
                 self.heard(slot, now);
                 self.outcome.duplicates_refused += 1
             }
+            // The ticket ended meanwhile (a fault delayed the retry past its lapse): the key
+            // is refused without naming it.
+            Some(("DUPLICATE", _))
+                if self.lapse(slot, Deadline::Heartbeat, "retried join after its ticket ended")
+                    == Lapse::Fault =>
+            {
+                self.outcome.duplicates_refused += 1
+            }
             _ => self.unexpected(slot, "retried QUEUE.ENQUEUE (same IDEMPOTENCY key)", reply),
         }
         self.shoppers[slot].step = Step::Wait;
@@ -184,11 +244,16 @@ impl Worker<'_> {
         match field_text(reply, "state").as_str() {
             "waiting" => {
                 self.heard(slot, now);
+                self.shoppers[slot].heartbeat_ms =
+                    field_int(reply, "heartbeat_expires_at_ms").unwrap_or(0);
                 let retry = field_int(reply, "retry_after_ms").unwrap_or(1000);
                 self.schedule_poll(slot, now, retry);
             }
             "admitted" => {
                 self.heard(slot, now);
+                let s = &mut self.shoppers[slot];
+                s.claim_by_ms = field_int(reply, "claim_by_ms").unwrap_or(0);
+                s.pass_ms = field_int(reply, "pass_expires_at_ms").unwrap_or(0);
                 self.leave_line(slot);
                 self.outcome.admitted_seen += 1;
                 self.outcome.ack_admitted.push(self.shoppers[slot].serial);
@@ -202,20 +267,24 @@ impl Worker<'_> {
                 self.shoppers[slot].step = Step::Claim;
                 self.wake(slot, now);
             }
-            "expired" if self.excused(slot, "waiting ticket lapsed: joins again") => {
-                // The page says the place was lost: the user joins again, at the back.
-                self.leave_line(slot);
-                self.shoppers[slot].step = Step::Arrive;
-                self.wake(slot, now);
-            }
-            "expired" => {
-                // The heartbeat lapsed: this client was slower than it meant to be.
-                self.outcome.lapsed_waiting += 1;
-                self.finish(slot);
-            }
+            "expired" => match self.lapse(slot, Deadline::Heartbeat, "waiting ticket lapsed: joins again") {
+                Lapse::Fault => {
+                    // The page says the place was lost: the user joins again, at the back.
+                    self.leave_line(slot);
+                    self.shoppers[slot].step = Step::Arrive;
+                    self.wake(slot, now);
+                }
+                lapse => {
+                    // The heartbeat lapsed: this client was slower than it meant to be.
+                    if lapse == Lapse::Slow {
+                        self.outcome.lapsed_waiting += 1;
+                    }
+                    self.finish(slot);
+                }
+            },
             "no_show" => {
                 // Called and not claimed in time: polls too far apart.
-                if !self.excused(slot, "call missed") {
+                if self.lapse(slot, Deadline::Claim, "call missed") == Lapse::Slow {
                     self.outcome.missed_calls += 1;
                 }
                 self.finish(slot);
@@ -241,6 +310,7 @@ impl Worker<'_> {
                     self.unexpected(slot, "QUEUE.ADMIT (first claim)", reply);
                 }
                 self.heard(slot, now);
+                self.shoppers[slot].pass_ms = field_int(reply, "expires_at_ms").unwrap_or(0);
                 self.outcome.claimed += 1;
                 self.outcome.ack_claims.push(self.shoppers[slot].serial);
                 let s = &mut self.shoppers[slot];
@@ -258,8 +328,12 @@ impl Worker<'_> {
                 let at = now + self.rng.between(PAGE_LOAD_US);
                 self.wake(slot, at);
             }
-            Some(("TICKET_ENDED", _)) => {
-                if !self.excused(slot, "claim too late") {
+            Some(("TICKET_ENDED", state)) => {
+                let deadline = match state {
+                    "no_show" => Deadline::Claim,
+                    _ => Deadline::Pass,
+                };
+                if self.lapse(slot, deadline, "claim too late") == Lapse::Slow {
                     self.outcome.missed_calls += 1;
                 }
                 self.finish(slot);
@@ -280,7 +354,7 @@ impl Worker<'_> {
             // The tab is closed: the hold and the session must lapse on the server.
             match hold {
                 Some(hold) => self.outcome.abandoned_holds.push(hold),
-                None => self.outcome.abandoned_holds_unknown += 1,
+                None => self.outcome.holds_without_number += 1,
             }
             self.expect(slot, Expect::SessionExpired, now);
             return self.finish(slot);
@@ -333,6 +407,7 @@ impl Worker<'_> {
                     self.unexpected(slot, "SEAT.HOLD (seats held != asked)", reply);
                 }
                 self.heard(slot, now);
+                self.shoppers[slot].hold_ms = field_int(reply, "expires_at_ms").unwrap_or(0);
                 self.held(slot, Some(hold), now);
             }
             Some(("SEAT_UNAVAILABLE", taken)) => {
@@ -347,7 +422,7 @@ impl Worker<'_> {
             }
             Some(("PASS_INVALID", _)) => {
                 // The session ended before this user got to hold: too slow.
-                if !self.excused(slot, "pass expired before the hold") {
+                if self.lapse(slot, Deadline::Pass, "pass expired before the hold") == Lapse::Slow {
                     self.outcome.passes_lost += 1;
                 }
                 self.finish(slot);
@@ -368,7 +443,24 @@ impl Worker<'_> {
             }
             // The seat went first: SEAT.HOLD checks the seats before the limit.
             Some(("SEAT_UNAVAILABLE" | "SOLD_OUT", _)) => {}
-            Some(("PASS_INVALID", _)) if self.excused(slot, "pass expired before the hold") => {}
+            Some(("PASS_INVALID", _)) => {
+                if self.lapse(slot, Deadline::Pass, "pass expired before the hold") == Lapse::Slow {
+                    self.outcome.passes_lost += 1;
+                }
+            }
+            None if epoch_ms() >= self.shoppers[slot].hold_ms => {
+                // The first hold had lapsed (a fault or a slow client): its seats no longer
+                // count against USER-LIMIT. The user gives up both holds.
+                if self.lapse(slot, Deadline::Hold, "hold lapsed before the confirm") == Lapse::Slow {
+                    self.outcome.late_confirms += 1;
+                }
+                match field_int(reply, "hold") {
+                    Some(extra) => self.outcome.late_holds.push(extra),
+                    None => self.unexpected(slot, "SEAT.HOLD", reply),
+                }
+                self.give_up_hold(slot);
+                return self.finish(slot);
+            }
             None => {
                 // Over USER-LIMIT: buy it too, so the journal check reports the violation.
                 self.unexpected(slot, "SEAT.HOLD of a seat above USER-LIMIT", reply);
@@ -381,6 +473,14 @@ impl Worker<'_> {
         s.step = Step::Confirm;
         let at = now + s.plan.think_us / 2;
         self.wake(slot, at);
+    }
+
+    /// The user leaves its hold to lapse: the server must return it.
+    fn give_up_hold(&mut self, slot: usize) {
+        match self.shoppers[slot].hold.take() {
+            Some(hold) => self.outcome.late_holds.push(hold),
+            None => self.outcome.holds_without_number += 1,
+        }
     }
 
     fn on_confirm(&mut self, slot: usize, reply: &Value, now: u64) {
@@ -401,16 +501,18 @@ impl Worker<'_> {
                 self.shared.sold.fetch_add(seats, Ordering::Relaxed);
                 self.expect(slot, Expect::Completed, now);
             }
-            Some(("HOLD_EXPIRED", _)) => {
-                if let Some(hold) = self.shoppers[slot].hold {
-                    self.outcome.late_holds.push(hold);
-                }
-                if !self.excused(slot, "hold lapsed before the confirm") {
+            // The hold lapsed (and its seats may have gone to someone else: NOT_OWNER).
+            Some(("HOLD_EXPIRED" | "NOT_OWNER", _)) => {
+                self.give_up_hold(slot);
+                if self.lapse(slot, Deadline::Hold, "hold lapsed before the confirm") == Lapse::Slow {
                     self.outcome.late_confirms += 1;
                 }
             }
             Some(("PASS_INVALID" | "NOT_HELD", _))
-                if self.excused(slot, "hold lapsed before the confirm") => {}
+                if self.lapse(slot, Deadline::Hold, "hold lapsed before the confirm") == Lapse::Fault =>
+            {
+                self.give_up_hold(slot);
+            }
             _ => self.unexpected(slot, "SEAT.CONFIRM", reply),
         }
         self.finish(slot);
@@ -451,7 +553,8 @@ impl Worker<'_> {
                 self.wake(slot, now);
             }
             _ => {
-                if !self.excused(slot, "hold lapsed before the confirm") {
+                self.give_up_hold(slot);
+                if self.lapse(slot, Deadline::Hold, "hold lapsed before the confirm") != Lapse::Fault {
                     self.unexpected(slot, "SEAT.STATUS after a lost SEAT.CONFIRM", reply);
                 }
                 self.finish(slot);
@@ -505,12 +608,18 @@ impl Worker<'_> {
             if !uncertain {
                 self.expect(slot, expect, now);
             }
-        } else if !self.excused(slot, "ended before the leave") {
-            match exit {
-                // The session had ended (its pass expired): too slow.
-                Exit::SoldOutAdmitted | Exit::Browsed => self.outcome.passes_lost += 1,
-                // The ticket had lapsed while waiting.
-                _ => self.outcome.lapsed_waiting += 1,
+        } else {
+            let deadline = match exit {
+                Exit::SoldOutAdmitted | Exit::Browsed => Deadline::Pass,
+                _ => Deadline::Heartbeat,
+            };
+            if self.lapse(slot, deadline, "ended before the leave") == Lapse::Slow {
+                match exit {
+                    // The session had ended (its pass expired): too slow.
+                    Exit::SoldOutAdmitted | Exit::Browsed => self.outcome.passes_lost += 1,
+                    // The ticket had lapsed while waiting.
+                    _ => self.outcome.lapsed_waiting += 1,
+                }
             }
         }
         self.finish(slot);
