@@ -351,10 +351,17 @@ pub fn check_invariants(ev: &Evidence) -> Vec<Check> {
 
     checks.push(Check {
         name: "retried joins refused as DUPLICATE <own ticket>",
-        ok: outcome.duplicates_refused == outcome.retried_joins,
+        ok: outcome.duplicates_refused + outcome.duplicates_after_lapse == outcome.retried_joins,
         detail: format!(
-            "{} of {} retries answered DUPLICATE with the first ticket",
-            outcome.duplicates_refused, outcome.retried_joins
+            "{} of {} retries answered DUPLICATE with the first ticket{}",
+            outcome.duplicates_refused,
+            outcome.retried_joins,
+            match outcome.duplicates_after_lapse {
+                0 => String::new(),
+                n => format!(
+                    ", {n} DUPLICATE without it (sent after the ticket's heartbeat deadline)"
+                ),
+            }
         ),
     });
 
@@ -370,15 +377,20 @@ pub fn check_invariants(ev: &Evidence) -> Vec<Check> {
         checks.push(Check {
             name: "sessions admitted long ago answer by USER after compaction",
             ok: outcome.linger_failures.is_empty()
-                && outcome.lingerers_checked == ev.lingerers_planned
+                && outcome.lingerers_checked > 0
+                && outcome.lingerers_checked + outcome.lingerers_lapsed == ev.lingerers_planned
                 && (compacted > 0 || !crossed),
             detail: format!(
                 "{} of {} sessions of the first users (serials < {}) kept answering STATUS \
-                 ({} polls) and then STATUS, ADMIT, LEAVE by USER; compaction {}{memory}{}",
+                 ({} polls) and then STATUS, ADMIT, LEAVE by USER{}; compaction {}{memory}{}",
                 outcome.lingerers_checked,
                 ev.lingerers_planned,
                 LINGERERS + PROBES,
                 outcome.linger_polls_ok,
+                match outcome.lingerers_lapsed {
+                    0 => String::new(),
+                    n => format!(" ({n} lapsed: their client polled too late)"),
+                },
                 match (compacted, crossed) {
                     (0, false) => format!(
                         "not reached ({ended} tickets ended, threshold {COMPACTION_THRESHOLD})"
@@ -400,7 +412,18 @@ pub fn check_invariants(ev: &Evidence) -> Vec<Check> {
         name: "no unexpected replies",
         ok: outcome.unexpected_total == 0,
         detail: match outcome.unexpected.first() {
-            Some(first) => format!("{} unexpected, e.g. {first}", outcome.unexpected_total),
+            Some(first) => {
+                let kinds: Vec<String> = outcome
+                    .unexpected_kinds
+                    .iter()
+                    .map(|(kind, (n, at))| format!("{kind} x{n} (first at {at:.1} s)"))
+                    .collect();
+                format!(
+                    "{} unexpected: {}; e.g. {first}",
+                    outcome.unexpected_total,
+                    kinds.join(", ")
+                )
+            }
             None => "0".to_string(),
         },
     });

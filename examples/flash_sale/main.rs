@@ -39,7 +39,7 @@
 //!   --seats N               named seats (default 5000, 100000 with --chaos; at most users/2 so
 //!                           demand exceeds supply)
 //!   --arrival SECS          users arrive at random times within this many seconds (default 2;
-//!                           90 with --chaos)
+//!                           150 with --chaos)
 //!   --rps N | A:B           cap on the commands sent per second by all threads together; A:B
 //!                           ramps linearly from A to B over the arrival phase, then stays at B
 //!                           (default: no cap)
@@ -201,6 +201,12 @@ fn run() -> i32 {
     };
     let mut checks = check_invariants(&evidence);
     let count = checks.len();
+    if outcome.unexpected_total > 0 {
+        println!("\nunexpected replies (the first of each worker)");
+        for problem in &outcome.unexpected {
+            println!("  {problem}");
+        }
+    }
     invariants::print("invariants", &checks, 1);
     if let Some(chaos) = chaos.as_mut() {
         report::print_faults(chaos);

@@ -32,7 +32,7 @@ pub struct Options {
 pub const USERS: usize = 100_000;
 pub const CHAOS_USERS: usize = 150_000;
 pub const ARRIVAL_SECS: f64 = 2.0;
-pub const CHAOS_ARRIVAL_SECS: f64 = 90.0;
+pub const CHAOS_ARRIVAL_SECS: f64 = 150.0;
 pub const RATE: u64 = 500;
 pub const CHAOS_RATE: u64 = 1000;
 pub const BURST: u64 = 25;

@@ -227,6 +227,14 @@ pub fn print_totals(outcome: &Outcome, end: &FinalState, shared: &Shared, sale: 
             outcome.lapsed_waiting, outcome.missed_calls, outcome.passes_lost, outcome.late_confirms
         );
     }
+    println!(
+        "  client lag (a request sent after it was due): p50 < {} ms, p99 < {} ms, max {} ms; {} \
+         requests more than 1 s late",
+        outcome.lag.quantile_ms(0.5),
+        outcome.lag.quantile_ms(0.99),
+        outcome.lag.max_us / 1000,
+        outcome.lag.over_ms(1000)
+    );
     if shared.router.chaos {
         println!(
             "  connection: {} reconnects, {} replies lost with a connection (sent again), {} \

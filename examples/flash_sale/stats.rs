@@ -80,6 +80,51 @@ impl Stats {
     }
 }
 
+/// How late the users' requests went out after they were due (the simulator's own lag: a
+/// loaded machine makes clients slow, and their tickets, calls and holds lapse), by powers of
+/// two of milliseconds.
+#[derive(Default, Clone)]
+pub struct Lag {
+    /// buckets[k]: requests late by [2^(k-1), 2^k) ms (bucket 0: under 1 ms).
+    pub buckets: [u64; 24],
+    pub max_us: u64,
+}
+
+impl Lag {
+    pub fn record(&mut self, late_us: u64) {
+        let ms = late_us / 1000;
+        let k = (64 - ms.leading_zeros() as usize).min(23);
+        self.buckets[k] += 1;
+        self.max_us = self.max_us.max(late_us);
+    }
+
+    pub fn merge(&mut self, o: &Lag) {
+        for (a, b) in self.buckets.iter_mut().zip(o.buckets) {
+            *a += b;
+        }
+        self.max_us = self.max_us.max(o.max_us);
+    }
+
+    /// The upper bound (ms) of the bucket holding the `q` quantile.
+    pub fn quantile_ms(&self, q: f64) -> u64 {
+        let total: u64 = self.buckets.iter().sum();
+        let mut seen = 0;
+        for (k, n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen as f64 >= q * total as f64 {
+                return 1 << k;
+            }
+        }
+        1 << 23
+    }
+
+    /// Requests later than `ms`.
+    pub fn over_ms(&self, ms: u64) -> u64 {
+        let k = (64 - ms.leading_zeros() as usize).min(23);
+        self.buckets[k + 1..].iter().sum()
+    }
+}
+
 /// What the journal must show for a ticket, from what its user did.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Expect {
@@ -125,10 +170,15 @@ pub struct Expectation {
 /// What the users saw, summed over the workers.
 #[derive(Default)]
 pub struct Outcome {
+    pub lag: Lag,
     pub joined: u64,
     pub rejoined: u64,
     pub retried_joins: u64,
     pub duplicates_refused: u64,
+    /// Retried joins refused as DUPLICATE without the ticket, which had lapsed meanwhile.
+    pub duplicates_after_lapse: u64,
+    /// Purchases confirmed after the buyer's pass had lapsed (the hold was still valid).
+    pub bought_after_pass: u64,
     pub left_impatient: u64,
     pub left_sold_out_waiting: u64,
     pub abandoned_waiting: u64,
@@ -161,6 +211,9 @@ pub struct Outcome {
     pub inventory_mismatches: Vec<String>,
     pub unexpected: Vec<String>,
     pub unexpected_total: u64,
+    /// Unexpected replies by kind (what was sent and the error code): how many, and when the
+    /// first came (seconds since the start).
+    pub unexpected_kinds: BTreeMap<String, (u64, f64)>,
     /// Acknowledged joins (serial, user), admissions seen by STATUS, claims (serials).
     pub ack_joins: Vec<(u32, u32)>,
     pub ack_admitted: Vec<u32>,
@@ -168,6 +221,8 @@ pub struct Outcome {
     pub expectations: Vec<Expectation>,
     pub linger_polls_ok: u64,
     pub lingerers_checked: u64,
+    /// Lingering users whose session lapsed between two polls (the client came too late).
+    pub lingerers_lapsed: u64,
     pub linger_failures: Vec<String>,
     // --chaos: the connection and what faults explain.
     pub reconnects: u64,
@@ -179,10 +234,13 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn merge(&mut self, o: Outcome) {
+        self.lag.merge(&o.lag);
         self.joined += o.joined;
         self.rejoined += o.rejoined;
         self.retried_joins += o.retried_joins;
         self.duplicates_refused += o.duplicates_refused;
+        self.duplicates_after_lapse += o.duplicates_after_lapse;
+        self.bought_after_pass += o.bought_after_pass;
         self.left_impatient += o.left_impatient;
         self.left_sold_out_waiting += o.left_sold_out_waiting;
         self.abandoned_waiting += o.abandoned_waiting;
@@ -213,6 +271,7 @@ impl Outcome {
         self.expectations.extend(o.expectations);
         self.linger_polls_ok += o.linger_polls_ok;
         self.lingerers_checked += o.lingerers_checked;
+        self.lingerers_lapsed += o.lingerers_lapsed;
         self.linger_failures.extend(o.linger_failures);
         self.reconnects += o.reconnects;
         self.replies_lost += o.replies_lost;
@@ -222,11 +281,23 @@ impl Outcome {
             *self.fault_casualties.entry(what).or_default() += n;
         }
         self.unexpected_total += o.unexpected_total;
+        for (kind, (n, at)) in o.unexpected_kinds {
+            let e = self.unexpected_kinds.entry(kind).or_insert((0, at));
+            e.0 += n;
+            e.1 = e.1.min(at);
+        }
         for problem in o.unexpected {
             if self.unexpected.len() < SHOWN_PROBLEMS {
                 self.unexpected.push(problem);
             }
         }
+    }
+
+    /// Counts an unexpected reply by kind, first seen `at` seconds into the sale.
+    pub fn count_unexpected(&mut self, kind: String, at: f64) {
+        let e = self.unexpected_kinds.entry(kind).or_insert((0, at));
+        e.0 += 1;
+        e.1 = e.1.min(at);
     }
 
     pub fn record_unexpected(&mut self, problem: String) {

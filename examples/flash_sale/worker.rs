@@ -21,7 +21,7 @@ use crate::plan::{Plan, WaitingFate, COMPACTION_THRESHOLD};
 use crate::run::Shared;
 use crate::sale::{Sale, SEAT_CHUNK};
 use crate::seat_map::SeatMap;
-use crate::stats::{Expect, Outcome, Stats};
+use crate::stats::{Expect, Lag, Outcome, Stats};
 pub use request::Request;
 
 /// The shortest wait between two polls of one user.
@@ -102,6 +102,11 @@ struct Shopper {
 /// One thread's users, due by time, over one connection.
 pub struct Worker<'a> {
     con: Option<Connection>,
+    /// When the pipeline in flight was sent (ms since the epoch): deadlines the server set
+    /// while answering it are at least this plus their TTL.
+    batch_sent_ms: u64,
+    /// How late users' requests went out after they were due (see `Lag`).
+    lag: Lag,
     /// Requests to send again first (their reply was lost or they were not applied).
     resend: Vec<Request>,
     sale: &'a Sale,
@@ -153,6 +158,8 @@ impl<'a> Worker<'a> {
             .collect();
         let mut worker = Worker {
             con,
+            batch_sent_ms: 0,
+            lag: Lag::default(),
             resend: Vec::new(),
             sale,
             shared,
@@ -203,6 +210,7 @@ impl<'a> Worker<'a> {
                 if self.shoppers[slot].wake_at == at {
                     // Consumed: a second entry with the same time must not send twice.
                     self.shoppers[slot].wake_at = u64::MAX;
+                    self.lag.record(now - at);
                     if let Some(request) = self.next_request(slot, now)? {
                         batch.push(request);
                     }
@@ -227,6 +235,7 @@ impl<'a> Worker<'a> {
             }
             self.exchange(batch)?;
         }
+        self.outcome.lag.merge(&self.lag);
         Ok((self.stats, self.outcome))
     }
 

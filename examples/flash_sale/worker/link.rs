@@ -63,6 +63,7 @@ impl Worker<'_> {
         if let Some(cap) = &self.shared.cap {
             cap.acquire(self.shared.started, batch.len());
         }
+        self.batch_sent_ms = super::replies::epoch_ms();
         let con = self.connection()?;
         let sent = Instant::now();
         if let Err(e) = con.send_packed_command(&packed) {

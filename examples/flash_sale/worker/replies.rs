@@ -29,6 +29,8 @@ enum Deadline {
     Heartbeat,
     Claim,
     Pass,
+    /// The call's session: the earlier of the claim window and the pass.
+    Call,
     Hold,
 }
 
@@ -69,9 +71,22 @@ impl Worker<'_> {
     }
 
     fn unexpected(&mut self, slot: usize, what: &str, reply: &Value) {
-        let user = user_name(self.shoppers[slot].user);
-        self.outcome
-            .record_unexpected(format!("{what} by {user}: {}", describe(reply)));
+        let s = &self.shoppers[slot];
+        let user = user_name(s.user);
+        let at = self.shared.now_us() as f64 / 1e6;
+        let serial = match s.serial {
+            u32::MAX => String::new(),
+            serial => format!(" (serial {serial})"),
+        };
+        let code = match reply_error(reply) {
+            Some((code, _)) => code.to_string(),
+            None => "a reply".to_string(),
+        };
+        self.outcome.count_unexpected(format!("{what}: {code}"), at);
+        self.outcome.record_unexpected(format!(
+            "{what} by {user}{serial} at {at:.1} s: {}",
+            describe(reply)
+        ));
     }
 
     /// The server says something of this user's lapsed (its ticket's heartbeat, its call's
@@ -85,6 +100,7 @@ impl Worker<'_> {
             Deadline::Heartbeat => s.heartbeat_ms,
             Deadline::Claim => s.claim_by_ms,
             Deadline::Pass => s.pass_ms,
+            Deadline::Call => s.claim_by_ms.min(s.pass_ms),
             Deadline::Hold => s.hold_ms,
         };
         let now_ms = epoch_ms();
@@ -193,6 +209,7 @@ impl Worker<'_> {
         }
         let settings = self.sale.settings;
         let s = &mut self.shoppers[slot];
+        s.heartbeat_ms = self.batch_sent_ms + settings.heartbeat_ms;
         s.joins += 1;
         s.ticket = ticket;
         s.serial = serial;
@@ -224,11 +241,13 @@ impl Worker<'_> {
             }
             // The ticket ended meanwhile (a fault delayed the retry past its lapse): the key
             // is refused without naming it.
+            // The ticket lapsed before the retry (a fault, or a late client): the key is
+            // refused without naming it.
             Some(("DUPLICATE", _))
                 if self.lapse(slot, Deadline::Heartbeat, "retried join after its ticket ended")
-                    == Lapse::Fault =>
+                    != Lapse::Premature =>
             {
-                self.outcome.duplicates_refused += 1
+                self.outcome.duplicates_after_lapse += 1
             }
             _ => self.unexpected(slot, "retried QUEUE.ENQUEUE (same IDEMPOTENCY key)", reply),
         }
@@ -237,8 +256,16 @@ impl Worker<'_> {
     }
 
     fn on_status(&mut self, slot: usize, reply: &Value, now: u64) {
-        if reply_error(reply).is_some() {
-            self.unexpected(slot, "QUEUE.STATUS of a waiting ticket", reply);
+        if let Some((code, _)) = reply_error(reply) {
+            // A ticket that lapsed and whose tombstone was compacted away is forgotten.
+            if code == "NO_SUCH_TICKET"
+                && self.lapse(slot, Deadline::Heartbeat, "waiting ticket lapsed and forgotten")
+                    != Lapse::Premature
+            {
+                self.outcome.lapsed_waiting += 1;
+            } else if code != "NO_SUCH_TICKET" {
+                self.unexpected(slot, "QUEUE.STATUS of a waiting ticket", reply);
+            }
             return self.finish(slot);
         }
         match field_text(reply, "state").as_str() {
@@ -328,10 +355,12 @@ impl Worker<'_> {
                 let at = now + self.rng.between(PAGE_LOAD_US);
                 self.wake(slot, at);
             }
-            Some(("TICKET_ENDED", state)) => {
-                let deadline = match state {
-                    "no_show" => Deadline::Claim,
-                    _ => Deadline::Pass,
+            // Ended (or ended and forgotten after compaction): the call was missed.
+            Some((code @ ("TICKET_ENDED" | "NO_SUCH_TICKET"), state)) => {
+                let deadline = match (code, state) {
+                    ("TICKET_ENDED", "no_show") => Deadline::Claim,
+                    ("TICKET_ENDED", _) => Deadline::Pass,
+                    _ => Deadline::Call,
                 };
                 if self.lapse(slot, deadline, "claim too late") == Lapse::Slow {
                     self.outcome.missed_calls += 1;
@@ -499,16 +528,23 @@ impl Worker<'_> {
                     .bought
                     .extend(self.shoppers[slot].seats.iter().map(|&seat| (seat, user)));
                 self.shared.sold.fetch_add(seats, Ordering::Relaxed);
-                self.expect(slot, Expect::Completed, now);
+                if epoch_ms() < self.shoppers[slot].pass_ms {
+                    self.expect(slot, Expect::Completed, now);
+                } else {
+                    // The pass had lapsed (a late client): the session may have ended as
+                    // expired before the purchase, which the hold still allowed.
+                    self.outcome.bought_after_pass += 1;
+                }
             }
-            // The hold lapsed (and its seats may have gone to someone else: NOT_OWNER).
-            Some(("HOLD_EXPIRED" | "NOT_OWNER", _)) => {
+            // The hold lapsed (its seats came back: NOT_HELD, or went to someone else:
+            // NOT_OWNER).
+            Some(("HOLD_EXPIRED" | "NOT_OWNER" | "NOT_HELD", _)) => {
                 self.give_up_hold(slot);
                 if self.lapse(slot, Deadline::Hold, "hold lapsed before the confirm") == Lapse::Slow {
                     self.outcome.late_confirms += 1;
                 }
             }
-            Some(("PASS_INVALID" | "NOT_HELD", _))
+            Some(("PASS_INVALID", _))
                 if self.lapse(slot, Deadline::Hold, "hold lapsed before the confirm") == Lapse::Fault =>
             {
                 self.give_up_hold(slot);
@@ -568,7 +604,9 @@ impl Worker<'_> {
             Value::Int(1) => true,
             // The first try (whose reply was lost) may have done it.
             Value::Int(0) if uncertain => true,
+            // Ended before (and, for NO_SUCH_TICKET, forgotten after compaction).
             Value::Int(0) => false,
+            _ if matches!(reply_error(reply), Some(("NO_SUCH_TICKET", _))) => false,
             _ => {
                 self.unexpected(slot, "QUEUE.LEAVE", reply);
                 return self.finish(slot);
@@ -629,7 +667,14 @@ impl Worker<'_> {
         let ticket_ok = field_text(reply, "ticket") == self.shoppers[slot].ticket;
         if field_text(reply, "state") == "admitted" && field_int(reply, "claimed") == Some(1) && ticket_ok {
             self.heard(slot, now);
+            self.shoppers[slot].pass_ms = field_int(reply, "pass_expires_at_ms").unwrap_or(0);
             self.outcome.linger_polls_ok += 1;
+        } else if matches!(reply_error(reply), Some(("NO_SUCH_TICKET", _)))
+            && self.lapse(slot, Deadline::Pass, "lingering session lapsed") != Lapse::Premature
+        {
+            // The session's pass expired between two polls (the client was late): it is over.
+            self.outcome.lingerers_lapsed += 1;
+            return self.finish(slot);
         } else {
             let what = format!(
                 "{}: QUEUE.STATUS USER during the sale: {}",
