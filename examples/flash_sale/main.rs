@@ -56,8 +56,9 @@
 //!
 //! Layout: `options`; `sale` creates the event; `plan` draws each user's behaviour; `worker`
 //! runs the users' state machines (`request` builds their commands, `replies` moves them on,
-//! `link` sends them and follows the primary) over a `seat_map`; `run` starts the workers under
-//! the `--rps` cap with the monitor and the `chaos` thread (`faults`, `compare`, `snapshots`);
+//! `link` sends them and follows the primary) over their copy of the `seat_map`; `run` starts
+//! the workers under the `--rps` cap with the monitor (which reads the seat map for everyone,
+//! like a cached seat-map page) and the `chaos` thread (`faults`, `compare`, `snapshots`);
 //! `stats` counts; `settle` waits for the last holds and sessions and reads the event,
 //! `replay` rebuilds it from the journal, `admission` measures the calls against RATE;
 //! `report` and `invariants` print.
@@ -166,7 +167,7 @@ fn run() -> i32 {
         );
     }
 
-    let shared = Shared::new(&options, &url);
+    let shared = Shared::new(&options, &url, sale.seat_names.len());
     let (mut stats, outcome, samples) = run_sale(&sale, &shared, &options, seed, chaos.as_mut());
     let sale_secs = shared.started.elapsed().as_secs_f64();
     // After a failover the primary may be the other server: read from whichever it is now.

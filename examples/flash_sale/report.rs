@@ -199,8 +199,11 @@ pub fn print_totals(outcome: &Outcome, end: &FinalState, shared: &Shared, sale: 
         count(info, "holds_expired_total")
     );
     println!(
-        "  fifth seats refused by USER-LIMIT {}",
-        outcome.limit_refusals
+        "  fifth seats refused by USER-LIMIT {}; the seat map read {} times (every {:.2} s, \
+         shared by the workers)",
+        outcome.limit_refusals,
+        shared.seat_map.readings(),
+        crate::seat_map::max_age_us(sale.seat_names.len()) as f64 / 1e6
     );
     let sold = outcome.bought.len() + outcome.bought_unacknowledged.len();
     println!(

@@ -13,6 +13,7 @@ use crate::chaos::Chaos;
 use crate::options::Options;
 use crate::reply::field_int;
 use crate::sale::Sale;
+use crate::seat_map::SharedSeatMap;
 use crate::stats::{Outcome, Stats};
 use crate::worker::Worker;
 use crate::{connect, fail};
@@ -101,6 +102,8 @@ impl Router {
 /// What every thread sees: the clock, the cap, the router, and counters for the progress bar.
 pub struct Shared {
     pub started: Instant,
+    /// The seat map the users look at, read by the monitor.
+    pub seat_map: SharedSeatMap,
     /// The wall clock at `started`, ms since the epoch (the journal's IDs are server times).
     pub started_epoch_ms: u64,
     pub cap: Option<RateCap>,
@@ -130,9 +133,10 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(options: &Options, url: &str) -> Shared {
+    pub fn new(options: &Options, url: &str, seats: usize) -> Shared {
         Shared {
             started: Instant::now(),
+            seat_map: SharedSeatMap::new(seats),
             started_epoch_ms: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
@@ -256,6 +260,7 @@ pub fn run_sale(
                 last_sample = Instant::now();
                 monitor.sample(&mut samples);
             }
+            monitor.seat_map();
             bar.set_position(shared.finished.load(Ordering::Relaxed));
             let faults = match shared.faults_planned.load(Ordering::Relaxed) {
                 0 => String::new(),
@@ -307,6 +312,31 @@ impl<'a> Monitor<'a> {
             con: None,
             last_memory: 0,
         }
+    }
+
+    /// Reads the seat map again when it is stale.
+    fn seat_map(&mut self) {
+        let now = self.shared.now_us();
+        if !self.shared.seat_map.is_stale(now) || !self.connect() {
+            return;
+        }
+        let con = self.con.as_mut().expect("connected");
+        if self.shared.seat_map.refresh(con, self.sale, now).is_err() {
+            self.con = None;
+        }
+    }
+
+    /// Connects to the primary if not connected; whether it is.
+    fn connect(&mut self) -> bool {
+        if self.con.is_none() {
+            let url = self.shared.router.primary();
+            self.con = if self.shared.router.chaos {
+                self.shared.router.connect_primary(&url).ok()
+            } else {
+                connect(&url).ok()
+            };
+        }
+        self.con.is_some()
     }
 
     fn sample(&mut self, samples: &mut Samples) {

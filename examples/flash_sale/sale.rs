@@ -23,9 +23,9 @@ pub const USER_LIMIT: usize = 4;
 const JOURNAL_MAXAGE_MS: u64 = 3_600_000;
 // Under --chaos a restart happens after more than HEARTBEAT of downtime, and long-lived
 // sessions must outlive every fault: the lifetimes are longer.
-const CHAOS_HEARTBEAT_MS: u64 = 20_000;
-const CHAOS_CLAIM_TTL_MS: u64 = 20_000;
-const CHAOS_PASS_TTL_MS: u64 = 40_000;
+const CHAOS_HEARTBEAT_MS: u64 = 10_000;
+const CHAOS_CLAIM_TTL_MS: u64 = 15_000;
+const CHAOS_PASS_TTL_MS: u64 = 45_000;
 const CHAOS_HOLD_TTL_MS: u64 = 10_000;
 const CHAOS_JOURNAL_MAXAGE_MS: u64 = 6 * 3_600_000;
 

@@ -19,7 +19,7 @@ use seatq_testkit::rng::Rng;
 use crate::options::Options;
 use crate::plan::{Plan, WaitingFate, COMPACTION_THRESHOLD};
 use crate::run::Shared;
-use crate::sale::{Sale, SEAT_CHUNK};
+use crate::sale::Sale;
 use crate::seat_map::SeatMap;
 use crate::stats::{Expect, Lag, Outcome, Stats};
 pub use request::Request;
@@ -167,10 +167,7 @@ impl<'a> Worker<'a> {
             active: shoppers.len(),
             shoppers,
             schedule: BinaryHeap::new(),
-            seat_map: SeatMap {
-                available: vec![false; sale.seat_names.len()],
-                refreshed_at: None,
-            },
+            seat_map: SeatMap::new(sale.seat_names.len()),
             sold_out: false,
             next_inventory_check: 0,
             in_line: 0,
@@ -282,9 +279,7 @@ impl<'a> Worker<'a> {
             Step::Claim => Request::Claim(slot),
             Step::Shop => {
                 let wants = s.plan.wants;
-                if self.seat_map.is_stale(now) {
-                    self.refresh_seat_map()?;
-                }
+                self.seat_map.update(&self.shared.seat_map);
                 // Nothing left on the map: guess one seat, so the server says SOLD_OUT or
                 // that seats came back (SEAT_UNAVAILABLE, and the map is read again).
                 let seats = self.seat_map.pick(wants, &mut self.rng).unwrap_or_else(|| {
@@ -326,13 +321,4 @@ impl<'a> Worker<'a> {
         }))
     }
 
-    fn refresh_seat_map(&mut self) -> Result<(), String> {
-        let chunks = (0..self.sale.seat_names.len())
-            .step_by(SEAT_CHUNK)
-            .map(Request::SeatMap)
-            .collect();
-        self.exchange(chunks)?;
-        self.seat_map.refreshed_at = Some(self.shared.now_us());
-        Ok(())
-    }
 }

@@ -10,7 +10,6 @@ use super::{Exit, Step, Worker, LINGER_POLL_US, MIN_POLL_US};
 use crate::plan::{CalledFate, WaitingFate, PAGE_LOAD_US, RETRY_JOIN_US};
 use crate::reply::{describe, field_int, field_text};
 use crate::sale::{user_name, USER_LIMIT};
-use crate::seat_map::SEAT_MAP_MAX_AGE_US;
 use crate::stats::Expect;
 
 /// Clock granularity between this process and the server (same machine, ms).
@@ -65,7 +64,6 @@ impl Worker<'_> {
             Request::LingerStatus(slot) => self.on_linger_status(slot, &reply, now),
             Request::LingerCheck(slot, stage) => self.on_linger_check(slot, stage, &reply, now),
             Request::Resolve(slot) => self.on_resolve(slot, &reply, now),
-            Request::SeatMap(first) => self.on_seat_map(first, &reply),
             Request::Inventory => self.on_inventory(&reply, now),
         }
     }
@@ -409,11 +407,10 @@ impl Worker<'_> {
         }
         // After a guess on an empty map, seats exist that the map does not show yet: look
         // again once it has been read again.
-        let at = match self.seat_map.refreshed_at {
-            Some(read) if !self.seat_map.available.contains(&true) => {
-                now.max(read + SEAT_MAP_MAX_AGE_US)
-            }
-            _ => now,
+        let at = if self.seat_map.version > 0 && !self.seat_map.available.contains(&true) {
+            now.max(self.seat_map.next_reading_us())
+        } else {
+            now
         };
         self.wake(slot, at);
     }
@@ -589,9 +586,11 @@ impl Worker<'_> {
                 self.wake(slot, now);
             }
             _ => {
+                // Neither held nor sold: the confirm was not applied and the hold lapsed
+                // (checked against its deadline).
                 self.give_up_hold(slot);
-                if self.lapse(slot, Deadline::Hold, "hold lapsed before the confirm") != Lapse::Fault {
-                    self.unexpected(slot, "SEAT.STATUS after a lost SEAT.CONFIRM", reply);
+                if self.lapse(slot, Deadline::Hold, "hold lapsed before the confirm") == Lapse::Slow {
+                    self.outcome.late_confirms += 1;
                 }
                 self.finish(slot);
             }
@@ -723,17 +722,6 @@ impl Worker<'_> {
                 self.expect(slot, Expect::SessionLeft, now);
             }
             self.finish(slot);
-        }
-    }
-
-    fn on_seat_map(&mut self, first: usize, reply: &Value) {
-        let Value::Array(records) = reply else {
-            return self
-                .outcome
-                .record_unexpected(format!("SEAT.STATUS: {}", describe(reply)));
-        };
-        for (i, record) in records.iter().enumerate() {
-            self.seat_map.available[first + i] = field_text(record, "state") == "available";
         }
     }
 

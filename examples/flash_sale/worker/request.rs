@@ -1,7 +1,7 @@
 //! The commands a worker sends for its users.
 
 use super::{Exit, Worker};
-use crate::sale::{user_name, SEAT_CHUNK};
+use crate::sale::user_name;
 use crate::stats::Command;
 
 /// A command in flight, and whom it is for.
@@ -22,7 +22,6 @@ pub enum Request {
     LingerCheck(usize, u8),
     /// SEAT.STATUS of the user's seats, after a hold or confirm whose reply was lost.
     Resolve(usize),
-    SeatMap(usize),
     Inventory,
 }
 
@@ -37,7 +36,7 @@ impl Request {
             Request::Leave(..) | Request::LingerCheck(..) => Command::Leave,
             Request::Hold(_) | Request::ExtraHold(..) => Command::SeatHold,
             Request::Confirm(_) => Command::SeatConfirm,
-            Request::SeatMap(_) | Request::Resolve(_) => Command::SeatStatus,
+            Request::Resolve(_) => Command::SeatStatus,
             Request::Inventory => Command::SeatInfo,
         }
     }
@@ -56,7 +55,7 @@ impl Request {
             | Request::LingerStatus(s)
             | Request::LingerCheck(s, _)
             | Request::Resolve(s) => Some(s),
-            Request::SeatMap(_) | Request::Inventory => None,
+            Request::Inventory => None,
         }
     }
 
@@ -149,14 +148,6 @@ impl Worker<'_> {
                 cmd.arg(key);
                 for &seat in &self.shoppers[slot].seats {
                     cmd.arg(&names[seat]);
-                }
-                cmd
-            }
-            Request::SeatMap(first) => {
-                let mut cmd = redis::cmd("SEAT.STATUS");
-                cmd.arg(key);
-                for name in names.iter().skip(first).take(SEAT_CHUNK) {
-                    cmd.arg(name);
                 }
                 cmd
             }
