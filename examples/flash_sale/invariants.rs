@@ -168,9 +168,10 @@ pub fn check_invariants(ev: &Evidence) -> Vec<Check> {
         name: "sold + held + available == total",
         ok: sold + held + available == total && held == 0 && outcome.inventory_mismatches.is_empty(),
         detail: format!(
-            "{sold} + {held} + {available} == {total} at the end (after {:.1} s of settling), \
-             {} of {} samples during the sale off{}",
+            "{sold} + {held} + {available} == {total} at the end (after {:.1} s of settling, \
+             {:.1} s of it reading the journal), {} of {} samples during the sale off{}",
             end.settle_secs,
+            end.journal_secs,
             outcome.inventory_mismatches.len(),
             outcome.inventory_samples,
             first(&outcome.inventory_mismatches)

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use redis::Connection;
 use seatq_testkit::field;
-use seatq_testkit::journal::{journal_range, JournalEntry};
+use seatq_testkit::journal::{into_entries, JournalEntry};
 
 use crate::sale::Sale;
 use crate::stats::SHOWN_PROBLEMS;
@@ -148,7 +148,14 @@ impl Replay {
     /// Reads the entries appended since the last call.
     pub fn catch_up(&mut self, con: &mut Connection, sale: &Sale) -> redis::RedisResult<()> {
         loop {
-            let entries = journal_range(con, &sale.journal, &self.next_bound(), Some(JOURNAL_CHUNK))?;
+            let reply: redis::Value = redis::cmd("XRANGE")
+                .arg(&sale.journal)
+                .arg(self.next_bound())
+                .arg("+")
+                .arg("COUNT")
+                .arg(JOURNAL_CHUNK)
+                .query(con)?;
+            let entries = into_entries(reply);
             let complete = entries.len() < JOURNAL_CHUNK;
             self.apply_all(entries, sale);
             if complete {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use redis::{Connection, Value};
-use seatq_testkit::journal::entries;
+use seatq_testkit::journal::into_entries;
 
 use crate::query;
 use crate::replay::{Replay, SeatFate, SessionEnd, TicketFate};
@@ -25,6 +25,8 @@ pub struct FinalState {
     pub replay: Replay,
     /// Seconds waited for the last holds and sessions to lapse and be returned.
     pub settle_secs: f64,
+    /// Seconds spent reading (and replaying) the journal.
+    pub journal_secs: f64,
     /// Expectations not met yet whose deadline had not come at the end.
     pub pending: Vec<Expectation>,
 }
@@ -86,10 +88,13 @@ pub fn settle(con: &mut Connection, sale: &Sale, shared: &Shared, outcome: &Outc
         .max()
         .unwrap_or(0);
     let mut replay = Replay::new(sale.seat_names.len());
+    let mut journal_secs = 0.0;
     loop {
+        let reading = Instant::now();
         replay
             .catch_up(con, sale)
             .unwrap_or_else(|e| crate::fail(&format!("XRANGE of the journal failed: {e}")));
+        journal_secs += reading.elapsed().as_secs_f64();
         let lapsed = count(&seat_info(con, sale), "holds_expired_total");
         let holds_done = replay.expired_holds.len() as u64 >= lapsed;
         let now = shared.now_us();
@@ -133,9 +138,12 @@ pub fn settle(con: &mut Connection, sale: &Sale, shared: &Shared, outcome: &Outc
     let replies: Vec<Value> = pipe
         .query(con)
         .unwrap_or_else(|e| crate::fail(&format!("reading the final state (MULTI/EXEC): {e}")));
-    replay.apply_all(entries(&replies[2]), sale);
+    let mut replies = replies.into_iter();
+    let queue_info = replies.next().expect("QUEUE.INFO");
+    let seat_info = replies.next().expect("SEAT.INFO");
+    replay.apply_all(into_entries(replies.next().expect("XRANGE")), sale);
     let mut seats = Vec::with_capacity(sale.seat_names.len());
-    for records in &replies[3..] {
+    for records in replies {
         let Value::Array(records) = records else {
             crate::fail(&format!("SEAT.STATUS answered {records:?}"));
         };
@@ -149,15 +157,13 @@ pub fn settle(con: &mut Connection, sale: &Sale, shared: &Shared, outcome: &Outc
         }));
     }
     spinner.finish_and_clear();
-    let mut replies = replies.into_iter();
-    let queue_info = replies.next().expect("QUEUE.INFO");
-    let seat_info = replies.next().expect("SEAT.INFO");
     FinalState {
         seats,
         seat_info,
         queue_info,
         replay,
         settle_secs,
+        journal_secs,
         pending,
     }
 }

@@ -177,6 +177,17 @@ impl Worker<'_> {
             Some(("DUPLICATE", ticket)) if uncertain && serial_of(ticket).is_some() => {
                 (ticket.to_string(), true)
             }
+            // Applied, and its ticket ended since (it lapsed during the outage that lost the
+            // reply): the key is spent, the user joins again with a new one.
+            Some(("DUPLICATE", _))
+                if uncertain
+                    && self.lapse(slot, Deadline::Heartbeat, "join applied, ticket lapsed: joins again")
+                        == Lapse::Fault =>
+            {
+                self.shoppers[slot].joins += 1;
+                self.wake(slot, now);
+                return;
+            }
             Some(_) => {
                 self.unexpected(slot, "QUEUE.ENQUEUE", reply);
                 return self.finish(slot);
