@@ -6,7 +6,7 @@ use crate::event::Event;
 use crate::ffi::value::{DigestSink, ModuleType, ModuleValue, RdbSink, RdbSource};
 use crate::persistence::{self, ENCODING_VERSION};
 use crate::replication::SNAPSHOT;
-use crate::{metrics, random, schedule};
+use crate::{metrics, schedule};
 
 pub static EVENT_TYPE: ModuleType<Event> = ModuleType::new("seatq-evt", ENCODING_VERSION);
 
@@ -16,7 +16,7 @@ impl ModuleValue for Event {
         version: i32,
         key: Option<(i32, &[u8])>,
     ) -> Result<Self, String> {
-        let mut event = persistence::load(source, version, random::secret)?;
+        let mut event = persistence::load(source, version)?;
         // Every path that brings an event into the keyspace without a seatq command (RDB load,
         // full sync, RESTORE, MIGRATE) passes here: its upkeep is due at once.
         event.upkeep_due = Some(0);
@@ -63,10 +63,9 @@ impl ModuleValue for Event {
 
     fn copy(&self, _to: &[u8]) -> Option<Self> {
         let bytes = persistence::to_bytes(self);
-        let mut copy = persistence::from_bytes(&bytes, ENCODING_VERSION, random::secret).ok()?;
-        // The copy's journal is another key, not written yet.
-        copy.journal_started = false;
+        let mut copy = persistence::from_bytes(&bytes, ENCODING_VERSION).ok()?;
         copy.upkeep_due = Some(0);
+
         metrics::event_stored(&copy);
         Some(copy)
     }

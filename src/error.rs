@@ -23,6 +23,8 @@ pub enum SeatqError {
     TryAgain(String),
     /// The line takes no new joins (QUEUE.CLOSE or CLOSES-AT).
     Closed,
+    /// The event has not opened: the pre-queue's order is not revealed (RANGE, DEQUEUE).
+    NotOpen,
     SeatUnavailable(Vec<u8>),
     /// Not enough stock; the detail says how much is left (empty for named seats).
     SoldOut(String),
@@ -53,6 +55,7 @@ impl SeatqError {
             SeatqError::JournalUnavailable(_) => "JOURNAL_UNAVAILABLE",
             SeatqError::TryAgain(_) => "TRYAGAIN",
             SeatqError::Closed => "CLOSED",
+            SeatqError::NotOpen => "NOT_OPEN",
             SeatqError::Duplicate(_) => "DUPLICATE",
             SeatqError::NoSuchTicket(_) => "NO_SUCH_TICKET",
             SeatqError::NoSuchEvent => "NO_SUCH_EVENT",
@@ -71,6 +74,24 @@ impl SeatqError {
         }
     }
 
+    /// The error line as `message` gives it, piece by piece; NOT_READY (what every waiting
+    /// poll of QUEUE.ADMIT gets) without `fmt`.
+    pub fn write_message(&self, mut push: impl FnMut(&[u8])) {
+        match self {
+            SeatqError::NotReady {
+                position,
+                retry_after_ms,
+            } => {
+                let mut number = itoa::Buffer::new();
+                push(b"NOT_READY position ");
+                push(number.format(*position).as_bytes());
+                push(b" retry_after_ms ");
+                push(number.format(*retry_after_ms).as_bytes());
+            }
+            other => push(other.message().as_bytes()),
+        }
+    }
+
     /// The full error line, without the leading `-`.
     pub fn message(&self) -> String {
         let detail = match self {
@@ -84,6 +105,10 @@ impl SeatqError {
             SeatqError::Duplicate(None) => "the idempotency key was already used".into(),
             SeatqError::JournalUnavailable(m) | SeatqError::TryAgain(m) => m.clone(),
             SeatqError::Closed => "the line is closed to new joins".into(),
+            SeatqError::NotOpen => {
+                "the event has not opened: the pre-queue's order is drawn in secret until OPENS-AT"
+                    .into()
+            }
             SeatqError::NoSuchTicket(t) => printable(t),
             SeatqError::NoSuchEvent => "no such event".to_string(),
             SeatqError::SeatUnavailable(s)
@@ -139,5 +164,21 @@ mod tests {
             SeatqError::Duplicate(Some("5.00ff".into())).message(),
             "DUPLICATE 5.00ff"
         );
+    }
+
+    #[test]
+    fn written_messages_are_the_messages() {
+        for e in [
+            SeatqError::NotReady {
+                position: 12_345,
+                retry_after_ms: 0,
+            },
+            SeatqError::Closed,
+            SeatqError::TicketEnded("left"),
+        ] {
+            let mut line = Vec::new();
+            e.write_message(|piece| line.extend_from_slice(piece));
+            assert_eq!(line, e.message().as_bytes());
+        }
     }
 }

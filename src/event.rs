@@ -51,9 +51,11 @@ pub struct Event {
     /// The last journal entry ID handed out; new IDs are strictly greater.
     pub last_id: EntryId,
     pub totals: Totals,
-    /// seatq created this event's journal stream (and JOURNAL was not set since): a missing
-    /// journal then means it is elsewhere (slot migration) or was deleted.
-    pub journal_started: bool,
+    /// The journal stream seatq started for this event (until JOURNAL is set again). The name
+    /// is kept, not a flag: under another name (RENAME, COPY, RESTORE as a new key) the event
+    /// has started no journal yet. A missing journal it did start is elsewhere (a slot
+    /// migration moving the two keys one at a time) or was deleted.
+    pub journal: Option<Box<[u8]>>,
     /// Derived, not stored: when upkeep is next due (kept by the write path, read by commands
     /// and the schedule), and when the journal may next need trimming (0: unknown yet).
     pub upkeep_due: Option<u64>,
@@ -248,7 +250,7 @@ impl Event {
             },
             last_id: EntryId::default(),
             totals: Totals::default(),
-            journal_started: false,
+            journal: None,
             upkeep_due: None,
             journal_trim_at: 0,
         }
@@ -517,7 +519,8 @@ impl Event {
                 Setting::Rate => self.budget.rescale(self.config.get(Setting::Rate), value),
                 // Setting JOURNAL (even to its current value) forgets the old stream: the next
                 // journaled write starts a new one if it is missing.
-                Setting::Journal => self.journal_started = false,
+                Setting::Journal => self.journal = None,
+
                 Setting::JournalMaxAge => self.journal_trim_at = 0,
                 _ => {}
             }

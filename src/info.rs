@@ -1,10 +1,9 @@
-//! `INFO seatq`: field names are documented with their Prometheus names.
-
-use std::sync::atomic::Ordering;
+//! `INFO seatq`: one line per metric, dict fields for labelled families. docs/operations.md
+//! lists every field with the Prometheus metric the exporter makes of it.
 
 use redis_module::raw;
 
-use crate::metrics::{self, *};
+use crate::metrics::{self, LATENCY_BOUNDS_US};
 
 pub extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: std::ffi::c_int) {
     let _ = std::panic::catch_unwind(|| {
@@ -13,38 +12,49 @@ pub extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: std
         for (name, value) in [
             ("events", events),
             ("tickets_waiting", waiting),
-            ("sessions_active", sessions),
-            ("holds_active", holds),
+            ("sessions", sessions),
+            ("holds", holds),
         ] {
             raw::add_info_field_long_long(ctx, name, value);
         }
         for (name, counter) in [
-            ("holds_expired_total", &HOLDS_EXPIRED),
-            ("passes_issued_total", &PASSES_ISSUED),
-            ("tickets_expired_total", &TICKETS_EXPIRED),
-            ("enqueue_duplicates_total", &DUPLICATES),
-            ("journal_entries_total", &JOURNAL_ENTRIES),
-            ("timer_runs_total", &TIMER_RUNS),
+            ("journal_entries_total", &metrics::JOURNAL_ENTRIES),
+            ("timer_runs_total", &metrics::TIMER_RUNS),
         ] {
-            raw::add_info_field_unsigned_long_long(ctx, name, counter.load(Ordering::Relaxed));
+            raw::add_info_field_unsigned_long_long(
+                ctx,
+                name,
+                counter.load(std::sync::atomic::Ordering::Relaxed),
+            );
         }
-        let Snapshot { commands, errors } = metrics::snapshot();
-        let usec = |ns: u64| format!("{:.2}", ns as f64 / 1000.0);
-        for (command, stats) in commands {
-            let h = &stats.latency;
-            raw::add_info_begin_dict_field(ctx, &format!("cmd_{}", command.replace('.', "_")));
-            raw::add_info_field_unsigned_long_long(ctx, "calls", h.count);
+        raw::add_info_begin_dict_field(ctx, "effects_total");
+        for (name, n) in metrics::effects() {
+            raw::add_info_field_unsigned_long_long(ctx, name, n);
+        }
+        raw::add_info_end_dict_field(ctx);
+        let snapshot = metrics::snapshot();
+        raw::add_info_begin_dict_field(ctx, "errors_total");
+        for (code, n) in &snapshot.errors {
+            raw::add_info_field_unsigned_long_long(ctx, code, *n);
+        }
+        raw::add_info_end_dict_field(ctx);
+        for (command, stats) in &snapshot.commands {
+            let name = command.replace('.', "_");
+            raw::add_info_begin_dict_field(ctx, &format!("cmd_{name}"));
+            raw::add_info_field_unsigned_long_long(ctx, "calls", stats.calls);
             raw::add_info_field_unsigned_long_long(ctx, "failed", stats.failed);
-            raw::add_info_field_str(ctx, "usec", &usec(h.sum_ns));
-            for (name, q) in [("p50_usec", 0.5), ("p95_usec", 0.95), ("p99_usec", 0.99)] {
-                raw::add_info_field_str(ctx, name, &usec(h.quantile(q)));
-            }
-            raw::add_info_field_str(ctx, "max_usec", &usec(h.max_ns));
+            raw::add_info_field_unsigned_long_long(ctx, "usec", stats.sum_ns / 1000);
             raw::add_info_end_dict_field(ctx);
-        }
-        for (code, count) in errors {
-            raw::add_info_begin_dict_field(ctx, &format!("errors_{code}"));
-            raw::add_info_field_unsigned_long_long(ctx, "count", count);
+            // Cumulative counts per upper bound (microseconds), Prometheus histogram style.
+            raw::add_info_begin_dict_field(ctx, &format!("latency_{name}"));
+            for (bound, count) in LATENCY_BOUNDS_US
+                .iter()
+                .map(|b| b.to_string())
+                .chain(["inf".to_string()])
+                .zip(stats.cumulative())
+            {
+                raw::add_info_field_unsigned_long_long(ctx, &format!("le_{bound}"), count);
+            }
             raw::add_info_end_dict_field(ctx);
         }
     });

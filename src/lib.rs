@@ -19,7 +19,6 @@ mod entry_id;
 mod error;
 mod event;
 mod ffi;
-mod heap;
 mod info;
 mod journal;
 mod metrics;

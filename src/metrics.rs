@@ -1,107 +1,92 @@
-//! What `INFO seatq` reports: per-command calls, failures and latency percentiles, errors by
-//! code, gauges summed over the events in the keyspace, and counters of what happened.
+//! What `INFO seatq` reports, shaped for Prometheus: counters that only grow (calls, errors by
+//! code, every kind of state change), latency as cumulative histogram buckets per command (so
+//! `rate()` and `histogram_quantile()` work over any window and sum across nodes), and gauges
+//! summed over the events in the keyspace.
 //!
-//! Latencies go into a log-linear histogram (8 buckets per power of two, <= 12.5% error) of
-//! fixed size, so memory stays bounded however long the server runs. Gauges are kept by
-//! deltas: every place that stores, changes or frees an event reports it (free may run on a
-//! lazy-free thread, hence atomics).
+//! Gauges are kept by deltas: every place that stores, changes or frees an event reports it
+//! (free may run on a lazy-free thread, hence atomics).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::event::{Effect, Event};
 
-const SUB_BUCKETS: u64 = 8;
-const BUCKETS: usize = 16 + 60 * SUB_BUCKETS as usize;
+/// Upper bounds of the latency buckets, in microseconds (the last bucket is +Inf).
+pub const LATENCY_BOUNDS_US: [u64; 14] = [
+    5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 100_000, 1_000_000,
+];
 
-#[derive(Clone)]
-pub struct Histogram {
-    buckets: Vec<u64>,
-    pub count: u64,
-    pub sum_ns: u64,
-    pub max_ns: u64,
-}
-
-impl Default for Histogram {
-    fn default() -> Self {
-        Self {
-            buckets: vec![0; BUCKETS],
-            count: 0,
-            sum_ns: 0,
-            max_ns: 0,
-        }
-    }
-}
-
-fn bucket_of(ns: u64) -> usize {
-    if ns < 16 {
-        return ns as usize;
-    }
-    let msb = 63 - u64::from(ns.leading_zeros());
-    let sub = (ns >> (msb - 3)) & (SUB_BUCKETS - 1);
-    (16 + (msb - 4) * SUB_BUCKETS + sub) as usize
-}
-
-/// The largest value that falls in bucket `b`.
-fn bucket_top(b: usize) -> u64 {
-    if b < 16 {
-        return b as u64;
-    }
-    let (octave, sub) = (
-        (b as u64 - 16) / SUB_BUCKETS + 4,
-        (b as u64 - 16) % SUB_BUCKETS,
-    );
-    let step = 1u64 << (octave - 3);
-    (1u64 << octave) + (sub + 1) * step - 1
-}
-
-impl Histogram {
-    pub fn record(&mut self, ns: u64) {
-        self.buckets[bucket_of(ns).min(BUCKETS - 1)] += 1;
-        self.count += 1;
-        self.sum_ns = self.sum_ns.saturating_add(ns);
-        self.max_ns = self.max_ns.max(ns);
-    }
-
-    /// The `q` quantile (0..=1), as the top of its bucket, never above the maximum seen.
-    pub fn quantile(&self, q: f64) -> u64 {
-        if self.count == 0 {
-            return 0;
-        }
-        let rank = ((self.count as f64) * q).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        for (b, &n) in self.buckets.iter().enumerate() {
-            seen += n;
-            if seen >= rank {
-                return bucket_top(b).min(self.max_ns);
-            }
-        }
-        self.max_ns
-    }
-}
-
-#[derive(Default, Clone)]
+/// One command's calls, failures, total time and latency buckets (not cumulative here).
+#[derive(Clone, Default)]
 pub struct CommandStats {
+    pub calls: u64,
     pub failed: u64,
-    pub latency: Histogram,
+    pub sum_ns: u64,
+    pub buckets: [u64; LATENCY_BOUNDS_US.len() + 1],
+}
+
+impl CommandStats {
+    fn record(&mut self, ns: u64) {
+        self.calls += 1;
+        self.sum_ns = self.sum_ns.saturating_add(ns);
+        let b = LATENCY_BOUNDS_US
+            .iter()
+            .position(|&bound| ns <= bound * 1000)
+            .unwrap_or(LATENCY_BOUNDS_US.len());
+        self.buckets[b] += 1;
+    }
+
+    /// Calls at or under each bound, the last one (+Inf) being every call.
+    pub fn cumulative(&self) -> impl Iterator<Item = u64> + '_ {
+        self.buckets.iter().scan(0, |sum, &n| {
+            *sum += n;
+            Some(*sum)
+        })
+    }
 }
 
 #[derive(Default)]
 struct Calls {
-    commands: HashMap<&'static str, CommandStats>,
-    errors: HashMap<&'static str, u64>,
+    commands: BTreeMap<&'static str, CommandStats>,
+    errors: BTreeMap<&'static str, u64>,
 }
 
 static CALLS: Mutex<Option<Calls>> = Mutex::new(None);
 
-/// Gauges summed over stored events: events, waiting tickets, live sessions, holds.
+/// Gauges summed over stored events: events, waiting tickets, sessions, holds.
 static GAUGES: [AtomicI64; 4] = [const { AtomicI64::new(0) }; 4];
 
-pub static HOLDS_EXPIRED: AtomicU64 = AtomicU64::new(0);
-pub static PASSES_ISSUED: AtomicU64 = AtomicU64::new(0);
-pub static TICKETS_EXPIRED: AtomicU64 = AtomicU64::new(0);
-pub static DUPLICATES: AtomicU64 = AtomicU64::new(0);
+/// Every kind of state change, by the effect's name.
+const EFFECT_NAMES: [&str; 25] = [
+    "created",
+    "configured",
+    "joined",
+    "touched",
+    "left",
+    "expired",
+    "dequeued",
+    "remembered",
+    "purged",
+    "compacted",
+    "opened",
+    "paused",
+    "resumed",
+    "closed",
+    "reopened",
+    "admitted",
+    "claimed",
+    "renewed",
+    "session_ended",
+    "seats_added",
+    "stock_added",
+    "held",
+    "released",
+    "sold",
+    "hold_expired",
+];
+
+static EFFECTS: [AtomicU64; EFFECT_NAMES.len()] = [const { AtomicU64::new(0) }; EFFECT_NAMES.len()];
 pub static JOURNAL_ENTRIES: AtomicU64 = AtomicU64::new(0);
 pub static TIMER_RUNS: AtomicU64 = AtomicU64::new(0);
 
@@ -110,13 +95,10 @@ pub fn record_call(command: &'static str, ns: u64, error: Option<&'static str>) 
     let mut guard = CALLS.lock().unwrap_or_else(|e| e.into_inner());
     let calls = guard.get_or_insert_with(Calls::default);
     let stats = calls.commands.entry(command).or_default();
-    stats.latency.record(ns);
+    stats.record(ns);
     if let Some(code) = error {
         stats.failed += 1;
         *calls.errors.entry(code).or_default() += 1;
-        if code == "DUPLICATE" {
-            DUPLICATES.fetch_add(1, Ordering::Relaxed);
-        }
     }
 }
 
@@ -134,15 +116,14 @@ pub fn snapshot() -> Snapshot {
             errors: Vec::new(),
         };
     };
-    let mut commands: Vec<_> = calls
-        .commands
-        .iter()
-        .map(|(k, v)| (*k, v.clone()))
-        .collect();
-    commands.sort_by_key(|c| c.0);
-    let mut errors: Vec<_> = calls.errors.iter().map(|(k, v)| (*k, *v)).collect();
-    errors.sort_unstable();
-    Snapshot { commands, errors }
+    Snapshot {
+        commands: calls
+            .commands
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect(),
+        errors: calls.errors.iter().map(|(k, v)| (*k, *v)).collect(),
+    }
 }
 
 /// An event's share of the gauges.
@@ -194,15 +175,48 @@ pub fn journal_entry() {
     JOURNAL_ENTRIES.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Counts what an applied effect did.
+/// The name of an effect's kind (as in INFO's `seatq_effects_total`).
+fn effect_index(effect: &Effect) -> usize {
+    match effect {
+        Effect::Created { .. } => 0,
+        Effect::Configured(_) => 1,
+        Effect::Joined { .. } => 2,
+        Effect::Touched { .. } => 3,
+        Effect::Left { .. } => 4,
+        Effect::Expired { .. } => 5,
+        Effect::Dequeued { .. } => 6,
+        Effect::Remembered(_) => 7,
+        Effect::Purged { .. } => 8,
+        Effect::Compacted { .. } => 9,
+        Effect::Opened { .. } => 10,
+        Effect::Paused { .. } => 11,
+        Effect::Resumed { .. } => 12,
+        Effect::Closed { .. } => 13,
+        Effect::Reopened { .. } => 14,
+        Effect::Admitted { .. } => 15,
+        Effect::Claimed { .. } => 16,
+        Effect::Renewed { .. } => 17,
+        Effect::SessionEnded { .. } => 18,
+        Effect::SeatsAdded { .. } => 19,
+        Effect::StockAdded { .. } => 20,
+        Effect::Held { .. } => 21,
+        Effect::Released { .. } => 22,
+        Effect::Sold { .. } => 23,
+        Effect::HoldExpired { .. } => 24,
+    }
+}
+
+/// Counts an applied effect (on every copy: replicas count what they apply).
 pub fn count_effect(effect: &Effect) {
-    let counter = match effect {
-        Effect::HoldExpired { .. } => &HOLDS_EXPIRED,
-        Effect::Admitted { .. } => &PASSES_ISSUED,
-        Effect::Expired { .. } => &TICKETS_EXPIRED,
-        _ => return,
-    };
-    counter.fetch_add(1, Ordering::Relaxed);
+    EFFECTS[effect_index(effect)].fetch_add(1, Ordering::Relaxed);
+}
+
+/// (name, count) of every kind of state change.
+pub fn effects() -> impl Iterator<Item = (&'static str, u64)> {
+    EFFECT_NAMES
+        .iter()
+        .zip(&EFFECTS)
+        .map(|(name, n)| (*name, n.load(Ordering::Relaxed)))
 }
 
 /// (events, tickets waiting, sessions, holds).
@@ -215,31 +229,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buckets_are_ordered_and_tight() {
-        let mut last = 0;
-        for ns in [0u64, 1, 15, 16, 17, 100, 1_000, 12_345, 999_999, 1 << 40] {
-            let b = bucket_of(ns);
-            assert!(b >= last);
-            last = b;
-            assert!(bucket_top(b) >= ns, "{ns} fits its bucket");
-            assert!(
-                bucket_top(b) as f64 <= ns as f64 * 1.125 + 1.0,
-                "{ns}: bucket too wide"
-            );
+    fn buckets_are_cumulative_and_bounded() {
+        let mut stats = CommandStats::default();
+        for ns in [1_000, 4_999, 5_000, 5_001, 999_000, 2_000_000_000] {
+            stats.record(ns);
         }
-    }
-
-    #[test]
-    fn quantiles_within_an_eighth() {
-        let mut h = Histogram::default();
-        for v in 1..=1000u64 {
-            h.record(v * 1000);
-        }
-        for (q, exact) in [(0.5, 500_000.0), (0.95, 950_000.0), (0.99, 990_000.0)] {
-            let got = h.quantile(q) as f64;
-            assert!(got >= exact && got <= exact * 1.125, "q{q}: {got}");
-        }
-        assert_eq!(h.quantile(1.0), 1_000_000);
-        assert_eq!(Histogram::default().quantile(0.5), 0);
+        let cumulative: Vec<u64> = stats.cumulative().collect();
+        assert_eq!(cumulative.len(), LATENCY_BOUNDS_US.len() + 1);
+        assert_eq!(cumulative[0], 3, "up to 5 us: 1, 4.999 and 5.0 us");
+        assert_eq!(cumulative[1], 4, "5.001 us falls under 10 us");
+        assert_eq!(cumulative[7], 5, "999 us under 1 ms");
+        assert_eq!(*cumulative.last().unwrap(), 6, "+Inf counts every call");
+        assert!(cumulative.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(stats.calls, 6);
     }
 }

@@ -14,10 +14,23 @@ use crate::datatype::EVENT_TYPE;
 use crate::ffi::{events, Ctx};
 use crate::schedule;
 
-/// Module arguments are `name value` pairs of settings (`heartbeat-ms 30000`, with or without the
-/// `seatq.` prefix). They set the defaults before configs from redis.conf are applied.
-fn parse_module_args(args: &[RedisString]) -> Result<Vec<i64>, String> {
-    let mut defaults: Vec<i64> = SETTINGS.iter().map(|s| s.default).collect();
+/// The upkeep timer's longest sleep: not an event setting.
+const TIMER_INTERVAL: (&str, i64, i64, i64) = ("timer-interval-ms", 100, 10, 1000);
+
+/// What the module arguments set: the defaults of event settings and the timer interval.
+struct ModuleArgs {
+    defaults: Vec<i64>,
+    timer_interval_ms: i64,
+}
+
+/// Module arguments are `name value` pairs of integer configs (`heartbeat-ms 30000`, with or
+/// without the `seatq.` prefix), applied before configs from redis.conf. `pass-keys` is refused
+/// here: MODULE LIST shows module arguments to anyone allowed to run it.
+fn parse_module_args(args: &[RedisString]) -> Result<ModuleArgs, String> {
+    let mut parsed = ModuleArgs {
+        defaults: SETTINGS.iter().map(|s| s.default).collect(),
+        timer_interval_ms: TIMER_INTERVAL.1,
+    };
     if args.len() % 2 != 0 {
         return Err("module arguments must be name value pairs".into());
     }
@@ -27,25 +40,26 @@ fn parse_module_args(args: &[RedisString]) -> Result<Vec<i64>, String> {
             .strip_prefix("seatq.")
             .unwrap_or(&name)
             .to_ascii_lowercase();
-        let index = SETTINGS
-            .iter()
-            .position(|s| s.module_config == name)
-            .ok_or_else(|| format!("unknown seatq module argument '{name}'"))?;
-        let spec = &SETTINGS[index];
-        let value: i64 = pair[1]
+        if name == "pass-keys" {
+            return Err("give seatq.pass-keys in redis.conf (or CONFIG SET), not as a module argument: MODULE LIST would show the keys".into());
+        }
+        let (slot, min, max) = match SETTINGS.iter().position(|s| s.module_config == name) {
+            Some(i) => (&mut parsed.defaults[i], SETTINGS[i].min, SETTINGS[i].max),
+            None if name == TIMER_INTERVAL.0 => (
+                &mut parsed.timer_interval_ms,
+                TIMER_INTERVAL.2,
+                TIMER_INTERVAL.3,
+            ),
+            None => return Err(format!("unknown seatq module argument '{name}'")),
+        };
+        *slot = pair[1]
             .to_string_lossy()
             .parse()
             .ok()
-            .filter(|v| (spec.min..=spec.max).contains(v))
-            .ok_or_else(|| {
-                format!(
-                    "seatq.{name} must be an integer from {} to {}",
-                    spec.min, spec.max
-                )
-            })?;
-        defaults[index] = value;
+            .filter(|v| (min..=max).contains(v))
+            .ok_or_else(|| format!("seatq.{name} must be an integer from {min} to {max}"))?;
     }
-    Ok(defaults)
+    Ok(parsed)
 }
 
 /// `seatq.pass-keys` as a module config: validated on every set, so a bad key list is refused
@@ -75,7 +89,10 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
 }
 
 fn try_init(ctx: &Context, args: &[RedisString]) -> Result<(), String> {
-    let defaults = parse_module_args(args)?;
+    let ModuleArgs {
+        defaults,
+        timer_interval_ms,
+    } = parse_module_args(args)?;
     EVENT_TYPE
         .redis_type()
         .create_data_type(ctx.ctx)
@@ -93,14 +110,14 @@ fn try_init(ctx: &Context, args: &[RedisString]) -> Result<(), String> {
             None,
         );
     }
-    // Not an event setting: the longest the upkeep timer sleeps.
+    crate::timer::TICK_MS.store(timer_interval_ms, Ordering::Relaxed);
     register_i64_configuration(
         ctx,
-        "timer-interval-ms",
+        TIMER_INTERVAL.0,
         &crate::timer::TICK_MS,
-        100,
-        10,
-        1000,
+        timer_interval_ms,
+        TIMER_INTERVAL.2,
+        TIMER_INTERVAL.3,
         ConfigurationFlags::DEFAULT,
         None,
     );
@@ -143,7 +160,7 @@ fn on_keyspace_event(ctx: &Context, _kind: NotifyEvent, event: &str, key: &[u8])
 redis_module! {
     name: "seatq",
     version: 2,
-    allocator: (crate::heap::Shelved<crate::heap::RedisHeap>, crate::heap::Shelved(crate::heap::RedisHeap)),
+    allocator: (crate::ffi::heap::Shelved<crate::ffi::heap::RedisHeap>, crate::ffi::heap::Shelved(crate::ffi::heap::RedisHeap)),
     data_types: [],
     init: init,
     event_handlers: [

@@ -95,14 +95,10 @@ pub fn save(event: &Event, sink: &mut impl Sink) {
     }
     sink.bytes(event.secret.bytes());
     let phase = event.phase;
-    for flag in [
-        phase.opened,
-        phase.paused,
-        phase.closed,
-        event.journal_started,
-    ] {
+    for flag in [phase.opened, phase.paused, phase.closed] {
         sink.unsigned(u64::from(flag));
     }
+    sink.bytes(event.journal.as_deref().unwrap_or_default());
     put_id(sink, event.last_id);
     let t = &event.totals;
     for total in [
@@ -328,15 +324,16 @@ fn load_history(source: &mut impl Source) -> Result<RateHistory, String> {
     Ok(history)
 }
 
-/// Loads an event of encoding `version`. `fresh_secret` gives the secret of an event from a
-/// version that had none.
-pub fn load(
-    source: &mut impl Source,
-    version: i32,
-    fresh_secret: impl FnOnce() -> [u8; SECRET_LEN],
-) -> Result<Event, String> {
+/// Whether `name` is an effect of the first release's `SEATQ.APPLY` (its AOF and replication
+/// stream), which this release does not replay.
+pub fn is_first_release_effect(name: &[u8]) -> bool {
+    v1::EFFECTS.iter().any(|e| e.eq_ignore_ascii_case(name))
+}
+
+/// Loads an event of encoding `version`.
+pub fn load(source: &mut impl Source, version: i32) -> Result<Event, String> {
     let event = match version {
-        1 => v1::load(source, fresh_secret())?,
+        1 => v1::load(source)?,
         ENCODING_VERSION => load_v2(source)?,
         _ => {
             return Err(format!(
@@ -357,7 +354,9 @@ fn load_v2(source: &mut impl Source) -> Result<Event, String> {
         paused: get_bool(source)?,
         closed: get_bool(source)?,
     };
-    event.journal_started = get_bool(source)?;
+    let journal = source.bytes()?;
+    event.journal = (!journal.is_empty()).then(|| journal.into());
+
     event.last_id = get_id(source)?;
     let mut totals = [0u64; 7];
     for total in &mut totals {
@@ -504,13 +503,9 @@ pub fn to_bytes(event: &Event) -> Vec<u8> {
     sink.0
 }
 
-pub fn from_bytes(
-    bytes: &[u8],
-    version: i32,
-    fresh_secret: impl FnOnce() -> [u8; SECRET_LEN],
-) -> Result<Event, String> {
+pub fn from_bytes(bytes: &[u8], version: i32) -> Result<Event, String> {
     let mut source = ByteSource(bytes);
-    let event = load(&mut source, version, fresh_secret)?;
+    let event = load(&mut source, version)?;
     if !source.0.is_empty() {
         return Err("trailing bytes after snapshot".into());
     }
@@ -583,7 +578,7 @@ mod tests {
     fn round_trip_is_exact() {
         let ev = sample();
         let bytes = to_bytes(&ev);
-        let back = from_bytes(&bytes, ENCODING_VERSION, || unreachable!()).unwrap();
+        let back = from_bytes(&bytes, ENCODING_VERSION).unwrap();
         assert_eq!(to_bytes(&back), bytes);
         assert_eq!(back.line.waiting(), ev.line.waiting());
         assert_eq!(back.line.prequeue_waiting(), ev.line.prequeue_waiting());
@@ -617,19 +612,19 @@ mod tests {
         let bytes = to_bytes(&sample());
         for cut in 0..bytes.len() {
             assert!(
-                from_bytes(&bytes[..cut], ENCODING_VERSION, || [0; 32]).is_err(),
+                from_bytes(&bytes[..cut], ENCODING_VERSION).is_err(),
                 "cut at {cut}"
             );
         }
         let mut flipped = bytes.clone();
         for i in 0..flipped.len() {
             flipped[i] ^= 0x55;
-            if let Ok(ev) = from_bytes(&flipped, ENCODING_VERSION, || [0; 32]) {
+            if let Ok(ev) = from_bytes(&flipped, ENCODING_VERSION) {
                 ev.check_invariants().unwrap();
             }
             flipped[i] ^= 0x55;
         }
-        assert!(load(&mut ByteSource(&bytes), 3, || [0; 32])
+        assert!(load(&mut ByteSource(&bytes), 3)
             .err()
             .unwrap()
             .contains("version 3"));

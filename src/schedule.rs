@@ -57,6 +57,7 @@ impl Schedule {
         self.by_due.first().map(|(due, _, _)| *due)
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.by_due.len()
     }

@@ -5,6 +5,8 @@
 //! - the event pass key, which signs passes when no `seatq.pass-keys` are configured.
 
 use hmac::{KeyInit, Mac};
+
+use crate::admission::pass::PassKey;
 use std::hash::Hasher;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
@@ -16,7 +18,7 @@ pub struct EventSecret {
     secret: [u8; SECRET_LEN],
     ticket_key: [u8; 16],
     shuffle_key: [u8; 16],
-    pass_key: [u8; 32],
+    pass_key: PassKey,
 }
 
 impl std::fmt::Debug for EventSecret {
@@ -37,7 +39,7 @@ impl EventSecret {
         Self {
             ticket_key: half(derive(&secret, b"seatq ticket")),
             shuffle_key: half(derive(&secret, b"seatq shuffle")),
-            pass_key: derive(&secret, b"seatq pass"),
+            pass_key: PassKey::event(&derive(&secret, b"seatq pass")),
             secret,
         }
     }
@@ -50,7 +52,7 @@ impl EventSecret {
         self.shuffle_key
     }
 
-    pub fn pass_key(&self) -> &[u8; 32] {
+    pub fn pass_key(&self) -> &PassKey {
         &self.pass_key
     }
 
@@ -64,7 +66,14 @@ impl EventSecret {
 
     /// The ticket a client holds: `<serial>.<tag as 16 hex digits>`.
     pub fn ticket(&self, serial: u32) -> String {
-        format!("{serial}.{:016x}", self.ticket_tag(serial))
+        let mut tag = [0u8; 16];
+        hex::encode_to_slice(self.ticket_tag(serial).to_be_bytes(), &mut tag)
+            .expect("8 bytes fill 16 hex digits");
+        let mut ticket = String::with_capacity(27);
+        ticket.push_str(itoa::Buffer::new().format(serial));
+        ticket.push('.');
+        ticket.push_str(std::str::from_utf8(&tag).expect("hex is ASCII"));
+        ticket
     }
 
     /// The serial of a well-formed ticket whose tag is right; None for anything else, so a
@@ -72,7 +81,13 @@ impl EventSecret {
     pub fn serial_of(&self, ticket: &[u8]) -> Option<u32> {
         let dot = ticket.iter().position(|&b| b == b'.')?;
         let (serial, tag) = (&ticket[..dot], &ticket[dot + 1..]);
-        if serial.is_empty() || serial.len() > 10 || (serial.len() > 1 && serial[0] == b'0') {
+        // Only the canonical form: `parse` alone would also take "+42" and so give every
+        // ticket a second spelling.
+        let canonical = !serial.is_empty()
+            && serial.len() <= 10
+            && serial.iter().all(u8::is_ascii_digit)
+            && (serial.len() == 1 || serial[0] != b'0');
+        if !canonical {
             return None;
         }
         let serial: u32 = std::str::from_utf8(serial).ok()?.parse().ok()?;
@@ -92,6 +107,7 @@ mod tests {
     fn tickets_round_trip_and_guesses_fail() {
         let s = EventSecret::new([9; 32]);
         let t = s.ticket(42);
+        assert_eq!(t, format!("42.{:016x}", s.ticket_tag(42)));
         assert_eq!(s.serial_of(t.as_bytes()), Some(42));
         let other = EventSecret::new([8; 32]);
         assert_eq!(
@@ -108,10 +124,24 @@ mod tests {
         ] {
             assert_eq!(s.serial_of(bad.as_bytes()), None, "{bad}");
         }
-        let upper = t.to_uppercase();
-        assert_eq!(s.serial_of(upper.as_bytes()), None, "one spelling only");
+        for alias in [
+            t.to_uppercase(),
+            format!("+{t}"),
+            format!("0{t}"),
+            format!(" {t}"),
+        ] {
+            assert_eq!(
+                s.serial_of(alias.as_bytes()),
+                None,
+                "one spelling only: {alias}"
+            );
+        }
         // Neighbouring serials have unrelated tags.
         assert_ne!(s.ticket_tag(1) ^ s.ticket_tag(2), 0);
-        assert_ne!(s.shuffle_key(), s.pass_key()[..16]);
+        assert_ne!(
+            s.shuffle_key(),
+            EventSecret::new([8; 32]).shuffle_key(),
+            "keys depend on the secret"
+        );
     }
 }

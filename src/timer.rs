@@ -5,7 +5,8 @@
 //! clients are paused for writes: the work waits, and runs after with the primary's clock.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -27,20 +28,47 @@ const RETRY_AFTER_MS: u64 = 5_000;
 /// The same event's failure is logged at most this often.
 const WARN_EVERY_MS: u64 = 60_000;
 
-static WARNED: Mutex<Option<HashMap<(i32, Vec<u8>), u64>>> = Mutex::new(None);
+/// When each failing event (database, key) was last logged.
+type Warned = HashMap<(i32, Vec<u8>), u64>;
+static WARNED: Mutex<Option<Warned>> = Mutex::new(None);
+
+/// When the timer next fires (server ms) and its ID: a change that makes an event due sooner
+/// moves it earlier, so upkeep never waits a whole interval for what a command made due.
+static NEXT_TICK_AT: AtomicU64 = AtomicU64::new(0);
+static TIMER: AtomicU64 = AtomicU64::new(0);
 
 pub fn start(ctx: &Ctx) {
-    timer::after(ctx, TICK_MS.load(Ordering::Relaxed), tick);
+    arm(ctx, TICK_MS.load(Ordering::Relaxed));
 }
 
+fn arm(ctx: &Ctx, in_ms: i64) {
+    NEXT_TICK_AT.store(ctx.now_ms() + in_ms as u64, Ordering::Relaxed);
+    TIMER.store(timer::after(ctx, in_ms, tick), Ordering::Relaxed);
+}
+
+/// Makes sure the timer fires by `due`. During a tick nothing is armed here: the tick arms the
+/// next one when it ends, from the schedule (and the firing timer must not be cancelled:
+/// Redis frees it after the callback returns).
+pub fn wake_by(ctx: &Ctx, due: u64) {
+    if IN_TICK.load(Ordering::Relaxed) || due >= NEXT_TICK_AT.load(Ordering::Relaxed) {
+        return;
+    }
+    timer::cancel(ctx, TIMER.load(Ordering::Relaxed));
+    arm(ctx, due.saturating_sub(ctx.now_ms()).max(1) as i64);
+}
+
+static IN_TICK: AtomicBool = AtomicBool::new(false);
+
 fn tick(ctx: &Ctx) {
+    IN_TICK.store(true, Ordering::Relaxed);
     let interval = TICK_MS.load(Ordering::Relaxed);
     let next = if ctx.may_decide_writes() {
         run(ctx, interval)
     } else {
         interval
     };
-    timer::after(ctx, next, tick);
+    IN_TICK.store(false, Ordering::Relaxed);
+    arm(ctx, next);
 }
 
 /// One tick's work; returns the milliseconds until the next tick.

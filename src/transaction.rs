@@ -43,7 +43,7 @@ pub struct Transaction<'a> {
     handle: Key,
     /// A new event, stored with its first change (a plan that changes nothing creates nothing).
     pending: Option<Box<Event>>,
-    journal: Option<Stream>,
+    journal: Option<(Stream, Vec<u8>)>,
     journal_appended: bool,
     /// `key effect args effect args ...`
     replicated: ArgList,
@@ -85,6 +85,11 @@ impl<'a> Transaction<'a> {
         self.pending.is_none() && !self.handle.is_empty()
     }
 
+    /// Whether anything was applied so far.
+    pub fn changed(&self) -> bool {
+        self.applied > 0
+    }
+
     /// The stored event, or a new one (module defaults, a fresh secret) that is stored only if
     /// something changes.
     pub fn event(&mut self) -> &mut Event {
@@ -114,6 +119,7 @@ impl<'a> Transaction<'a> {
             settings,
         };
         replication::encode(&created, &mut self.replicated);
+        metrics::count_effect(&created);
         metrics::event_stored(&event);
         self.handle.set_value(&EVENT_TYPE, event);
     }
@@ -131,10 +137,18 @@ impl<'a> Transaction<'a> {
         if self.journal.is_none() {
             let name = journal_key(self.key)?;
             let stream = Stream::open(self.ctx, &name);
-            let started = self.event().journal_started;
+            let started = self.event().journal.as_deref() == Some(&name[..]);
             match stream.state() {
                 StreamState::Stream => {}
                 StreamState::Missing if !started => {}
+                // Outside a cluster no migration moves keys one at a time: the journal was
+                // deleted, and a new one starts.
+                StreamState::Missing if !self.ctx.in_cluster() => {
+                    self.ctx.log_warning(&format!(
+                        "seatq: the journal {} was deleted; a new one starts",
+                        printable(&name)
+                    ));
+                }
                 StreamState::Missing => {
                     return Err(SeatqError::TryAgain(format!(
                         "the journal {} is missing (a slot migration moving it?); if it was deleted, QUEUE.CONFIG {} SET JOURNAL on starts a new one",
@@ -149,9 +163,9 @@ impl<'a> Transaction<'a> {
                     )))
                 }
             }
-            self.journal = Some(stream);
+            self.journal = Some((stream, name));
         }
-        Ok(self.journal.as_ref().expect("opened above"))
+        Ok(&self.journal.as_ref().expect("opened above").0)
     }
 
     /// Journals and applies effects, in order.
@@ -163,6 +177,7 @@ impl<'a> Transaction<'a> {
                     return Err(SeatqError::Invalid("the event already exists".into()));
                 }
                 let event = Event::created(*secret, settings);
+                metrics::count_effect(effect);
                 metrics::event_stored(&event);
                 self.handle.set_value(&EVENT_TYPE, Box::new(event));
                 replication::encode(effect, &mut self.replicated);
@@ -176,16 +191,32 @@ impl<'a> Transaction<'a> {
             }
             self.gauges_before();
             let journaled = self.event().config.journal_on() && effect.journal_id().is_some();
-            if journaled {
+            // The entry describes the event as it is before the effect applies.
+            let record = journaled
+                .then(|| journal::record(effect, self.event()))
+                .flatten();
+            match self.mode {
                 // Before anything of a new event is stored: a refused append creates nothing.
-                self.append(effect)?;
-            }
-            self.store_pending();
-            let event = self.event();
-            if let Err(refusal) = event.apply(effect) {
-                return Err(SeatqError::Internal(format!(
-                    "an effect did not fit the event: {refusal}"
-                )));
+                Mode::Decide => {
+                    if let Some(record) = &record {
+                        self.append(record)?;
+                    }
+                    self.store_pending();
+                    if let Err(refusal) = self.event().apply(effect) {
+                        return Err(SeatqError::Internal(format!(
+                            "an effect did not fit the event: {refusal}"
+                        )));
+                    }
+                }
+                // What was sent is journaled only if it applied.
+                Mode::Replay => {
+                    self.event().apply(effect).map_err(|refusal| {
+                        SeatqError::Invalid(format!("an effect does not fit the event: {refusal}"))
+                    })?;
+                    if let Some(record) = &record {
+                        self.append(record)?;
+                    }
+                }
             }
             metrics::count_effect(effect);
             replication::encode(effect, &mut self.replicated);
@@ -198,12 +229,9 @@ impl<'a> Transaction<'a> {
         Ok(())
     }
 
-    /// Appends the journal entry of `effect` (described from the state before it applies).
-    fn append(&mut self, effect: &Effect) -> Result<(), SeatqError> {
+    /// Appends a journal entry.
+    fn append(&mut self, record: &journal::JournalRecord) -> Result<(), SeatqError> {
         let mode = self.mode;
-        let Some(record) = journal::record(effect, self.event()) else {
-            return Ok(());
-        };
         let ctx = self.ctx;
         let written = match self.journal() {
             Ok(stream) => stream.append(ctx, record.id, &record.fields),
@@ -224,7 +252,7 @@ impl<'a> Transaction<'a> {
             // ends.
             if mode == Mode::Decide {
                 return Err(SeatqError::JournalUnavailable(format!(
-                    "the journal of {} already holds entries at or after {}; delete or trim them to continue",
+                    "the journal of {} already holds entries at or after {}; delete the journal key to start a new one (a stream's last ID never goes back)",
                     printable(self.key),
                     record.id
                 )));
@@ -237,8 +265,15 @@ impl<'a> Transaction<'a> {
         }
         self.journal_appended = true;
         metrics::journal_entry();
+        let name = self
+            .journal
+            .as_ref()
+            .map(|(_, name)| name.clone())
+            .unwrap_or_default();
         let event = self.event();
-        event.journal_started = true;
+        if event.journal.as_deref() != Some(&name[..]) {
+            event.journal = Some(name.into());
+        }
         if event.journal_trim_at == u64::MAX {
             event.journal_trim_at = record
                 .id
@@ -253,7 +288,7 @@ impl<'a> Transaction<'a> {
     pub fn trim_journal(&mut self, now: u64) {
         let event = self.event();
         let max_age = event.config.get(Setting::JournalMaxAge);
-        if !event.journal_started
+        if event.journal.is_none()
             || !event.config.journal_on()
             || max_age == 0
             || now < event.journal_trim_at
@@ -265,28 +300,33 @@ impl<'a> Transaction<'a> {
         };
         let stream = Stream::open(self.ctx, &name);
         let target = EntryId::new(now.saturating_sub(max_age), 0);
-        let first = stream.nth_id(0);
-        let next = match first {
-            None => u64::MAX,
-            Some(first) if first >= target => first.ms.saturating_add(max_age),
-            Some(_) => {
-                let cut = stream.nth_id(TRIM_STEP).map_or(target, |id| id.min(target));
-                if stream.trim_before(cut) > 0 {
-                    let mut args = ArgList::with_capacity(3, 64);
-                    args.push(&name).push(b"MINID").push_id(cut);
-                    self.ctx.replicate(c"XTRIM", &args);
-                    self.ctx
-                        .notify(NotifyClass::Stream, c"xtrim", stream.name());
-                    self.ctx.signal_modified(stream.name());
-                }
-                if cut < target {
-                    now
-                } else {
-                    stream
-                        .nth_id(0)
-                        .map_or(u64::MAX, |f| f.ms.saturating_add(max_age))
-                }
+        // One read of the front, before anything is trimmed: what goes and what stays first.
+        let front = stream.first_ids(TRIM_STEP + 1);
+        let old = front.iter().take_while(|&&id| id < target).count();
+        let next = if old == 0 {
+            front
+                .first()
+                .map_or(u64::MAX, |f| f.ms.saturating_add(max_age))
+        } else {
+            // At most TRIM_STEP entries go per step; if more are old, the next step is due now.
+            let (cut, next) = if old > TRIM_STEP {
+                (front[TRIM_STEP], now)
+            } else {
+                let kept = front.get(old);
+                (
+                    target,
+                    kept.map_or(u64::MAX, |k| k.ms.saturating_add(max_age)),
+                )
+            };
+            if stream.trim_before(cut) > 0 {
+                let mut args = ArgList::with_capacity(3, 64);
+                args.push(&name).push(b"MINID").push_id(cut);
+                self.ctx.replicate(c"XTRIM", &args);
+                self.ctx
+                    .notify(NotifyClass::Stream, c"xtrim", stream.name());
+                self.ctx.signal_modified(stream.name());
             }
+            next
         };
         self.event().journal_trim_at = next;
     }
@@ -308,7 +348,7 @@ impl<'a> Transaction<'a> {
             self.ctx.notify(NotifyClass::Module, name, self.name);
         }
         self.ctx.signal_modified(self.name);
-        if let Some(stream) = self.journal.as_ref().filter(|_| self.journal_appended) {
+        if let Some((stream, _)) = self.journal.as_ref().filter(|_| self.journal_appended) {
             self.ctx.signal_modified(stream.name());
         }
         if let Some(before) = self.gauges.take() {
@@ -327,6 +367,9 @@ impl<'a> Transaction<'a> {
         let due = event.next_due(now);
         event.upkeep_due = due;
         schedule::with(|s| s.set(db, self.key, due));
+        if let Some(due) = due {
+            crate::timer::wake_by(self.ctx, due);
+        }
     }
 }
 

@@ -64,7 +64,11 @@ fn bad_input_table_answers_errors_and_changes_nothing() {
             (vec!["QUEUE.ENQUEUE", "plain", "u3"], "WRONGTYPE"),
             (
                 vec!["QUEUE.ENQUEUE", "{tagged}", "u3"],
-                "WRONGTYPE journal key {tagged}:journal",
+                "JOURNAL_UNAVAILABLE the journal key {tagged}:journal holds a value that is not a stream",
+            ),
+            (
+                vec!["QUEUE.ENQUEUE", "ev", "u3", "DATA", "f", "1", "f", "2"],
+                "ERR DATA names a field twice",
             ),
             (
                 vec!["QUEUE.ENQUEUE", "no}tag", "u3"],
@@ -73,8 +77,24 @@ fn bad_input_table_answers_errors_and_changes_nothing() {
             (vec!["QUEUE.STATUS", "ev"], "ERR wrong number of arguments"),
             (
                 vec!["QUEUE.STATUS", "ev", "1-0", "extra"],
+                "ERR syntax error: name a ticket, or USER and a user",
+            ),
+            (
+                vec!["QUEUE.STATUS", "ev", "USER", "u", "extra"],
                 "ERR wrong number of arguments",
             ),
+            (vec!["QUEUE.STATUS", "ev", "USER", "nobody"], "NO_SUCH_TICKET user nobody"),
+            (vec!["QUEUE.STATUS", "ev", "0.0000000000000000"], "NO_SUCH_TICKET 0.0000000000000000"),
+            (vec!["QUEUE.RENEW", "ev"], "ERR wrong number of arguments"),
+            (vec!["QUEUE.RENEW", "ev", "nope"], "NO_SUCH_TICKET nope"),
+            (vec!["QUEUE.REVOKE", "ev", "USER"], "NO_SUCH_TICKET USER"),
+            (vec!["QUEUE.REVOKE", "plain", "nope"], "WRONGTYPE"),
+            (vec!["QUEUE.VERIFY", "ev"], "ERR wrong number of arguments"),
+            (vec!["QUEUE.STATUS", "missing", "USER", "u"], "NO_SUCH_TICKET user u"),
+            (vec!["QUEUE.PAUSE", "ev", "now"], "ERR wrong number of arguments"),
+            (vec!["QUEUE.RESUME", "plain"], "WRONGTYPE"),
+            (vec!["QUEUE.CLOSE"], "ERR wrong number of arguments"),
+            (vec!["QUEUE.REOPEN", "plain"], "WRONGTYPE"),
             (vec!["QUEUE.STATUS", "ev", "1-0"], "NO_SUCH_TICKET 1-0"),
             (
                 vec!["QUEUE.STATUS", "ev", "garbage\r\n"],
@@ -183,25 +203,19 @@ fn bad_input_table_answers_errors_and_changes_nothing() {
                 "ERR unknown setting 'COLOR'",
             ),
             (vec!["QUEUE.CONFIG", "plain", "GET"], "WRONGTYPE"),
+            // A client never gets to apply effects, well-formed or not.
             (
-                vec!["SEATQ.APPLY", "ev", "JOIN", "1-0"],
-                "ERR wrong number of arguments",
+                vec!["SEATQ.APPLY", "ev", "PAUSED", "99999999999999-0"],
+                "ERR SEATQ.APPLY is internal",
             ),
-            (
-                vec!["SEATQ.APPLY", "ev", "EXPLODE"],
-                "ERR malformed SEATQ.APPLY effect: unknown effect",
-            ),
-            (
-                vec!["SEATQ.APPLY", "ev", "JOIN", "1-0", "5", "\u{7f}junk"],
-                "ERR malformed ticket payload",
-            ),
-            (
-                vec!["SEATQ.APPLY", "ev", "SNAPSHOT", "\u{1}\u{2}\u{3}"],
-                "ERR bad snapshot",
-            ),
-            (vec!["SEATQ.APPLY", "plain", "PURGE", "1"], "WRONGTYPE"),
+            (vec!["SEATQ.APPLY", "ev", "EXPLODE"], "ERR SEATQ.APPLY is internal"),
+            (vec!["SEATQ.APPLY", "ev", "SNAPSHOT", "\u{1}\u{2}\u{3}"], "ERR SEATQ.APPLY is internal"),
+            (vec!["SEATQ.APPLY", "plain", "PURGED", "1", "1"], "ERR SEATQ.APPLY is internal"),
         ];
         assert_refused_unchanged(&mut con, &table);
+        // A deleted event's passes are invalid, like any unknown pass.
+        let verify = record(&ok(&mut con, &["QUEUE.VERIFY", "missing", "x.y.z"]));
+        assert_eq!(text(&verify["state"]), "invalid");
         assert_eq!(
             int(&ok(&mut con, &["EXISTS", "missing", "no}tag", "{tagged}"])),
             0,
@@ -227,6 +241,13 @@ fn bad_input_table_answers_errors_and_changes_nothing() {
             "QUEUE.CONFIG",
             "SEATQ.APPLY",
             "QUEUE.ADMIT",
+            "QUEUE.RENEW",
+            "QUEUE.REVOKE",
+            "QUEUE.VERIFY",
+            "QUEUE.PAUSE",
+            "QUEUE.RESUME",
+            "QUEUE.CLOSE",
+            "QUEUE.REOPEN",
             "SEAT.ADD",
             "SEAT.HOLD",
             "SEAT.RELEASE",

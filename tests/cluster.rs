@@ -6,8 +6,8 @@ use redis::Connection;
 use seatq_testkit::cluster::Cluster;
 use seatq_testkit::*;
 
-fn slot(con: &mut Connection, key: &str) -> i64 {
-    int(&ok(con, &["CLUSTER", "KEYSLOT", key]))
+fn slot(con: &mut Connection, key: &str) -> u16 {
+    int(&ok(con, &["CLUSTER", "KEYSLOT", key])) as u16
 }
 
 #[test]
@@ -32,59 +32,43 @@ fn events_spread_over_the_nodes_route_and_migrate_whole() {
         for e in events {
             assert_eq!(slot(&mut any, e), slot(&mut any, &format!("{e}:journal")));
         }
-        assert_eq!(slot(&mut any, "plain"), slot(&mut any, "{plain}:journal"));
+        assert_eq!(slot(&mut any, "plain"), slot(&mut any, "{plain}.journal"));
 
         // A cluster-aware client runs the flows on every event.
         let mut client = cluster.client();
+        let q = |client: &mut redis::cluster::ClusterConnection, args: &[&str]| -> redis::Value {
+            let mut cmd = redis::cmd(args[0]);
+            for a in &args[1..] {
+                cmd.arg(*a);
+            }
+            cmd.query(client)
+                .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+        };
         for e in events {
-            let (ticket, position): (String, i64) = {
-                let v: redis::Value = redis::cmd("QUEUE.ENQUEUE")
-                    .arg(e)
-                    .arg("alice")
-                    .query(&mut client)
-                    .unwrap();
-                let r = record(&v);
-                (text(&r["ticket"]), int(&r["position"]))
-            };
-            assert_eq!(position, 1);
-            let _: redis::Value = redis::cmd("QUEUE.CONFIG")
-                .arg(e)
-                .arg("SET")
-                .arg("RATE")
-                .arg(1000)
-                .query(&mut client)
-                .unwrap();
-            let admitted: redis::Value = redis::cmd("QUEUE.ADMIT")
-                .arg(e)
-                .arg(&ticket)
-                .query(&mut client)
-                .unwrap();
-            assert_eq!(text(&record(&admitted)["pass"]).len(), 32);
-            let _: i64 = redis::cmd("SEAT.ADD")
-                .arg(e)
-                .arg("A-1")
-                .arg("A-2")
-                .query(&mut client)
-                .unwrap();
-            let _: redis::Value = redis::cmd("SEAT.HOLD")
-                .arg(e)
-                .arg("alice")
-                .arg("A-1")
-                .query(&mut client)
-                .unwrap();
-            let _: redis::Value = redis::cmd("SEAT.CONFIRM")
-                .arg(e)
-                .arg("alice")
-                .arg("A-1")
-                .query(&mut client)
-                .unwrap();
+            q(&mut client, &["QUEUE.CONFIG", e, "SET", "RATE", "1000"]);
+            let joined = record(&q(&mut client, &["QUEUE.ENQUEUE", e, "alice"]));
+            assert_eq!(text(&joined["state"]), "admitted", "called by her own join");
+            let status = record(&q(&mut client, &["QUEUE.STATUS", e, "USER", "alice"]));
+            assert_eq!(
+                text(&status["state"]),
+                "admitted",
+                "the server called alice"
+            );
+            let pass = text(&record(&q(&mut client, &["QUEUE.ADMIT", e, "USER", "alice"]))["pass"]);
+            assert_eq!(pass.split('.').count(), 3, "a JWT");
+            q(&mut client, &["SEAT.ADD", e, "A-1", "A-2"]);
+            q(
+                &mut client,
+                &["SEAT.HOLD", e, "alice", "A-1", "PASS", &pass],
+            );
+            q(&mut client, &["SEAT.CONFIRM", e, "alice", "A-1"]);
             let entries: usize = redis::cmd("XLEN")
                 .arg(format!("{e}:journal"))
                 .query(&mut client)
                 .unwrap();
             assert_eq!(
-                entries, 5,
-                "joined, admitted, held, sold, session_ended in {e}'s journal"
+                entries, 6,
+                "joined, admitted, claimed, held, sold, session_ended in {e}'s journal"
             );
         }
 
@@ -134,39 +118,27 @@ fn events_spread_over_the_nodes_route_and_migrate_whole() {
         let s = slot(&mut any, event);
         let mut src = cluster.nodes[from].connection();
         let mut dst = cluster.nodes[to].connection();
-        let t = {
-            let v: redis::Value = redis::cmd("QUEUE.ENQUEUE")
-                .arg(event)
-                .arg("carol")
-                .query(&mut src)
-                .unwrap();
-            text(&record(&v)["ticket"])
-        };
-        ok(&mut src, &["SEAT.HOLD", event, "carol", "A-2", "TTL", "2"]);
+        ok(&mut src, &["QUEUE.ENQUEUE", event, "carol"]);
+        let t = text(&record(&ok(&mut src, &["QUEUE.STATUS", event, "USER", "carol"]))["ticket"]);
+        let pass = text(&record(&ok(&mut src, &["QUEUE.ADMIT", event, "USER", "carol"]))["pass"]);
+        ok(
+            &mut src,
+            &[
+                "SEAT.HOLD",
+                event,
+                "carol",
+                "A-2",
+                "TTL",
+                "2",
+                "PASS",
+                &pass,
+            ],
+        );
         let digest = items(&ok(&mut src, &["DEBUG", "DIGEST-VALUE", event]))
             .first()
             .map(text)
             .unwrap();
-        ok(
-            &mut dst,
-            &[
-                "CLUSTER",
-                "SETSLOT",
-                &s.to_string(),
-                "IMPORTING",
-                &cluster.node_id(from),
-            ],
-        );
-        ok(
-            &mut src,
-            &[
-                "CLUSTER",
-                "SETSLOT",
-                &s.to_string(),
-                "MIGRATING",
-                &cluster.node_id(to),
-            ],
-        );
+        cluster.migrating(s, from, to);
         let keys: Vec<String> = items(&ok(
             &mut src,
             &["CLUSTER", "GETKEYSINSLOT", &s.to_string(), "100"],
@@ -175,28 +147,8 @@ fn events_spread_over_the_nodes_route_and_migrate_whole() {
         .map(text)
         .collect();
         assert_eq!(keys.len(), 2, "the event and its journal: {keys:?}");
-        let mut migrate = redis::cmd("MIGRATE");
-        migrate
-            .arg("127.0.0.1")
-            .arg(cluster.nodes[to].port)
-            .arg("")
-            .arg(0)
-            .arg(5000)
-            .arg("KEYS")
-            .arg(&keys);
-        let _: () = migrate.query(&mut src).unwrap();
-        for node in &cluster.nodes {
-            ok(
-                &mut node.connection(),
-                &[
-                    "CLUSTER",
-                    "SETSLOT",
-                    &s.to_string(),
-                    "NODE",
-                    &cluster.node_id(to),
-                ],
-            );
-        }
+        cluster.migrate(from, to, &keys);
+        cluster.assign(s, to);
         assert_eq!(
             items(&ok(&mut dst, &["DEBUG", "DIGEST-VALUE", event]))
                 .first()
@@ -204,7 +156,7 @@ fn events_spread_over_the_nodes_route_and_migrate_whole() {
                 .unwrap(),
             digest
         );
-        assert_eq!(int(&status(&mut dst, event, &t)["position"]), 1);
+        assert_eq!(text(&status(&mut dst, event, &t)["state"]), "admitted");
         assert!(err(&mut src, &["QUEUE.LEN", event]).starts_with("MOVED"));
         ok(&mut dst, &["QUEUE.ENQUEUE", event, "dave"]);
         // The new owner's timer returns carol's hold by itself, journaled next to the rest.
@@ -213,11 +165,150 @@ fn events_spread_over_the_nodes_route_and_migrate_whole() {
                 .iter()
                 .any(|e| field(&e.1, "type") == "hold_expired")
         });
+
+        // Resharding one key at a time, in either order, with writes in between: a write that
+        // would journal while the journal is on the other node answers TRYAGAIN and changes
+        // nothing; once both have moved, it goes through, into the one journal.
+        for (event, event_first) in [(events[2], true), (events[3], false)] {
+            let from = cluster.owner(event);
+            let to = (from + 1) % 3;
+            let s = slot(&mut any, event);
+            let journal_key = format!("{event}:journal");
+            let mut src = cluster.nodes[from].connection();
+            let mut dst = cluster.nodes[to].connection();
+            let before = int(&ok(&mut src, &["XLEN", &journal_key]));
+            cluster.migrating(s, from, to);
+            let (first, second) = if event_first {
+                (event.to_string(), journal_key.clone())
+            } else {
+                (journal_key.clone(), event.to_string())
+            };
+            cluster.migrate(from, to, std::slice::from_ref(&first));
+            // The write goes where the event is: the source, or (after ASK) the target.
+            let write = |src: &mut redis::Connection, dst: &mut redis::Connection, user: &str| {
+                if event_first {
+                    ok(dst, &["ASKING"]);
+                    run(dst, &["QUEUE.ENQUEUE", event, user])
+                } else {
+                    run(src, &["QUEUE.ENQUEUE", event, user])
+                }
+            };
+            let refused = write(&mut src, &mut dst, "erin").map_err(|e| error_line(&e));
+            assert!(
+                refused.as_ref().is_err_and(|e| e.starts_with("TRYAGAIN")),
+                "{event}: a write with the journal elsewhere: {refused:?}"
+            );
+            cluster.migrate(from, to, std::slice::from_ref(&second));
+            ok(&mut dst, &["ASKING"]);
+            ok(&mut dst, &["QUEUE.ENQUEUE", event, "erin"]);
+            cluster.assign(s, to);
+            let entries = journal(&mut dst, &journal_key);
+            assert_eq!(
+                entries.len() as i64,
+                before + 2,
+                "{event}: one journal, every entry (joined, admitted)"
+            );
+            assert_eq!(
+                int(&ok(
+                    &mut src,
+                    &["CLUSTER", "COUNTKEYSINSLOT", &s.to_string()]
+                )),
+                0,
+                "{event}: nothing left behind, no second journal"
+            );
+        }
         let mut client = cluster.client();
         let len: i64 = redis::cmd("QUEUE.LEN")
-            .arg(event)
+            .arg(events[1])
             .query(&mut client)
             .unwrap();
-        assert_eq!(len, 2);
+        assert_eq!(len, 0, "dave was called");
+    });
+}
+
+/// CLUSTER FAILOVER of a primary while tickets, passes and holds lapse on it: the old primary
+/// survives (a timer that propagates during the failover's client pause used to abort it), and
+/// the new primary and the old one, now its replica, end identical.
+#[test]
+fn cluster_failover_while_everything_lapses() {
+    for_each_server(|kind| {
+        let mut cluster = Cluster::start(kind);
+        let event = (0..1000)
+            .map(|i| format!("{{f{i}}}sale"))
+            .find(|k| cluster.owner(k) == 0)
+            .unwrap();
+        let replica = cluster.add_replica(0, &["--appendonly", "yes"]);
+        let load = |con: &mut Connection, round: usize| {
+            let mut pipe = redis::pipe();
+            for i in 0..500 {
+                pipe.cmd("QUEUE.ENQUEUE")
+                    .arg(&event)
+                    .arg(format!("u{round}-{i}"))
+                    .ignore();
+                pipe.cmd("SEAT.HOLD")
+                    .arg(&event)
+                    .arg(format!("h{round}-{i}"))
+                    .arg("QTY")
+                    .arg(1)
+                    .arg("TTL")
+                    .arg(1)
+                    .ignore();
+            }
+            let _: redis::RedisResult<()> = pipe.query(con);
+        };
+        let mut con = cluster.nodes[0].connection();
+        ok(
+            &mut con,
+            &[
+                "QUEUE.CONFIG",
+                &event,
+                "SET",
+                "RATE",
+                "300",
+                "HEARTBEAT",
+                "1000",
+                "PASS-TTL",
+                "1000",
+                "CLAIM-TTL",
+                "1000",
+                "REQUIRE-PASS",
+                "off",
+            ],
+        );
+        ok(&mut con, &["SEAT.ADD", &event, "QTY", "100000"]);
+        load(&mut con, 0);
+        std::thread::sleep(Duration::from_millis(700));
+        let mut rcon = cluster.nodes[replica].connection();
+        ok(&mut rcon, &["CLUSTER", "FAILOVER"]);
+        let role = |con: &mut Connection| -> String {
+            let info: String = redis::cmd("INFO").arg("replication").query(con).unwrap();
+            info.lines()
+                .find_map(|l| l.strip_prefix("role:"))
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        };
+        wait_until(Duration::from_secs(20), || role(&mut rcon) == "master");
+        wait_until(Duration::from_secs(20), || role(&mut con) == "slave");
+        assert_eq!(
+            text(&ok(&mut con, &["PING"])),
+            "PONG",
+            "the old primary survived CLUSTER FAILOVER"
+        );
+        load(&mut rcon, 1);
+        let on_new = settled(&mut rcon);
+        assert_eq!(int(&ok(&mut rcon, &["WAIT", "1", "5000"])), 1);
+        wait_until(Duration::from_secs(10), || {
+            text(&ok(&mut con, &["DEBUG", "DIGEST"])) == on_new
+        });
+        let info = record(&ok(&mut rcon, &["QUEUE.INFO", &event]));
+        assert_eq!(
+            (int(&info["waiting"]), int(&info["sessions"])),
+            (0, 0),
+            "everything lapsed and ended"
+        );
+        assert!(
+            int(&record(&ok(&mut rcon, &["SEAT.INFO", &event]))["holds_expired_total"]) >= 1000
+        );
     });
 }

@@ -6,7 +6,10 @@ use redis::Connection;
 use seatq_testkit::*;
 
 /// A mixed workload touching every write path: joins with DATA and idempotency keys,
-/// duplicates, leaves, dequeues, heartbeat renewals, timer expiry and idempotency purges.
+/// duplicates, leaves, dequeues, heartbeat renewals and expiry, idempotency purges, the
+/// server calling the line, claims, no-shows, revokes, expired passes, holds, sales, releases
+/// and a hold returned by the timer. It ends with everything settled (admission paused, no
+/// session left), so copies can be compared.
 fn workload(con: &mut Connection) {
     ok(
         con,
@@ -20,6 +23,7 @@ fn workload(con: &mut Connection) {
             "1000",
         ],
     );
+    ok(con, &["QUEUE.PAUSE", "short"]);
     let mut short = Vec::new();
     for i in 0..30 {
         let user = format!("s-{i}");
@@ -40,19 +44,11 @@ fn workload(con: &mut Connection) {
             ))["ticket"],
         ));
     }
-    let mut long = Vec::new();
-    for i in 0..200 {
-        long.push(enqueue(con, "{long}", &format!("00000000-0000-0000-0000-{i:012}")).0);
-    }
     assert!(run(
         con,
         &["QUEUE.ENQUEUE", "short", "x", "IDEMPOTENCY", "idem-3"]
     )
     .is_err());
-    for t in long.iter().step_by(7) {
-        ok(con, &["QUEUE.LEAVE", "{long}", t]);
-    }
-    ok(con, &["QUEUE.DEQUEUE", "{long}", "COUNT", "25"]);
     ok(con, &["QUEUE.LEAVE", "short", &short[0]]);
     std::thread::sleep(Duration::from_millis(800));
     // Renew a few short tickets (over a quarter of HEARTBEAT has passed), let the rest lapse.
@@ -70,30 +66,77 @@ fn workload(con: &mut Connection) {
             "{long}",
             "SET",
             "RATE",
-            "7",
+            "20",
+            "BURST",
+            "2",
+            "CAPACITY",
+            "5",
+            "CLAIM-TTL",
+            "2000",
+            "PASS-TTL",
+            "1500",
             "JOURNAL-MAXAGE",
             "0",
+            "REQUIRE-PASS",
+            "off",
         ],
     );
-    // Seats on the same events: holds, a sale, a release and a hold left to lapse.
+    ok(con, &["QUEUE.PAUSE", "{long}"]);
+    let mut long = Vec::new();
+    for i in 0..200 {
+        long.push(enqueue(con, "{long}", &format!("00000000-0000-0000-0000-{i:012}")).0);
+    }
+    for t in long.iter().step_by(7) {
+        ok(con, &["QUEUE.LEAVE", "{long}", t]);
+    }
+    ok(con, &["QUEUE.DEQUEUE", "{long}", "COUNT", "25"]);
+    ok(con, &["QUEUE.RESUME", "{long}"]);
+    // The server calls 5 (CAPACITY); two claim, one is revoked, one leaves, the rest no-show
+    // and free their places for the next.
+    wait_until(Duration::from_secs(15), || {
+        int(&record(&ok(con, &["QUEUE.INFO", "{long}"]))["sessions"]) == 5
+    });
+    let called: Vec<String> = journal(con, "{long}:journal")
+        .iter()
+        .filter(|e| field(&e.1, "type") == "admitted")
+        .map(|e| field(&e.1, "user").to_string())
+        .collect();
+    ok(con, &["QUEUE.ADMIT", "{long}", "USER", &called[0]]);
+    ok(con, &["QUEUE.ADMIT", "{long}", "USER", &called[1]]);
+    ok(con, &["QUEUE.REVOKE", "{long}", "USER", &called[2]]);
+    ok(con, &["QUEUE.LEAVE", "{long}", "USER", &called[3]]);
+    // Seats on the same event: holds, a sale, a release and a hold left to lapse.
     ok(con, &["SEAT.ADD", "{long}", "A-1", "A-2", "A-3", "A-4"]);
     ok(con, &["SEAT.ADD", "{long}", "QTY", "40"]);
-    ok(con, &["SEAT.HOLD", "{long}", "buyer-1", "A-1", "A-2"]);
-    ok(con, &["SEAT.CONFIRM", "{long}", "buyer-1", "A-1"]);
+    ok(con, &["SEAT.HOLD", "{long}", &called[0], "A-1", "A-2"]);
+    ok(con, &["SEAT.CONFIRM", "{long}", &called[0], "A-1"]);
     ok(con, &["SEAT.HOLD", "{long}", "buyer-2", "QTY", "5"]);
     ok(con, &["SEAT.RELEASE", "{long}", "buyer-2", "QTY", "2"]);
     ok(con, &["SEAT.HOLD", "{long}", "walker", "A-3", "TTL", "1"]);
-    wait_until(Duration::from_secs(5), || {
-        journal(con, "{long}:journal")
+    wait_until(Duration::from_secs(15), || {
+        let kinds: Vec<String> = journal(con, "{long}:journal")
             .iter()
-            .any(|e| field(&e.1, "type") == "hold_expired")
+            .map(|e| field(&e.1, "type").to_string())
+            .collect();
+        let reasons: Vec<String> = journal(con, "{long}:journal")
+            .iter()
+            .map(|e| field(&e.1, "reason").to_string())
+            .collect();
+        kinds.iter().any(|k| k == "hold_expired")
+            && reasons.iter().any(|r| r == "no_show")
+            && reasons.iter().any(|r| r == "expired")
     });
+    ok(con, &["QUEUE.PAUSE", "{long}"]);
+    wait_until(Duration::from_secs(15), || {
+        int(&record(&ok(con, &["QUEUE.INFO", "{long}"]))["sessions"]) == 0
+    });
+    settled(con);
 }
 
 /// Everything observable about the events, for comparing copies.
 fn snapshot(con: &mut Connection) -> (String, Vec<String>, String) {
     let digest = text(&ok(con, &["DEBUG", "DIGEST"]));
-    let journals = ["{short}:journal", "{long}:journal"]
+    let journals = ["{short}.journal", "{long}:journal"]
         .iter()
         .map(|k| format!("{:?}", journal(con, k)))
         .collect();
@@ -104,6 +147,11 @@ fn snapshot(con: &mut Connection) -> (String, Vec<String>, String) {
         record(&ok(con, &["QUEUE.INFO", "{long}"])).get("waiting")
     );
     (digest, journals, info)
+}
+
+fn head_ticket(con: &mut Connection, key: &str) -> String {
+    let range = record(&ok(con, &["QUEUE.RANGE", key, "0", "1"]));
+    text(&record(&items(&range["entries"])[0])["ticket"])
 }
 
 #[test]
@@ -127,7 +175,7 @@ fn replica_and_aof_replay_end_identical() {
             on_primary.1[0]
         );
         // Reads work on the replica; writes are refused there.
-        let head = text(&record(&ok(&mut rcon, &["QUEUE.INFO", "{long}"]))["head_ticket"]);
+        let head = head_ticket(&mut rcon, "{long}");
         assert_eq!(int(&status(&mut rcon, "{long}", &head)["position"]), 1);
         assert!(err(&mut rcon, &["QUEUE.ENQUEUE", "{long}", "u"]).starts_with("READONLY"));
         drop(rcon);
@@ -180,7 +228,7 @@ fn aof_rewrite_without_rdb_preamble_and_debug_reload_keep_everything() {
         );
         ok(&mut con, &["DEBUG", "RELOAD"]);
         assert_eq!(snapshot(&mut con), before, "DEBUG RELOAD keeps everything");
-        let head = text(&record(&ok(&mut con, &["QUEUE.INFO", "{long}"]))["head_ticket"]);
+        let head = head_ticket(&mut con, "{long}");
         assert_eq!(int(&status(&mut con, "{long}", &head)["position"]), 1);
     });
 }
@@ -194,6 +242,7 @@ fn copy_rename_move_dump_restore_expire_unlink_flush() {
             &mut con,
             &["QUEUE.CONFIG", "ev", "SET", "HEARTBEAT", "1000"],
         );
+        ok(&mut con, &["QUEUE.PAUSE", "ev"]);
         let tickets: Vec<String> = (0..5)
             .map(|i| enqueue(&mut con, "ev", &format!("u{i}")).0)
             .collect();
@@ -272,6 +321,7 @@ fn copy_rename_move_dump_restore_expire_unlink_flush() {
         });
         ok(&mut con, &["FLUSHALL"]);
         assert_eq!(int(&ok(&mut con, &["DBSIZE"])), 0);
+        ok(&mut con, &["QUEUE.PAUSE", "ev"]);
         assert_eq!(enqueue(&mut con, "ev", "after-flush").1, 1);
     });
 }
@@ -286,6 +336,7 @@ fn migrate_moves_an_event_whole_and_the_target_keeps_sweeping_it() {
             &mut con,
             &["QUEUE.CONFIG", "ev", "SET", "HEARTBEAT", "1000"],
         );
+        ok(&mut con, &["QUEUE.PAUSE", "ev"]);
         let tickets: Vec<String> = (0..3)
             .map(|i| enqueue(&mut con, "ev", &format!("u{i}")).0)
             .collect();

@@ -6,6 +6,10 @@ use std::time::{Duration, Instant};
 use redis::Connection;
 use seatq_testkit::*;
 
+/// Seat inventory on its own: events here need no admission pass (the admission tests cover
+/// passes).
+const NO_PASS: &[&str] = &["--seatq.require-pass", "0"];
+
 fn add_seats(con: &mut Connection, key: &str, names: &[String]) {
     let mut cmd = redis::cmd("SEAT.ADD");
     cmd.arg(key).arg(names);
@@ -27,7 +31,7 @@ fn info(con: &mut Connection, key: &str) -> HashMap<String, i64> {
 #[test]
 fn seed_hold_release_sold_out() {
     for_each_server(|kind| {
-        let server = Server::start(kind, &[]);
+        let server = Server::start(kind, NO_PASS);
         let mut con = server.connection();
         // Named seats: the seed's A-12 among 100.
         add_seats(&mut con, "concert", &seat_names(100));
@@ -81,7 +85,7 @@ fn seed_hold_release_sold_out() {
             &["SEAT.CONFIRM", "ga", "user-1", "QTY", "98"],
         ));
         assert_eq!((int(&sold["sold"]), int(&sold["remaining"])), (98, 2));
-        let types: Vec<String> = journal(&mut con, "{ga}:journal")
+        let types: Vec<String> = journal(&mut con, "{ga}.journal")
             .iter()
             .map(|e| field(&e.1, "type").to_string())
             .collect();
@@ -160,7 +164,7 @@ impl Replay {
 #[test]
 fn two_hundred_clients_racing_for_fifty_seats_never_oversell() {
     for_each_server(|kind| {
-        let server = Server::start(kind, &[]);
+        let server = Server::start(kind, NO_PASS);
         let mut con = server.connection();
         let names = seat_names(50);
         add_seats(&mut con, "race", &names);
@@ -234,7 +238,7 @@ fn two_hundred_clients_racing_for_fifty_seats_never_oversell() {
                 .filter(|r| text(&r["state"]) != "available")
                 .map(|r| (text(&r["seat"]), (text(&r["state"]), text(&r["holder"]))))
                 .collect::<BTreeMap<String, (String, String)>>();
-            Replay::run(&journal(&mut con, "{race}:journal")).seats == final_state
+            Replay::run(&journal(&mut con, "{race}.journal")).seats == final_state
         });
         // Every acknowledged sale is final, and no seat was sold to two clients.
         let mut buyers_of: HashMap<String, Vec<String>> = HashMap::new();
@@ -266,7 +270,7 @@ fn two_hundred_clients_racing_for_fifty_seats_never_oversell() {
         }
         assert!(per_user.values().all(|&n| n <= 4), "{per_user:?}");
         // The journal alone replays to exactly the final state (checked above), selling no seat twice.
-        let replay = Replay::run(&journal(&mut con, "{race}:journal"));
+        let replay = Replay::run(&journal(&mut con, "{race}.journal"));
         assert_eq!(replay.seats, final_state);
         assert!(replay.sold_count.values().all(|&n| n == 1));
     });
@@ -275,7 +279,17 @@ fn two_hundred_clients_racing_for_fifty_seats_never_oversell() {
 #[test]
 fn an_abandoned_hold_comes_back_by_itself_and_every_copy_agrees() {
     for_each_server(|kind| {
-        let mut primary = Server::start(kind, &["--appendonly", "yes", "--appendfsync", "always"]);
+        let mut primary = Server::start(
+            kind,
+            &[
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--seatq.require-pass",
+                "0",
+            ],
+        );
         let replica = primary.start_replica(&[]);
         let mut con = primary.connection();
         add_seats(&mut con, "show", &seat_names(10));
@@ -297,7 +311,7 @@ fn an_abandoned_hold_comes_back_by_itself_and_every_copy_agrees() {
         );
         // Nobody calls anything: the primary's timer returns the stock and journals it.
         wait_until(Duration::from_secs(5), || {
-            journal(&mut con, "{show}:journal")
+            journal(&mut con, "{show}.journal")
                 .iter()
                 .filter(|e| field(&e.1, "type") == "hold_expired")
                 .count()
@@ -362,7 +376,7 @@ fn an_abandoned_hold_comes_back_by_itself_and_every_copy_agrees() {
 #[test]
 fn bad_input_for_every_seat_command_changes_nothing() {
     for_each_server(|kind| {
-        let server = Server::start(kind, &[]);
+        let server = Server::start(kind, NO_PASS);
         let mut con = server.connection();
         add_seats(&mut con, "ev", &seat_names(5));
         ok(&mut con, &["SEAT.ADD", "ev", "QTY", "10"]);
@@ -402,7 +416,7 @@ fn bad_input_for_every_seat_command_changes_nothing() {
             ),
             (
                 vec!["SEAT.ADD", "ev", "TTL", "5"],
-                "ERR syntax error: TTL given twice or not allowed here",
+                "ERR syntax error: TTL is an option of SEAT.HOLD only and cannot name a seat",
             ),
             (vec!["SEAT.ADD", "plain", "A-1"], "WRONGTYPE"),
             (
@@ -494,7 +508,7 @@ fn bad_input_for_every_seat_command_changes_nothing() {
             ),
             (
                 vec!["SEAT.RELEASE", "ev", "owner", "A-0", "TTL", "5"],
-                "ERR syntax error: TTL given twice or not allowed here",
+                "ERR syntax error: TTL is an option of SEAT.HOLD only and cannot name a seat",
             ),
             (vec!["SEAT.RELEASE", "plain", "u", "A-0"], "WRONGTYPE"),
             (

@@ -6,6 +6,11 @@
 -- the waiting zset (ZREM) and gets a pass key with a TTL (SET EX). The clock is the caller's
 -- (ARGV), as in their gateway. Replies {1, pass} or {0, 'NOT_FOUND' | 'NOT_READY' |
 -- 'RATE_LIMITED'}. KEYS: waiting zset, bucket hash, pass key.
+-- Their repository admits in Go (internal/routes/queue.go Enter): the queue data GET, ZRANK
+-- (positions past 100 refused, 1-10 bypass the bucket), a bucket script sent with EVAL, then
+-- SET reservation, SET queue data, DEL heartbeat, ZREM, ZADD + ZREMRANGEBYSCORE of admission
+-- metrics; benches/versus_seed/gateway.rs runs that as the seed's enter flow. This script is
+-- the minimal single-script form of the same decision.
 -- ARGV: user id, now ms, rate per second, burst, pass ttl s, pass.
 local pass = redis.call('GET', KEYS[3])
 if pass then

@@ -7,6 +7,11 @@
 -- entry's stream-ID time, as their global position sorted by the parsed stream-ID timestamp.
 -- Ties within one millisecond fall back to member order (the seed's admitted inaccuracy).
 -- Replies {1, stream-id} or {0, 'DUPLICATE'} (the seed's array convention, "주요 수정 사항 1").
+-- Checked against their repository (traffic-tacos/gateway-api, internal/queue/lua/
+-- enqueue_atomic_streams.lua): theirs also reads TIME and writes 5 fields (seconds and
+-- microseconds), has no ZADD (their handler adds the token to two ZSETs in a pipeline after
+-- the script) and keys the dedupe on the request's Idempotency-Key; gateway/join.lua restates
+-- it, and benches/versus_seed/gateway.rs runs it with the handler's other calls.
 -- KEYS: dedupe key, user stream, waiting zset. ARGV: token, event id, user id, ttl s, client ms.
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {0, 'DUPLICATE'}

@@ -4,12 +4,14 @@
 use std::collections::HashMap;
 
 use redis::Cmd;
+use seatq_testkit::reply::{record_field, text};
 
 use crate::design::{Design, Kind, Op, Subject};
 use crate::options::Options;
 use crate::phase::{rotation, run_phase, ticket_of, Bench, Sample};
 use crate::progress;
 use crate::report::{median, print_table, ratio, refused, thousands};
+use crate::seatq;
 use crate::targets::{Findings, VersusLua};
 
 pub fn section(b: &mut Bench, o: &Options, f: &mut Findings) {
@@ -34,9 +36,21 @@ pub fn section(b: &mut Bench, o: &Options, f: &mut Findings) {
     for round in 0..o.rounds {
         progress(&format!("commands: round {}/{}", round + 1, o.rounds));
         // This round's users: 2 x ops new ones, joined at P1 then P16, then polled, admitted
-        // (in line order, so each ADMIT is for the front), and holding one seat each.
+        // (seatq: the server calls them all, then each ADMIT claims its ticket; the seed's
+        // script admits in line order, so each ADMIT is for the front), and holding one seat
+        // each (seatq: with the pass its claim returned).
         let mut tickets: Vec<Vec<String>> = vec![vec![String::new(); 2 * ops]; designs.len()];
+        let mut passes: Vec<Vec<String>> = vec![vec![String::new(); 2 * ops]; designs.len()];
         for op in Op::ALL {
+            for d in &designs {
+                if d.kind == Kind::Seatq && d.runs(Op::Admit) {
+                    match op {
+                        Op::Admit => seatq::call_all(&mut b.con, &d.key, 0),
+                        Op::Hold => seatq::pause(&mut b.con, &d.key),
+                        _ => {}
+                    }
+                }
+            }
             for (di, depth) in DEPTHS.into_iter().enumerate() {
                 for k in rotation(designs.len(), round) {
                     let design = &designs[k];
@@ -51,14 +65,22 @@ pub fn section(b: &mut Bench, o: &Options, f: &mut Findings) {
                                 user: round * 2 * ops + slot,
                                 ticket: &tickets[k][slot],
                                 seat: &seats[slot],
+                                pass: &passes[k][slot],
                             };
                             design.cmd(op, &b.scripts, &s)
                         })
                         .collect();
                     let (sample, replies) = run_phase(b, design.stat(op), depth, &cmds);
-                    if op == Op::Enqueue && design.kind == Kind::Seatq {
+                    if design.kind == Kind::Seatq {
                         for (slot, r) in slots.zip(&replies) {
-                            tickets[k][slot] = ticket_of(r);
+                            match op {
+                                Op::Enqueue => tickets[k][slot] = ticket_of(r),
+                                Op::Admit => {
+                                    passes[k][slot] =
+                                        record_field(r, "pass").map(text).unwrap_or_default()
+                                }
+                                _ => {}
+                            }
                         }
                     }
                     samples.entry((op, k, di)).or_default().push(sample);

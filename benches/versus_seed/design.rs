@@ -9,8 +9,9 @@ use seatq_testkit::rng::splitmix64;
 use crate::seed::Scripts;
 use crate::{floor, seatq, seed};
 
-/// Admission budget for both designs: high enough that no ADMIT is refused for rate.
-pub const ADMIT_RATE: u64 = 1_000_000;
+/// Admission budget for both designs: the highest RATE seatq takes, so that no ADMIT is refused
+/// for rate.
+pub const ADMIT_RATE: u64 = 20_000;
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Op {
@@ -51,6 +52,8 @@ pub struct Subject<'a> {
     pub user: usize,
     pub ticket: &'a str,
     pub seat: &'a str,
+    /// seatq: the user's pass (SEAT.HOLD with REQUIRE-PASS on, the default).
+    pub pass: &'a str,
 }
 
 /// 36 characters, UUID-shaped; the first 8 hex digits make the IDs sort in number order.

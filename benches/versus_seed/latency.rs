@@ -10,7 +10,10 @@ use crate::progress;
 use crate::report::{median, print_table, refused, thousands};
 use crate::server_stats::flushall;
 use crate::targets::Findings;
-use open_loop::{latency_seat, open_loop, LatencyPlan, LatencyRun};
+use open_loop::{latency_seat, open_loop, LatencyPlan, LatencyRun, HOLDER};
+use seatq_testkit::reply::{record_field, text};
+
+use crate::seatq;
 
 pub fn section(b: &mut Bench, o: &Options, f: &mut Findings) {
     flushall(&mut b.con);
@@ -33,6 +36,7 @@ pub fn section(b: &mut Bench, o: &Options, f: &mut Findings) {
         .flat_map(|run| (0..o.connections).map(move |t| latency_seat(run, t)))
         .collect();
     let mut tickets = Vec::new();
+    let mut passes = Vec::new();
     for d in &designs {
         progress(&format!(
             "latency: prefilling {} with {} users",
@@ -40,7 +44,37 @@ pub fn section(b: &mut Bench, o: &Options, f: &mut Findings) {
             thousands(prefilled as f64)
         ));
         d.setup(&mut b.con, &seats);
+        if d.kind != Kind::Seatq {
+            tickets.push(fill(b, d, 0..prefilled));
+            passes.push(Vec::new());
+            continue;
+        }
+        // seatq: the seat holders join first, then the line; the server calls exactly the
+        // holders and the users the ADMIT connection will claim (CAPACITY), the others wait
+        // (STATUS polls them, new joins queue behind them). The holders claim their passes.
+        let holders = fill(b, d, HOLDER..HOLDER + o.connections);
         tickets.push(fill(b, d, 0..prefilled));
+        let _: () = redis::cmd("QUEUE.CONFIG")
+            .arg(&d.key)
+            .arg("SET")
+            .arg("CAPACITY")
+            .arg(o.connections + status_from)
+            .query(&mut b.con)
+            .expect("QUEUE.CONFIG SET CAPACITY");
+        seatq::call_all(&mut b.con, &d.key, (prefilled - status_from) as i64);
+        passes.push(
+            holders
+                .iter()
+                .map(|t| {
+                    let v: redis::Value = redis::cmd("QUEUE.ADMIT")
+                        .arg(&d.key)
+                        .arg(t)
+                        .query(&mut b.con)
+                        .expect("QUEUE.ADMIT (holder)");
+                    record_field(&v, "pass").map(text).expect("holder's pass")
+                })
+                .collect(),
+        );
     }
     let mut runs: Vec<Vec<LatencyRun>> = vec![Vec::new(), Vec::new()];
     for round in 0..o.rounds {
@@ -61,6 +95,7 @@ pub fn section(b: &mut Bench, o: &Options, f: &mut Findings) {
                 prefilled,
                 new_users: 100_000_000 + round * 100_000_000,
                 run: round,
+                passes: &passes[k],
             };
             runs[k].push(open_loop(&mut b.con, b.server.port, o, &plan));
         }
@@ -68,8 +103,8 @@ pub fn section(b: &mut Bench, o: &Options, f: &mut Findings) {
     println!(
         "\n== 3. Latency, open loop: {} requests/s offered for {} s over {} connections, {} rounds \
          (medians; the order alternates) ==\n   \
-         20% ENQUEUE, 60% STATUS, 10% ADMIT (one connection, in line order), 10% HOLD/RELEASE; \
-         {} users waiting beforehand.\n   \
+         20% ENQUEUE, 60% STATUS, 10% ADMIT (one connection, in line order; seatq: claims of tickets the server \
+         called), 10% HOLD/RELEASE; {} users waiting beforehand.\n   \
          Latency counts from each request's scheduled send time (no coordinated omission); \
          send lag = how late requests left\n   \
          (their connection still waiting for a reply, or no CPU); CPU = % of one core during \
@@ -156,5 +191,20 @@ pub fn section(b: &mut Bench, o: &Options, f: &mut Findings) {
         med(&runs[0], &|x| x.pct[1]),
         med(&runs[1], &|x| x.pct[1]),
     ));
+    f.latency_by_op = Op::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, &op)| {
+            (
+                op,
+                [
+                    med(&runs[0], &|x| x.per_op[i].1),
+                    med(&runs[0], &|x| x.per_op[i].2),
+                    med(&runs[1], &|x| x.per_op[i].1),
+                    med(&runs[1], &|x| x.per_op[i].2),
+                ],
+            )
+        })
+        .collect();
     flushall(&mut b.con);
 }

@@ -2,6 +2,13 @@
 //! one server in one run, plus the bare commands as a floor. Sections (`--only <section>` runs
 //! one):
 //!
+//! - `instructions`: instructions per call (Ir) under `valgrind --tool=callgrind`, the figure
+//!   that does not move with the machine's load: every seatq command (and its refused-poll and
+//!   already-waiting paths) with the journal on and off, beside the seed's minimal Lua, the
+//!   seed's flows as their gateway runs them (`gateway`), a floor module
+//!   (`crates/floor-module`), bare commands and redis-cell's CL.THROTTLE (`SEATQ_REDIS_CELL`);
+//!   ratios, per-function breakdowns of the top commands, STATUS at 1,000 to `--instr-waiting`
+//!   waiting users. Runs its own server under callgrind.
 //! - `commands`: ENQUEUE, STATUS, ADMIT, HOLD, RELEASE as the seed's Lua scripts
 //!   (`benches/lua/*.lua`, SCRIPT LOAD + EVALSHA), as seatq commands (journal on, the default,
 //!   and journal off) and as one bare command (XADD, ZRANK, SET, HSET). Per phase: `--ops`
@@ -17,20 +24,25 @@
 //!   each request is scheduled at a fixed time and its latency counts from that time (no
 //!   coordinated omission). Once through seatq, once through the seed's scripts, per round.
 //!
-//! It ends with the product's targets, each "met" or "not met"; it reports, it never fails.
+//! It ends with the wall-clock view as ratios and the product's targets, each "met" or "not
+//! met"; it reports, it never fails.
 //!
 //! `cargo build --release && cargo bench --bench versus_seed [-- --server redis|valkey
 //!  --rounds 3 --ops 20000 --memory-users 1000000 --rate 30000 --seconds 10 --connections 8
-//!  --only commands|scale|latency]` ("memory" is another name for "scale")
+//!  --only instructions|commands|scale|latency --instr-calls 2000 --instr-depth 16
+//!  --instr-waiting 1000,10000,100000,1000000]` ("memory" is another name for "scale")
 //!
 //! Layout: `design` names the operations and dispatches them to `seed` (the Lua scripts),
-//! `seatq` and `floor`; `phase` and `wire` send and time them, `server_stats` reads what the
+//! `seatq` and `floor`; `gateway` builds the seed's flows as their gateway sends them;
+//! `instructions` (with `callgrind`) is the instruction section; `phase` and `wire` send and time them, `server_stats` reads what the
 //! server says; `commands`, `scale` and `latency` are the sections; `targets` and `report`
 //! print.
 
 mod commands;
 mod design;
 mod floor;
+mod gateway;
+mod instructions;
 mod latency;
 mod options;
 mod phase;
@@ -51,7 +63,7 @@ use options::{Options, Section};
 use phase::Bench;
 use seed::Scripts;
 use server_stats::{flushall, info};
-use targets::{print_targets, Findings};
+use targets::{print_targets, print_wall_clock_ratios, Findings};
 use wire::Wire;
 
 /// Where the run is, on stderr (the report goes to stdout).
@@ -89,7 +101,10 @@ fn main() {
     let mut f = Findings::default();
     let mut times = Vec::new();
     type Runner = fn(&mut Bench, &Options, &mut Findings);
-    let sections: [(Section, &str, Runner); 3] = [
+    let sections: [(Section, &str, Runner); 4] = [
+        (Section::Instructions, "instructions", |_, o, f| {
+            instructions::section(o, f)
+        }),
         (Section::Commands, "commands", commands::section),
         (Section::Scale, "scale", scale::section),
         (Section::Latency, "latency", latency::section),
@@ -102,6 +117,7 @@ fn main() {
             times.push(format!("{name} {:.0} s", t.elapsed().as_secs_f64()));
         }
     }
+    print_wall_clock_ratios(&f);
     print_targets(&f);
     println!(
         "\nwall time {:.0} s ({}); load average at end {}",

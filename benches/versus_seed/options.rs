@@ -7,6 +7,7 @@ pub enum Section {
     Commands,
     Scale,
     Latency,
+    Instructions,
 }
 
 pub struct Options {
@@ -18,11 +19,16 @@ pub struct Options {
     pub seconds: f64,
     pub connections: usize,
     pub only: Option<Section>,
+    /// Instructions section: calls per cell, pipeline depth, STATUS levels (waiting users).
+    pub instr_calls: usize,
+    pub instr_depth: usize,
+    pub instr_waiting: Vec<usize>,
 }
 
 const USAGE: &str = "options: --server redis|valkey  --rounds N (3)  --ops N per phase (20000)  \
 --memory-users N (1000000)  --rate REQ/S (30000)  --seconds S (10)  --connections N (8)  \
---only commands|scale|latency";
+--only commands|scale|latency|instructions  --instr-calls N (2000)  --instr-depth N (16)  \
+--instr-waiting N,N,.. (1000,10000,100000,1000000)";
 
 impl Options {
     pub fn parse() -> Options {
@@ -35,6 +41,9 @@ impl Options {
             seconds: 10.0,
             connections: 8,
             only: None,
+            instr_calls: 2_000,
+            instr_depth: 16,
+            instr_waiting: vec![1_000, 10_000, 100_000, 1_000_000],
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -58,12 +67,23 @@ impl Options {
                 "--rate" => o.rate = num(&a, value(&a)),
                 "--seconds" => o.seconds = num(&a, value(&a)),
                 "--connections" => o.connections = num(&a, value(&a)),
+                "--instr-calls" => o.instr_calls = num(&a, value(&a)),
+                "--instr-depth" => o.instr_depth = num(&a, value(&a)),
+                "--instr-waiting" => {
+                    o.instr_waiting = value(&a)
+                        .split(',')
+                        .map(|v| num(&a, v.replace('_', "")))
+                        .collect()
+                }
                 "--only" => {
                     o.only = Some(match value("--only").as_str() {
                         "commands" => Section::Commands,
                         "scale" | "memory" => Section::Scale,
                         "latency" => Section::Latency,
-                        other => panic!("--only {other}: use commands, scale or latency"),
+                        "instructions" => Section::Instructions,
+                        other => {
+                            panic!("--only {other}: use commands, scale, latency or instructions")
+                        }
                     })
                 }
                 "--bench" => {} // cargo bench passes it
@@ -71,6 +91,10 @@ impl Options {
             }
         }
         assert!(o.rounds >= 1 && o.ops >= 16, "--rounds >= 1, --ops >= 16");
+        assert!(
+            o.instr_calls >= 100 && o.instr_depth >= 1 && !o.instr_waiting.is_empty(),
+            "--instr-calls >= 100, --instr-depth >= 1, --instr-waiting not empty"
+        );
         assert!(o.connections >= 2, "--connections >= 2 (one admits)");
         assert!(o.rate > 0.0 && o.seconds > 0.0, "--rate and --seconds > 0");
         o

@@ -106,6 +106,7 @@ pub fn fill(b: &mut Bench, design: &Design, range: std::ops::Range<usize>) -> Ve
                     user: n,
                     ticket: "",
                     seat: "",
+                    pass: "",
                 };
                 design.cmd(Op::Enqueue, &b.scripts, &s).get_packed_command()
             })

@@ -29,10 +29,12 @@ pub fn thousands(x: f64) -> String {
 }
 
 pub fn ratio(x: f64) -> String {
-    if x.is_finite() {
-        format!("{x:.2}x")
-    } else {
+    if !x.is_finite() {
         "-".into()
+    } else if x < 0.095 {
+        format!("{x:.3}x")
+    } else {
+        format!("{x:.2}x")
     }
 }
 

@@ -15,6 +15,9 @@ use crate::seed;
 use crate::server_stats::{flushall, memory_usage, used_memory};
 use crate::targets::Findings;
 
+/// The most users the seed's layout is filled with (about 5 KB each).
+const SEED_MAX_USERS: usize = 2_000_000;
+
 /// STATUS calls per timed phase of the scale section, and their pipeline depth.
 const SCALE_CALLS: usize = 20_000;
 const SCALE_DEPTH: usize = 100;
@@ -70,6 +73,7 @@ fn scale_design(b: &mut Bench, design: &Design, levels: &[usize], rounds: usize)
                         user: n,
                         ticket: tickets.get(n).map(String::as_str).unwrap_or(""),
                         seat: "",
+                        pass: "",
                     };
                     d.cmd(Op::Status, &scripts, &s)
                 })
@@ -102,7 +106,7 @@ fn scale_design(b: &mut Bench, design: &Design, levels: &[usize], rounds: usize)
 }
 
 pub fn section(b: &mut Bench, o: &Options, f: &mut Findings) {
-    let mut levels: Vec<usize> = [1_000, 100_000, 1_000_000]
+    let mut levels: Vec<usize> = [1_000, 100_000, 1_000_000, 10_000_000]
         .into_iter()
         .filter(|&n| n < o.memory_users)
         .collect();
@@ -114,10 +118,19 @@ pub fn section(b: &mut Bench, o: &Options, f: &mut Findings) {
         .without_journal()
         .without_idempotency();
     let seatq_idem = Design::new("seatq + IDEMPOTENCY", Kind::Seatq, "scale").without_journal();
+    let seatq_journal =
+        Design::new("seatq, journal on", Kind::Seatq, "scale").without_idempotency();
     let seed = Design::new("seed layout", Kind::Seed, "scale");
     let ours = scale_design(b, &seatq, &levels, o.rounds);
     let with_idem = scale_design(b, &seatq_idem, &levels[levels.len() - 1..], 0);
-    let theirs = scale_design(b, &seed, &levels, o.rounds);
+    let with_journal = scale_design(b, &seatq_journal, &levels[levels.len() - 1..], 0);
+    // The seed's layout takes ~5 KB per user: past 2,000,000 it would not fit this machine.
+    let seed_levels: Vec<usize> = levels
+        .iter()
+        .copied()
+        .filter(|&n| n <= SEED_MAX_USERS)
+        .collect();
+    let theirs = scale_design(b, &seed, &seed_levels, o.rounds);
     println!(
         "\n== 2. The line at scale: 36-character user IDs; STATUS = median of {} x {} calls \
          (pipelined by {}) on users spread over the line ==",
@@ -127,12 +140,27 @@ pub fn section(b: &mut Bench, o: &Options, f: &mut Findings) {
     );
     let base = |l: &[Level]| median(l[0].status_usec.clone());
     let base_floor = theirs[0].floor_usec;
+    let seed_at = |waiting: usize| theirs.iter().find(|l| l.waiting == waiting);
     let rows: Vec<Vec<String>> = ours
         .iter()
-        .zip(&theirs)
-        .map(|(a, b)| {
-            let (ua, ub) = (median(a.status_usec.clone()), median(b.status_usec.clone()));
+        .map(|a| {
+            let ua = median(a.status_usec.clone());
             f.status.push((a.waiting, ua));
+            let Some(b) = seed_at(a.waiting) else {
+                let mut row = vec![
+                    thousands(a.waiting as f64),
+                    format!("{ua:.2}"),
+                    ratio(ua / base(&ours)),
+                    a.status_usec
+                        .iter()
+                        .map(|u| format!("{u:.2}"))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ];
+                row.extend(["-", "-", "-", "-"].map(String::from));
+                return row;
+            };
+            let ub = median(b.status_usec.clone());
             vec![
                 thousands(a.waiting as f64),
                 format!("{ua:.2}"),
@@ -167,24 +195,30 @@ pub fn section(b: &mut Bench, o: &Options, f: &mut Findings) {
     );
     let rows: Vec<Vec<String>> = ours
         .iter()
-        .zip(&theirs)
-        .map(|(a, b)| {
+        .map(|a| {
             let idem = with_idem.iter().find(|l| l.waiting == a.waiting);
+            let journal = with_journal.iter().find(|l| l.waiting == a.waiting);
+            let b = seed_at(a.waiting);
             vec![
                 thousands(a.waiting as f64),
                 format!("{:.1}", a.memory_per_user),
                 format!("{:.1}", a.usage_per_user),
+                journal.map_or("-".into(), |l| format!("{:.1}", l.memory_per_user)),
                 idem.map_or("-".into(), |l| format!("{:.1}", l.memory_per_user)),
-                format!("{:.1}", b.memory_per_user),
-                format!("{:.1}", b.usage_per_user),
-                ratio(b.memory_per_user / a.memory_per_user),
-                format!("{:.1} / {:.1}", a.fill_secs, b.fill_secs),
+                b.map_or("-".into(), |b| format!("{:.1}", b.memory_per_user)),
+                b.map_or("-".into(), |b| format!("{:.1}", b.usage_per_user)),
+                b.map_or("-".into(), |b| ratio(b.memory_per_user / a.memory_per_user)),
+                match b {
+                    Some(b) => format!("{:.1} / {:.1}", a.fill_secs, b.fill_secs),
+                    None => format!("{:.1} / -", a.fill_secs),
+                },
             ]
         })
         .collect();
     print_table(
         "Memory per waiting user (bytes): used_memory delta / N, and MEMORY USAGE / N.\n  \
          seatq: QUEUE.ENQUEUE key user, journal off (MEMORY USAGE of the event key); \
+         journal on: the same with the event's journal (one entry per join); \
          + IDEMPOTENCY: each join also records an idempotency key, like the seed's dedupe key.\n  \
          seed: the keys of its enqueue script (MEMORY USAGE: one user's stream + dedupe key, \
          times N, plus the waiting zset)",
@@ -193,6 +227,7 @@ pub fn section(b: &mut Bench, o: &Options, f: &mut Findings) {
             "waiting",
             "seatq used_memory",
             "seatq MEMORY USAGE",
+            "seatq journal on used_memory",
             "seatq + IDEMPOTENCY used_memory",
             "seed used_memory",
             "seed MEMORY USAGE",
@@ -201,6 +236,8 @@ pub fn section(b: &mut Bench, o: &Options, f: &mut Findings) {
         ],
         &rows,
     );
+    // The seed's figure is from its largest level (at most SEED_MAX_USERS).
     let (a, b) = (ours.last().expect("level"), theirs.last().expect("level"));
     f.memory = Some((a.waiting, a.memory_per_user, b.memory_per_user));
+    f.memory_journal = with_journal.last().map(|l| (l.waiting, l.memory_per_user));
 }

@@ -55,6 +55,18 @@ impl PassState {
     }
 }
 
+/// `ms` rounded up to a whole second.
+fn whole_second(ms: u64) -> u64 {
+    ms.div_ceil(1000).saturating_mul(1000)
+}
+
+/// When a pass issued at `now` expires: PASS-TTL later, rounded up to a whole second, within
+/// the session's maximum (itself whole). A JWT's `exp` is in whole seconds: so that a pass
+/// expires exactly when its session does, for every verifier, sessions end on whole seconds.
+fn pass_expiry(now: u64, pass_ttl: u64, max_expires_at: u64) -> u64 {
+    whole_second(now.saturating_add(pass_ttl)).min(max_expires_at)
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub struct PassCheck {
     pub state: PassState,
@@ -71,15 +83,16 @@ impl Event {
         expires_at: u64,
     ) -> Box<str> {
         let claims = Claims::new(signer.event, user, serial, now, expires_at);
-        let (kid, secret) = pass::signer(signer.keys, self.secret.pass_key());
-        pass::sign(&claims, kid, secret).into_boxed_str()
+        pass::sign(&claims, pass::signer(signer.keys, self.secret.pass_key())).into_boxed_str()
     }
 
-    /// Room left under CAPACITY at `now` (usize::MAX without a cap).
-    fn capacity_left(&self, now: u64) -> usize {
+    /// Room left under CAPACITY (usize::MAX without a cap). Every session not ended yet counts:
+    /// upkeep ends lapsed ones before it calls anyone, so this is exact where it matters and
+    /// costs nothing however many sessions there are.
+    pub(crate) fn capacity_left(&self) -> usize {
         match self.config.get(Setting::Capacity) {
             0 => usize::MAX,
-            cap => (cap as usize).saturating_sub(self.sessions.live(now)),
+            cap => (cap as usize).saturating_sub(self.sessions.len()),
         }
     }
 
@@ -91,7 +104,7 @@ impl Event {
     /// When the next call is due (None while nobody can be called, or CAPACITY is full: a
     /// session's end is then what is due).
     pub fn next_call(&self, now: u64) -> Option<u64> {
-        if !self.calling() || self.capacity_left(now) == 0 {
+        if !self.calling() || self.capacity_left() == 0 {
             return None;
         }
         let (rate, burst) = (
@@ -120,7 +133,7 @@ impl Event {
             self.config.get(Setting::Burst),
         );
         let mut budget = self.budget;
-        let mut room = self.capacity_left(now);
+        let mut room = self.capacity_left();
         let claim_ttl = self.config.get(Setting::ClaimTtl);
         let pass_ttl = self.config.get(Setting::PassTtl);
         let session_max = self.config.get(Setting::SessionMax);
@@ -138,8 +151,8 @@ impl Event {
                 continue;
             }
             let user = ticket.payload().expect("waiting").user();
-            let max_expires_at = now.saturating_add(session_max);
-            let expires_at = now.saturating_add(pass_ttl).min(max_expires_at);
+            let max_expires_at = whole_second(now.saturating_add(session_max));
+            let expires_at = pass_expiry(now, pass_ttl, max_expires_at);
             effects.push(Effect::Admitted {
                 at,
                 serial,
@@ -182,7 +195,7 @@ impl Event {
     ) -> Option<Effect> {
         let session = self.sessions.get(serial).filter(|s| s.live(now))?;
         let pass_ttl = self.config.get(Setting::PassTtl);
-        let expires_at = now.saturating_add(pass_ttl).min(session.max_expires_at);
+        let expires_at = pass_expiry(now, pass_ttl, session.max_expires_at);
         let due = session.expires_at < now.saturating_add(pass_ttl - pass_ttl / 4);
         (due && expires_at > session.expires_at).then(|| Effect::Renewed {
             serial,
@@ -258,15 +271,23 @@ impl Event {
         signer: &Signer,
     ) -> Result<(Vec<Effect>, Admission), SeatqError> {
         let serial = self.resolve(target)?;
-        let session = self
-            .sessions
-            .get(serial)
-            .filter(|s| s.live(now))
-            .ok_or_else(|| SeatqError::TicketEnded(self.view(serial, now).state))?;
-        let expires_at = now
-            .saturating_add(self.config.get(Setting::PassTtl))
-            .min(session.max_expires_at)
-            .max(session.expires_at);
+        let Some(session) = self.sessions.get(serial).filter(|s| s.live(now)) else {
+            let view = self.view(serial, now);
+            return Err(if view.state == "waiting" {
+                SeatqError::NotReady {
+                    position: view.position as u64,
+                    retry_after_ms: view.retry_after_ms,
+                }
+            } else {
+                SeatqError::TicketEnded(view.state)
+            });
+        };
+        let expires_at = pass_expiry(
+            now,
+            self.config.get(Setting::PassTtl),
+            session.max_expires_at,
+        )
+        .max(session.expires_at);
         let pass = self.sign(signer, serial, &session.user, now, expires_at);
         Ok((
             vec![Effect::Renewed {
@@ -369,13 +390,15 @@ impl Event {
             };
         };
         // The session's current pass, compared as is: no signature to check (and the only way a
-        // pass issued before passes were signed tokens is accepted).
+        // pass issued before passes were signed tokens is accepted), unless its key was retired.
         let current = self
             .sessions
             .of_user(user)
             .and_then(|serial| self.sessions.get(serial))
             .filter(|s| s.live(now));
-        if current.is_some_and(|s| s.pass.as_bytes() == token) {
+        if current.is_some_and(|s| s.pass.as_bytes() == token)
+            && pass::issued_with_listed_key(token, keys)
+        {
             return Ok(());
         }
         let check = self.check_pass_state(now, token, event, keys);
@@ -547,6 +570,30 @@ mod tests {
             Err(SeatqError::PassInvalid)
         );
         assert_eq!(ev.view(0, 26_001).state, "revoked");
+    }
+
+    #[test]
+    fn a_pass_expires_exactly_when_its_session_does() {
+        let mut ev = configured(1000, 100, 0);
+        let t = join(&mut ev, 0, "alice", None).unwrap().ticket;
+        call(&mut ev, 1_234);
+        let issued = admit(&mut ev, 1_300, &t).unwrap();
+        assert_eq!(
+            issued.expires_at, 12_000,
+            "PASS-TTL later, on a whole second"
+        );
+        let renewed = ev.plan_renew(9_999, Target::Ticket(t.as_bytes()), &SIGNER);
+        assert_eq!(renewed.unwrap().1.expires_at, 20_000);
+        let pass = issued.pass.as_bytes();
+        let state = |now| ev.check_pass_state(now, pass, b"ev", &[]).state;
+        assert_eq!(state(11_999), PassState::Valid);
+        assert_eq!(state(12_000), PassState::Expired);
+        let session = ev.sessions.get(0).unwrap();
+        assert!(session.live(11_999) && !session.live(12_000));
+        assert_eq!(
+            session.max_expires_at, 32_000,
+            "SESSION-MAX, on a whole second"
+        );
     }
 
     #[test]

@@ -20,10 +20,44 @@ pub const EVENT_KID: &str = "event";
 /// HS256 keys shorter than the hash output are refused (RFC 7518 section 3.2).
 pub const MIN_KEY_LEN: usize = 32;
 
-#[derive(Clone, PartialEq, Eq)]
+/// A signing key, prepared: the HMAC keyed once (a fresh one per pass costs two more SHA-256
+/// blocks) and the encoded header of the passes it signs.
+#[derive(Clone)]
 pub struct PassKey {
     pub kid: String,
-    pub secret: Vec<u8>,
+    secret: Vec<u8>,
+    header: String,
+    mac: HmacSha256,
+}
+
+impl PartialEq for PassKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.kid == other.kid && self.secret == other.secret
+    }
+}
+
+impl Eq for PassKey {}
+
+impl PassKey {
+    pub fn new(kid: &str, secret: &[u8]) -> Self {
+        Self {
+            kid: kid.to_string(),
+            secret: secret.to_vec(),
+            header: header_segment(kid),
+            mac: HmacSha256::new_from_slice(secret).expect("HMAC takes any key length"),
+        }
+    }
+
+    /// An event's own key (kid `event`).
+    pub fn event(secret: &[u8; 32]) -> Self {
+        Self::new(EVENT_KID, secret)
+    }
+
+    fn mac(&self, signing_input: &[u8]) -> HmacSha256 {
+        let mut mac = self.mac.clone();
+        mac.update(signing_input);
+        mac
+    }
 }
 
 impl std::fmt::Debug for PassKey {
@@ -60,10 +94,7 @@ pub fn parse_keys(text: &str) -> Result<Vec<PassKey>, String> {
         if keys.iter().any(|k| k.kid == kid) {
             return Err(format!("pass key id '{kid}' is given twice"));
         }
-        keys.push(PassKey {
-            kid: kid.to_string(),
-            secret: secret.as_bytes().to_vec(),
-        });
+        keys.push(PassKey::new(kid, secret.as_bytes()));
     }
     Ok(keys)
 }
@@ -128,27 +159,41 @@ impl Claims {
 }
 
 /// Which key signs: the first configured one, else the event's own.
-pub fn signer<'a>(keys: &'a [PassKey], event_key: &'a [u8; 32]) -> (&'a str, &'a [u8]) {
-    match keys.first() {
-        Some(k) => (&k.kid, &k.secret),
-        None => (EVENT_KID, event_key),
-    }
+pub fn signer<'a>(keys: &'a [PassKey], event_key: &'a PassKey) -> &'a PassKey {
+    keys.first().unwrap_or(event_key)
 }
 
-fn mac(secret: &[u8], signing_input: &[u8]) -> HmacSha256 {
-    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
-    mac.update(signing_input);
-    mac
-}
-
-pub fn sign(claims: &Claims, kid: &str, secret: &[u8]) -> String {
+fn header_segment(kid: &str) -> String {
     let header = serde_json::json!({ "alg": "HS256", "typ": "JWT", "kid": kid });
-    let mut token = URL_SAFE_NO_PAD.encode(header.to_string());
+    URL_SAFE_NO_PAD.encode(header.to_string())
+}
+
+static EVENT_HEADER: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| header_segment(EVENT_KID));
+
+/// Whether a pass seatq issued is still signed by a key it may be checked with: its `kid` is
+/// the event's own or still listed. Lets a caller that already knows the token is the one it
+/// issued skip the signature check, yet stop accepting a retired key's passes exactly as
+/// other verifiers do. Passes from before signed tokens (no header) are accepted.
+pub fn issued_with_listed_key(token: &[u8], keys: &[PassKey]) -> bool {
+    let Some(dot) = token.iter().position(|&b| b == b'.') else {
+        return true;
+    };
+    let header = &token[..dot];
+    header == EVENT_HEADER.as_bytes() || keys.iter().any(|k| k.header.as_bytes() == header)
+}
+
+pub fn sign(claims: &Claims, key: &PassKey) -> String {
+    let mut token = String::with_capacity(256);
+    token.push_str(&key.header);
     token.push('.');
-    token.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialize")));
-    let signature = mac(secret, token.as_bytes()).finalize().into_bytes();
+    URL_SAFE_NO_PAD.encode_string(
+        serde_json::to_vec(claims).expect("claims serialize"),
+        &mut token,
+    );
+    let signature = key.mac(token.as_bytes()).finalize().into_bytes();
     token.push('.');
-    token.push_str(&URL_SAFE_NO_PAD.encode(signature));
+    URL_SAFE_NO_PAD.encode_string(signature, &mut token);
     token
 }
 
@@ -170,7 +215,7 @@ struct Header {
 
 /// Checks a pass's signature against the configured keys (or the event's own key) and returns
 /// its claims. Expiry and revocation are the caller's to check, against the session.
-pub fn verify(token: &[u8], keys: &[PassKey], event_key: &[u8; 32]) -> Result<Claims, PassError> {
+pub fn verify(token: &[u8], keys: &[PassKey], event_key: &PassKey) -> Result<Claims, PassError> {
     let text = std::str::from_utf8(token).map_err(|_| PassError::Malformed)?;
     if text.len() > 4096 {
         return Err(PassError::Malformed);
@@ -185,21 +230,18 @@ pub fn verify(token: &[u8], keys: &[PassKey], event_key: &[u8; 32]) -> Result<Cl
     if header.alg != "HS256" {
         return Err(PassError::Malformed);
     }
-    let secret: &[u8] = match header.kid.as_deref() {
+    let key = match header.kid.as_deref() {
         Some(EVENT_KID) => event_key,
-        Some(kid) => {
-            &keys
-                .iter()
-                .find(|k| k.kid == kid)
-                .ok_or(PassError::UnknownKey)?
-                .secret
-        }
+        Some(kid) => keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or(PassError::UnknownKey)?,
         None => return Err(PassError::UnknownKey),
     };
     let signature = URL_SAFE_NO_PAD
         .decode(signature)
         .map_err(|_| PassError::Malformed)?;
-    mac(secret, signing_input.as_bytes())
+    key.mac(signing_input.as_bytes())
         .verify_slice(&signature)
         .map_err(|_| PassError::BadSignature)?;
     URL_SAFE_NO_PAD
@@ -213,7 +255,13 @@ pub fn verify(token: &[u8], keys: &[PassKey], event_key: &[u8; 32]) -> Result<Cl
 mod tests {
     use super::*;
 
-    const EVENT_KEY: [u8; 32] = [3; 32];
+    fn event_key() -> PassKey {
+        PassKey::event(&[3; 32])
+    }
+
+    fn other_event_key() -> PassKey {
+        PassKey::event(&[4; 32])
+    }
 
     fn keys() -> Vec<PassKey> {
         parse_keys("k2:0123456789abcdef0123456789abcdef k1:fedcba9876543210fedcba9876543210")
@@ -225,11 +273,12 @@ mod tests {
         let claims = Claims::new(b"concert", b"alice", 7, 1_000_500, 901_000_999);
         assert_eq!((claims.iat, claims.exp), (1000, 901_000));
         let keys = keys();
-        let (kid, secret) = signer(&keys, &EVENT_KEY);
-        assert_eq!(kid, "k2");
-        let token = sign(&claims, kid, secret);
+        let own_key = event_key();
+        let key = signer(&keys, &own_key);
+        assert_eq!(key.kid, "k2");
+        let token = sign(&claims, key);
         assert_eq!(
-            verify(token.as_bytes(), &keys, &EVENT_KEY),
+            verify(token.as_bytes(), &keys, &event_key()),
             Ok(claims.clone())
         );
         assert!(claims.event_is(b"concert") && claims.user_is(b"alice"));
@@ -240,29 +289,35 @@ mod tests {
             parse_keys("k3:0123456789abcdef0123456789abcdeX k1:fedcba9876543210fedcba9876543210")
                 .unwrap();
         assert_eq!(
-            verify(token.as_bytes(), &later, &EVENT_KEY),
+            verify(token.as_bytes(), &later, &event_key()),
             Err(PassError::UnknownKey)
         );
         // Still listed (not signing): still verifies.
         let rotated =
             parse_keys("k3:0123456789abcdef0123456789abcdeX k2:0123456789abcdef0123456789abcdef")
                 .unwrap();
-        assert!(verify(token.as_bytes(), &rotated, &EVENT_KEY).is_ok());
+        assert!(verify(token.as_bytes(), &rotated, &event_key()).is_ok());
+        // The shortcut for a session's own pass follows the same list.
+        assert!(issued_with_listed_key(token.as_bytes(), &rotated));
+        assert!(!issued_with_listed_key(token.as_bytes(), &later));
+        let own = sign(&claims, &event_key());
+        assert!(issued_with_listed_key(own.as_bytes(), &[]));
+        assert!(issued_with_listed_key(b"0123abcd", &[]), "a pre-JWT pass");
     }
 
     #[test]
     fn tampering_is_detected() {
         let claims = Claims::new(b"e", b"bob", 1, 0, 10_000);
-        let token = sign(&claims, EVENT_KID, &EVENT_KEY);
-        assert!(verify(token.as_bytes(), &[], &EVENT_KEY).is_ok());
+        let token = sign(&claims, &event_key());
+        assert!(verify(token.as_bytes(), &[], &event_key()).is_ok());
         assert_eq!(
-            verify(token.as_bytes(), &[], &[4; 32]),
+            verify(token.as_bytes(), &[], &other_event_key()),
             Err(PassError::BadSignature)
         );
         let forged_claims = Claims::new(b"e", b"mallory", 1, 0, 10_000);
-        let forged = sign(&forged_claims, EVENT_KID, &[4; 32]);
+        let forged = sign(&forged_claims, &other_event_key());
         assert_eq!(
-            verify(forged.as_bytes(), &[], &EVENT_KEY),
+            verify(forged.as_bytes(), &[], &event_key()),
             Err(PassError::BadSignature)
         );
         let (head, rest) = token.split_once('.').unwrap();
@@ -272,7 +327,7 @@ mod tests {
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged_claims).unwrap())
         );
         assert_eq!(
-            verify(swapped.as_bytes(), &[], &EVENT_KEY),
+            verify(swapped.as_bytes(), &[], &event_key()),
             Err(PassError::BadSignature)
         );
         let none_alg = format!(
@@ -281,11 +336,11 @@ mod tests {
             rest.split('.').next().unwrap()
         );
         assert_eq!(
-            verify(none_alg.as_bytes(), &[], &EVENT_KEY),
+            verify(none_alg.as_bytes(), &[], &event_key()),
             Err(PassError::Malformed)
         );
         for junk in [&b""[..], b"a.b", b"a.b.c", b"\xff.\xff.\xff"] {
-            assert!(verify(junk, &[], &EVENT_KEY).is_err());
+            assert!(verify(junk, &[], &event_key()).is_err());
         }
     }
 
@@ -293,8 +348,8 @@ mod tests {
     fn binary_ids_round_trip() {
         let claims = Claims::new(b"\xffev", b"u\x00\xfe", 3, 0, 5000);
         assert!(claims.sub.is_none() && claims.sub_b64.is_some());
-        let token = sign(&claims, EVENT_KID, &EVENT_KEY);
-        let back = verify(token.as_bytes(), &[], &EVENT_KEY).unwrap();
+        let token = sign(&claims, &event_key());
+        let back = verify(token.as_bytes(), &[], &event_key()).unwrap();
         assert!(back.event_is(b"\xffev") && back.user_is(b"u\x00\xfe"));
     }
 

@@ -42,7 +42,14 @@ impl<T> SegVec<T> {
 
     pub fn push(&mut self, value: T) {
         if self.end % SEGMENT == 0 || self.segments.is_empty() {
-            self.segments.push_back(VecDeque::with_capacity(SEGMENT));
+            // A lone segment grows as needed (copying at most a segment), so that a small
+            // vector costs what it holds; once there are more, each is reserved whole.
+            let segment = if self.segments.is_empty() {
+                VecDeque::new()
+            } else {
+                VecDeque::with_capacity(SEGMENT)
+            };
+            self.segments.push_back(segment);
         }
         self.segments
             .back_mut()
@@ -94,12 +101,8 @@ impl<T> SegVec<T> {
         self.segments.iter().flatten()
     }
 
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
-        self.segments.iter_mut().flatten()
-    }
-
     pub fn heap_bytes(&self) -> usize {
-        self.segments.len() * SEGMENT * std::mem::size_of::<T>()
+        self.segments.iter().map(VecDeque::capacity).sum::<usize>() * std::mem::size_of::<T>()
             + self.segments.capacity() * std::mem::size_of::<VecDeque<T>>()
     }
 }
@@ -140,6 +143,18 @@ mod tests {
         assert_eq!(v.get(SEGMENT * 2 + 4), Some(&7));
         assert_eq!(v.get(SEGMENT * 2 + 5), None);
         assert_eq!(v.iter().count(), SEGMENT * 2 + 5);
+    }
+
+    #[test]
+    fn a_small_vector_costs_what_it_holds() {
+        let mut v: SegVec<[u64; 4]> = SegVec::default();
+        v.push([0; 4]);
+        assert!(v.heap_bytes() < 1024, "{}", v.heap_bytes());
+        for _ in 1..SEGMENT * 3 {
+            v.push([0; 4]);
+        }
+        let whole = 3 * SEGMENT * 32;
+        assert!(v.heap_bytes() >= whole && v.heap_bytes() < whole + 1024);
     }
 
     #[test]

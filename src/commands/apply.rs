@@ -7,7 +7,7 @@ use crate::error::SeatqError;
 use crate::ffi::Ctx;
 use crate::persistence::{self, ENCODING_VERSION};
 use crate::replication::{self, SNAPSHOT};
-use crate::{random, transaction};
+use crate::transaction;
 
 pub const APPLY_ARGS: &[ArgDoc] = &[
     KEY,
@@ -17,8 +17,30 @@ pub const APPLY_ARGS: &[ArgDoc] = &[
         .multiple(),
 ];
 
+/// The first release's effects do not replay here. An AOF that holds them would otherwise load
+/// without the changes they carry and the server would start without them: it stops instead.
+fn first_release_effect(ctx: &Ctx, name: &[u8]) -> SeatqError {
+    let what = if ctx.loading() {
+        "start the first release on these files, run BGREWRITEAOF and let it finish, then start this release"
+    } else {
+        "a replica running this release cannot follow a primary running the first release: upgrade the primary"
+    };
+    let message = format!(
+        "SEATQ.APPLY {} is one of the first release's effects, which this release cannot replay: {what} (docs/upgrade.md)",
+        String::from_utf8_lossy(name)
+    );
+    ctx.log_warning(&format!("seatq: {message}"));
+    if ctx.loading() {
+        ctx.log_warning(
+            "seatq: the AOF holds the first release's effects: stopping, so that the sale they hold is not lost",
+        );
+        std::process::exit(1);
+    }
+    SeatqError::Invalid(message)
+}
+
 pub fn apply(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
-    if !ctx.from_primary_or_aof() {
+    if !ctx.sent_by_primary_or_aof() {
         return Err(SeatqError::Invalid(
             "SEATQ.APPLY is internal: only the replication link and AOF loading may send it".into(),
         ));
@@ -40,9 +62,11 @@ pub fn apply(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
             ),
             _ => return Err(SeatqError::WrongArity),
         };
-        let event = persistence::from_bytes(blob, version, random::secret)
+        let event = persistence::from_bytes(blob, version)
             .map_err(|e| SeatqError::Invalid(format!("bad snapshot: {e}")))?;
         transaction::restore_snapshot(ctx, args.key(), event)?;
+    } else if persistence::is_first_release_effect(rest[0]) {
+        return Err(first_release_effect(ctx, rest[0]));
     } else {
         let effects = replication::decode(rest)?;
         transaction::replay(ctx, args.key(), &effects)?;

@@ -20,7 +20,10 @@ use crate::upkeep::{self, Limits};
 
 pub const KEY: ArgDoc = ArgDoc::new("key", ArgKind::Key);
 
-/// The ACL category every seatq command is in (Redis 7.2+ and Valkey 8+).
+/// The ACL category every seatq command is in (Redis 7.2+ and Valkey 8+). Besides it, reads are
+/// in `read`, a sale's writes in `write`, and what only an operator should run (settings,
+/// pause/close, the worker's DEQUEUE, adding stock, and the internal SEATQ.APPLY) in `admin`
+/// and `dangerous`: `+@seatq -@admin` is an application's role. docs/security.md has the rules.
 pub const ACL_CATEGORY: &str = "seatq";
 
 /// Declares each command's C entry point and its spec in one place.
@@ -61,15 +64,15 @@ commands! {
     verify_entry => queue::verify, "queue.verify", "readonly fast", "read fast", Read, 3,
         "Tells whether a pass is valid, expired, revoked or invalid for this event.",
         "O(log N)", queue::VERIFY_ARGS;
-    pause_entry => queue::pause, "queue.pause", "write", "write", Update, 2,
+    pause_entry => queue::pause, "queue.pause", "write", "write admin dangerous", Update, 2,
         "Pauses admission: joins go on, nobody is admitted.", "O(1)", queue::KEY_ONLY;
-    resume_entry => queue::resume, "queue.resume", "write", "write", Update, 2,
+    resume_entry => queue::resume, "queue.resume", "write", "write admin dangerous", Update, 2,
         "Resumes admission after QUEUE.PAUSE.", "O(1)", queue::KEY_ONLY;
-    close_entry => queue::close, "queue.close", "write", "write", Update, 2,
+    close_entry => queue::close, "queue.close", "write", "write admin dangerous", Update, 2,
         "Closes the line to new joins (those waiting keep their places).", "O(1)", queue::KEY_ONLY;
-    reopen_entry => queue::reopen, "queue.reopen", "write", "write", Update, 2,
+    reopen_entry => queue::reopen, "queue.reopen", "write", "write admin dangerous", Update, 2,
         "Opens a closed line to joins again.", "O(1)", queue::KEY_ONLY;
-    dequeue_entry => queue::dequeue, "queue.dequeue", "write fast", "write", Delete, -2,
+    dequeue_entry => queue::dequeue, "queue.dequeue", "write", "write admin dangerous", Delete, -2,
         "Takes up to COUNT tickets from the head of the line (a worker's flow, outside RATE and CAPACITY).",
         "O(M log N) where M is the number of tickets taken", queue::DEQUEUE_ARGS;
     len_entry => queue::len, "queue.len", "readonly fast", "read fast", Read, 2,
@@ -78,11 +81,13 @@ commands! {
         "Lists waiting tickets in line order from a 0-based offset, up to a byte bound.",
         "O(M log N) where M is the count", queue::RANGE_ARGS;
     info_entry => queue::info, "queue.info", "readonly fast", "read fast", Read, 2,
-        "Returns the event's phase, counters, sessions and settings.", "O(1)", queue::KEY_ONLY;
-    config_entry => queue::config, "queue.config", "write deny-oom", "write", Update, -3,
+        "Returns the event's phase, counters, sessions and settings.",
+        "O(1), and O(N/1024) for memory_bytes where N is the number of tickets and records stored",
+        queue::KEY_ONLY;
+    config_entry => queue::config, "queue.config", "write deny-oom", "write admin dangerous", Update, -3,
         "Gets or sets an event's settings (QUEUE.CONFIG key GET lists them all).",
         "O(1)", queue::CONFIG_ARGS;
-    seat_add_entry => seats::add, "seat.add", "write deny-oom", "write", Insert, -3,
+    seat_add_entry => seats::add, "seat.add", "write deny-oom", "write admin dangerous", Insert, -3,
         "Adds named seats, or general-admission stock with QTY n.",
         "O(N) where N is the number of seats named", seats::ADD_ARGS;
     seat_hold_entry => seats::hold, "seat.hold", "write deny-oom fast", "write fast", Update, -4,
@@ -100,7 +105,7 @@ commands! {
     seat_info_entry => seats::info, "seat.info", "readonly fast", "read fast", Read, 2,
         "Returns total, available, held and sold counts (named seats, general admission, both).",
         "O(log N)", seats::KEY_ONLY;
-    apply_entry => apply::apply, "seatq.apply", "write deny-oom", "dangerous", Update, -3,
+    apply_entry => apply::apply, "seatq.apply", "write deny-oom", "write admin dangerous", Update, -3,
         "Internal: applies replicated effects (accepted only from the primary and the AOF).",
         "O(M log N) for M effects, O(N) for SNAPSHOT", apply::APPLY_ARGS;
 }
@@ -125,12 +130,24 @@ pub fn read<T>(
 }
 
 /// A write: opens the event once, lets upkeep that is due take a small step first (so the
-/// answer never depends on how late the timer is), then runs `f`. Whatever `f` applies is
-/// replicated, journaled and notified when the transaction ends.
+/// answer never depends on how late the timer is), runs `f`, and takes another step if `f`
+/// made something due at once (a session ended: the next ticket is called in the same
+/// command). Whatever is applied is replicated, journaled and notified when the transaction
+/// ends.
 pub fn write<T>(
     ctx: &Ctx,
     args: &Args,
     f: impl FnOnce(&mut Transaction, u64, &Signer) -> Result<T, SeatqError>,
+) -> Result<T, SeatqError> {
+    write_then(ctx, args, f, |_, answer| answer)
+}
+
+/// `write`, with `then` bringing the answer up to date when upkeep ran after `f`.
+pub fn write_then<T>(
+    ctx: &Ctx,
+    args: &Args,
+    f: impl FnOnce(&mut Transaction, u64, &Signer) -> Result<T, SeatqError>,
+    then: impl FnOnce(&Event, T) -> T,
 ) -> Result<T, SeatqError> {
     let mut txn = Transaction::open(ctx, args.key())?;
     let now = ctx.now_ms();
@@ -139,11 +156,14 @@ pub fn write<T>(
         event: key_of(args),
         keys: &keys,
     };
-    if txn.exists()
-        && ctx.may_decide_writes()
-        && txn.event().upkeep_due.is_some_and(|due| due <= now)
-    {
+    let decide = ctx.may_decide_writes();
+    if decide && txn.exists() && txn.event().upkeep_due.is_some_and(|due| due <= now) {
         upkeep::step(&mut txn, now, Limits::COMMAND, &signer)?;
     }
-    f(&mut txn, now, &signer)
+    let answer = f(&mut txn, now, &signer);
+    if decide && txn.changed() && txn.event().next_due(now).is_some_and(|due| due <= now) {
+        upkeep::step(&mut txn, now, Limits::COMMAND, &signer)?;
+        return answer.map(|a| then(txn.event(), a));
+    }
+    answer
 }

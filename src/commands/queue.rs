@@ -1,7 +1,7 @@
 //! QUEUE.* handlers.
 
 use super::args::{arity, number, target, unknown_option, Options};
-use super::{key_of, read, write, ArgDoc, ArgKind, Args, KEY};
+use super::{key_of, read, write, write_then, ArgDoc, ArgKind, Args, KEY};
 use crate::config::{pass_keys, Setting, SETTINGS};
 use crate::error::SeatqError;
 use crate::event::{Effect, Event};
@@ -9,14 +9,39 @@ use crate::ffi::{Ctx, MapReply, Reply};
 use crate::journal::journal_key;
 use crate::queue::idempotency::MAX_KEY_LEN;
 use crate::queue::payload::TicketPayload;
-use crate::queue::{TicketDetail, TicketView};
+use crate::queue::{Target, TicketDetail, TicketView};
 use crate::transaction::Transaction;
 use crate::upkeep::Apply;
+use std::time::{Duration, Instant};
 
 /// Upper bound of COUNT in RANGE and DEQUEUE.
 pub const MAX_BATCH: u64 = 10_000;
-/// About the most one RANGE or DEQUEUE reply carries; past it the reply stops early.
+/// About the most one RANGE or DEQUEUE reply carries, in bytes and in server time; past either
+/// the reply stops early (fewer entries than asked: the client continues with another call).
 pub const MAX_REPLY_BYTES: usize = 1 << 20;
+const MAX_REPLY_TIME: Duration = Duration::from_micros(500);
+/// Tickets DEQUEUE plans and applies at a time between two looks at the clock.
+const DEQUEUE_CHUNK: usize = 64;
+
+/// The bound of one RANGE or DEQUEUE reply.
+struct ReplyBound {
+    started: Instant,
+    bytes: usize,
+}
+
+impl ReplyBound {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            bytes: 0,
+        }
+    }
+
+    /// Whether another entry fits, `bytes` being what this round has added so far.
+    fn more(&self, bytes: usize) -> bool {
+        self.bytes + bytes < MAX_REPLY_BYTES && self.started.elapsed() < MAX_REPLY_TIME
+    }
+}
 
 pub const KEY_ONLY: &[ArgDoc] = &[KEY];
 const TARGET: ArgDoc = ArgDoc::new("target", ArgKind::OneOf).sub(&[
@@ -34,6 +59,7 @@ pub const ENQUEUE_ARGS: &[ArgDoc] = &[
     ArgDoc::new("data", ArgKind::Block)
         .token("DATA")
         .optional()
+        .multiple()
         .sub(&[
             ArgDoc::new("field", ArgKind::String),
             ArgDoc::new("value", ArgKind::String),
@@ -68,15 +94,14 @@ pub const CONFIG_ARGS: &[ArgDoc] = &[
 ];
 
 /// What every ticket record says (STATUS, and the first fields of RANGE / DEQUEUE records).
-fn view_fields(map: &mut MapReply, view: &TicketView) {
-    map.bulk("ticket", view.ticket.as_bytes())
-        .bulk("state", view.state.as_bytes())
+/// STATUS: what a poller needs on every call (position 0 while waiting means the pre-queue),
+/// and the session once admitted.
+fn view_fields<'a>(map: &mut MapReply<'_, 'a>, view: &'a TicketView) {
+    map.bulk("state", view.state.as_bytes())
         .int("position", view.position as i64)
         .int("ahead", view.position.saturating_sub(1) as i64)
         .int("eta_ms", view.eta_ms.map_or(-1, |e| e as i64))
-        .int("retry_after_ms", view.retry_after_ms as i64)
-        .int("heartbeat_expires_at_ms", view.heartbeat_deadline as i64)
-        .int("prequeue", i64::from(view.prequeue));
+        .int("retry_after_ms", view.retry_after_ms as i64);
     if let Some(session) = &view.session {
         map.bulk("pass", session.pass.as_bytes())
             .int("pass_expires_at_ms", session.expires_at as i64)
@@ -85,11 +110,19 @@ fn view_fields(map: &mut MapReply, view: &TicketView) {
     }
 }
 
-fn reply_detail(reply: &Reply, detail: &TicketDetail) {
+/// A ticket as RANGE lists it (`in_line`: with its position and heartbeat) or as DEQUEUE hands
+/// it over (taken out of the line: a waiting client's fields would be stale).
+fn reply_detail(reply: &Reply, detail: &TicketDetail, in_line: bool) {
     let mut map = reply.open_map();
-    view_fields(&mut map, &detail.view);
-    map.int("serial", i64::from(detail.view.serial))
-        .bulk("user", &detail.user);
+    let view = &detail.view;
+    map.bulk("ticket", detail.ticket.as_bytes())
+        .int("serial", i64::from(view.serial))
+        .bulk("state", view.state.as_bytes());
+    if in_line {
+        map.int("position", view.position as i64)
+            .int("heartbeat_expires_at_ms", view.heartbeat_deadline as i64);
+    }
+    map.bulk("user", &detail.user);
     let data = map.nested("data");
     data.map(detail.data.len());
     for (field, value) in &detail.data {
@@ -135,21 +168,22 @@ pub fn enqueue(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
         }
     }
     let payload = TicketPayload::new(args.bytes[2], &data)?;
-    let joined = write(ctx, args, |txn, now, _| {
-        let (effects, joined) = txn.event().plan_enqueue(now, payload, idempotency)?;
-        txn.apply(effects)?;
-        Ok(joined)
-    })?;
+    let joined = write_then(
+        ctx,
+        args,
+        |txn, now, _| {
+            let (effects, joined) = txn.event().plan_enqueue(now, payload, idempotency)?;
+            txn.apply(effects)?;
+            Ok(joined)
+        },
+        Event::refresh_joined,
+    )?;
     ctx.reply()
         .open_map()
         .bulk("ticket", joined.ticket.as_bytes())
         .int("position", joined.position as i64)
         .bulk("state", joined.state.as_bytes())
-        .int("existing", i64::from(joined.existing))
-        .int(
-            "prequeue",
-            i64::from(joined.position == 0 && joined.state == "waiting"),
-        );
+        .int("existing", i64::from(joined.existing));
     Ok(())
 }
 
@@ -161,11 +195,17 @@ pub fn status(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
         event: key_of(args),
         keys: &keys,
     };
-    let (effects, mut view) = read(
+    let (effects, mut view, ticket) = read(
         ctx,
         args,
-        || Err(SeatqError::NoSuchTicket(b"no such event".to_vec())),
-        |event| event.plan_status(now, target, &signer),
+        // A missing event reads as an empty one: no such ticket.
+        || Err(SeatqError::NoSuchTicket(crate::queue::target_text(target))),
+        |event| {
+            let (effects, view) = event.plan_status(now, target, &signer)?;
+            // Addressed by user, the caller may not know the ticket.
+            let ticket = matches!(target, Target::User(_)).then(|| event.ticket(view.serial));
+            Ok((effects, view, ticket))
+        },
     )?;
     // Renewals and lazy expiry are decided only by a primary; a replica just answers.
     if !effects.is_empty() && ctx.may_decide_writes() {
@@ -189,6 +229,9 @@ pub fn status(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     }
     let reply = ctx.reply();
     let mut map = reply.open_map();
+    if let Some(ticket) = &ticket {
+        map.bulk("ticket", ticket.as_bytes());
+    }
     view_fields(&mut map, &view);
     Ok(())
 }
@@ -254,7 +297,13 @@ pub fn verify(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     let check = read(
         ctx,
         args,
-        || Err(SeatqError::NoSuchEvent),
+        // A deleted event's passes are simply invalid (what a payment service needs to know).
+        || {
+            Ok(crate::admission::PassCheck {
+                state: crate::admission::PassState::Invalid,
+                claims: None,
+            })
+        },
         |event| Ok(event.check_pass_state(now, args.bytes[2], key_of(args), &keys)),
     )?;
     let reply = ctx.reply();
@@ -344,19 +393,34 @@ pub fn dequeue(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
         }
     }
     let taken = write(ctx, args, |txn, now, _| {
+        let mut taken = Vec::new();
         if !txn.exists() {
-            return Ok(Vec::new());
+            return Ok(taken);
         }
-        let (effects, taken) = txn
-            .event()
-            .plan_dequeue(now, count as usize, MAX_REPLY_BYTES);
-        txn.apply(effects)?;
+        if !txn.event().phase.opened {
+            return Err(SeatqError::NotOpen);
+        }
+        // A chunk at a time, so the time bound covers applying (journal, replication) too.
+        let mut bound = ReplyBound::new();
+        while taken.len() < count as usize && bound.more(0) {
+            let chunk = (count as usize - taken.len()).min(DEQUEUE_CHUNK);
+            let (effects, details) = txn.event().plan_dequeue(now, chunk, &mut |b| bound.more(b));
+            if effects.is_empty() {
+                break;
+            }
+            bound.bytes += details
+                .iter()
+                .map(crate::queue::detail_bytes)
+                .sum::<usize>();
+            txn.apply(effects)?;
+            taken.extend(details);
+        }
         Ok(taken)
     })?;
     let reply = ctx.reply();
     reply.array(taken.len());
     for detail in &taken {
-        reply_detail(&reply, detail);
+        reply_detail(&reply, detail, false);
     }
     Ok(())
 }
@@ -369,7 +433,7 @@ pub fn len(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
 }
 
 /// RANGE answers `{entries, next}`: `next` is the offset to continue from when the reply
-/// stopped at its byte bound before `count`, -1 otherwise.
+/// stopped at its bound before `count`, -1 otherwise.
 pub fn range(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     arity(args, 4, true)?;
     let start = number(args.bytes[2], "start", 0, u32::MAX.into())? as usize;
@@ -380,8 +444,12 @@ pub fn range(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
         args,
         || Ok((Vec::new(), 0)),
         |event| {
+            if !event.phase.opened {
+                return Err(SeatqError::NotOpen);
+            }
+            let bound = ReplyBound::new();
             Ok((
-                event.range(now, start, count, MAX_REPLY_BYTES),
+                event.range(now, start, count, &mut |b| bound.more(b)),
                 event.line.waiting(),
             ))
         },
@@ -390,12 +458,12 @@ pub fn range(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
     let next = start + details.len();
     let reply = ctx.reply();
     let mut map = reply.open_map();
+    map.int("next", if next < end { next as i64 } else { -1 });
     let entries = map.nested("entries");
     entries.array(details.len());
     for detail in &details {
-        reply_detail(entries, detail);
+        reply_detail(entries, detail, true);
     }
-    map.int("next", if next < end { next as i64 } else { -1 });
     Ok(())
 }
 
@@ -408,8 +476,12 @@ pub fn info(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
         || Err(SeatqError::NoSuchEvent),
         |event| {
             let line = &event.line;
-            let ticket_at =
-                |k: Option<usize>| k.and_then(|k| line.nth_waiting(k)).map(|s| s.to_string());
+            // Nil until the event opens: the pre-queue's order is not revealed before.
+            let serial_at = |k: Option<usize>| {
+                k.filter(|_| event.phase.opened)
+                    .and_then(|k| line.nth_waiting(k))
+                    .map(i64::from)
+            };
             let reply = ctx.reply();
             let mut map = reply.open_map();
             let (t, phase) = (&event.totals, event.phase);
@@ -418,8 +490,8 @@ pub fn info(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
                 .int("opened", i64::from(phase.opened))
                 .int("paused", i64::from(phase.paused))
                 .int("closed", i64::from(phase.closed))
-                .int("sessions", event.sessions.live(now) as i64)
-                .int("sessions_unclaimed", event.sessions.unclaimed(now) as i64)
+                .int("sessions", event.sessions.len() as i64)
+                .int("sessions_unclaimed", event.sessions.unclaimed() as i64)
                 .int("joined_total", t.joined as i64)
                 .int("admitted_total", t.admitted as i64)
                 .int("claimed_total", t.claimed as i64)
@@ -428,20 +500,12 @@ pub fn info(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
                 .int("dequeued_total", t.dequeued as i64)
                 .int("sessions_ended_total", t.sessions_ended as i64)
                 .int("idempotency_keys", event.idempotency.len() as i64)
-                .opt_bulk(
-                    "head_serial",
-                    ticket_at(Some(0)).as_deref().map(str::as_bytes),
-                )
-                .opt_bulk(
-                    "tail_serial",
-                    ticket_at(line.waiting().checked_sub(1))
-                        .as_deref()
-                        .map(str::as_bytes),
-                )
+                .opt_int("head_serial", serial_at(Some(0)))
+                .opt_int("tail_serial", serial_at(line.waiting().checked_sub(1)))
                 .int("next_serial", i64::from(line.next_serial()))
-                .bulk("last_id", event.last_id.to_string().as_bytes())
+                .bulk("last_id", event.last_id.to_string().into_bytes())
                 .int("call_rate_per_s", event.call_rate(now).round() as i64)
-                .opt_bulk("journal_key", journal_key(key_of(args)).ok().as_deref())
+                .opt_bulk("journal_key", journal_key(key_of(args)).ok())
                 .int("memory_bytes", event.heap_bytes() as i64);
             settings_fields(&mut map, event, SETTINGS.iter().map(|s| s.setting));
             Ok(())
@@ -453,7 +517,7 @@ pub fn info(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
 fn settings_fields(map: &mut MapReply, event: &Event, settings: impl Iterator<Item = Setting>) {
     for setting in settings {
         map.int(
-            &setting.spec().field.to_ascii_lowercase(),
+            setting.spec().field.to_ascii_lowercase(),
             event.config.get(setting) as i64,
         );
     }

@@ -63,10 +63,18 @@ fn parse_units<'a>(args: &[&'a [u8]], hold_options: bool) -> Result<SeatArgs<'a>
             .iter()
             .any(|r| r.as_bytes().eq_ignore_ascii_case(word))
         {
-            return Err(SeatqError::Syntax(format!(
-                "{} given twice or not allowed here",
-                String::from_utf8_lossy(word)
-            )));
+            let name = String::from_utf8_lossy(word).to_ascii_uppercase();
+            let given = match name.as_str() {
+                "QTY" => qty.is_some(),
+                "TTL" => ttl.is_some(),
+                "PASS" => pass.is_some(),
+                _ => false,
+            };
+            return Err(SeatqError::Syntax(if given {
+                format!("{name} given twice")
+            } else {
+                format!("{name} is an option of SEAT.HOLD only and cannot name a seat")
+            }));
         } else {
             seats.push(word.into());
         }
@@ -235,10 +243,10 @@ pub fn info(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
             let reply = ctx.reply();
             let mut map = reply.open_map();
             for (prefix, counts) in [("", &all), ("seats_", &named), ("ga_", &general)] {
-                map.int(&format!("{prefix}total"), counts.total as i64)
-                    .int(&format!("{prefix}available"), counts.available as i64)
-                    .int(&format!("{prefix}held"), counts.held as i64)
-                    .int(&format!("{prefix}sold"), counts.sold as i64);
+                map.int(format!("{prefix}total"), counts.total as i64)
+                    .int(format!("{prefix}available"), counts.available as i64)
+                    .int(format!("{prefix}held"), counts.held as i64)
+                    .int(format!("{prefix}sold"), counts.sold as i64);
             }
             map.int("holds", (inv.holds.len() - lapsed) as i64)
                 .int(

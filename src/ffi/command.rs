@@ -13,7 +13,7 @@ use crate::error::SeatqError;
 /// A command's arguments: the raw module strings (for keys) and their bytes.
 pub struct Args<'a> {
     raw: &'a [RawString],
-    pub bytes: Vec<&'a [u8]>,
+    pub bytes: smallvec::SmallVec<[&'a [u8]; 12]>,
 }
 
 impl Args<'_> {
@@ -303,7 +303,7 @@ pub fn register(ctx: RawCtx, specs: &[CommandSpec], category: &str) -> Result<()
         }
         set_command_info(command, spec)?;
         if categories {
-            let list = c(&format!("{category} {}", spec.acl).trim().to_string());
+            let list = c(format!("{category} {}", spec.acl).trim());
             if unsafe { api!(RedisModule_SetCommandACLCategories)(command, list.as_ptr()) }
                 != raw::REDISMODULE_OK as c_int
             {

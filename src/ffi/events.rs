@@ -59,7 +59,7 @@ unsafe extern "C" fn on_flush(
     data: *mut c_void,
 ) {
     // After the flush, so keys flushed while it ran are gone too.
-    if subevent != u64::from(raw::REDISMODULE_SUBEVENT_FLUSHDB_END) {
+    if subevent != raw::REDISMODULE_SUBEVENT_FLUSHDB_END {
         return;
     }
     let info = &*data.cast::<raw::RedisModuleFlushInfo>();

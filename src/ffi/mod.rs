@@ -5,11 +5,16 @@
 
 pub mod command;
 pub mod events;
+pub mod heap;
 pub mod stream;
 pub mod timer;
 pub mod value;
 
-use std::ffi::{c_char, c_int, CStr, CString};
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+
+use smallvec::SmallVec;
 
 use redis_module::raw;
 
@@ -92,9 +97,19 @@ impl Ctx {
         primary && !loading && unsafe { api!(RedisModule_AvoidReplicaTraffic)() } == 0
     }
 
+    /// The server is loading its data (the AOF, an RDB).
+    pub fn loading(&self) -> bool {
+        self.flags() & raw::REDISMODULE_CTX_FLAGS_LOADING != 0
+    }
+
+    /// The server runs in cluster mode.
+    pub fn in_cluster(&self) -> bool {
+        self.flags() & raw::REDISMODULE_CTX_FLAGS_CLUSTER != 0
+    }
+
     /// The command came over the replication link or from the AOF being loaded (not from a
     /// client).
-    pub fn from_primary_or_aof(&self) -> bool {
+    pub fn sent_by_primary_or_aof(&self) -> bool {
         let f = self.flags();
         f & (raw::REDISMODULE_CTX_FLAGS_REPLICATED | raw::REDISMODULE_CTX_FLAGS_LOADING) != 0
     }
@@ -116,8 +131,9 @@ impl Ctx {
     /// Appends `command args...` to what this command (or timer run) propagates to replicas
     /// and the AOF.
     pub fn replicate(&self, command: &CStr, args: &ArgList) {
-        let strings: Vec<OwnedString> = args.iter().map(|a| self.create_string(a)).collect();
-        let mut raw_args: Vec<RawString> = strings.iter().map(|s| s.s).collect();
+        let strings: SmallVec<[OwnedString; 16]> =
+            args.iter().map(|a| self.create_string(a)).collect();
+        let mut raw_args: SmallVec<[RawString; 16]> = strings.iter().map(|s| s.s).collect();
         unsafe {
             api!(RedisModule_Replicate)(
                 self.0,
@@ -171,6 +187,7 @@ impl Ctx {
         Key {
             key: key.cast(),
             write,
+            value: Cell::new(None),
         }
     }
 
@@ -200,6 +217,9 @@ impl Drop for OwnedString {
 pub struct Key {
     key: *mut raw::RedisModuleKey,
     write: bool,
+    /// The module value found here (its type, its pointer): a command asks for its event many
+    /// times, and only `set_value` through this handle changes it while the key is open.
+    value: Cell<Option<(*mut raw::RedisModuleType, *mut c_void)>>,
 }
 
 impl Drop for Key {
@@ -216,7 +236,8 @@ impl Key {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.key.is_null() || self.key_type() == raw::REDISMODULE_KEYTYPE_EMPTY as c_int
+        self.value.get().is_none()
+            && (self.key.is_null() || self.key_type() == raw::REDISMODULE_KEYTYPE_EMPTY as c_int)
     }
 
     pub fn is_stream(&self) -> bool {
@@ -224,6 +245,11 @@ impl Key {
     }
 
     fn value_ptr<T>(&self, ty: &value::ModuleType<T>) -> Result<Option<*mut T>, SeatqError> {
+        if let Some((cached_ty, p)) = self.value.get() {
+            if cached_ty == ty.raw() {
+                return Ok(Some(p.cast()));
+            }
+        }
         if self.is_empty() {
             return Ok(None);
         }
@@ -233,8 +259,12 @@ impl Key {
             {
                 return Err(SeatqError::WrongType);
             }
-            let p = api!(RedisModule_ModuleTypeGetValue)(self.key).cast::<T>();
-            Ok((!p.is_null()).then_some(p))
+            let p = api!(RedisModule_ModuleTypeGetValue)(self.key);
+            if p.is_null() {
+                return Ok(None);
+            }
+            self.value.set(Some((ty.raw(), p)));
+            Ok(Some(p.cast()))
         }
     }
 
@@ -256,9 +286,11 @@ impl Key {
     /// the type's free callback).
     pub fn set_value<T>(&mut self, ty: &value::ModuleType<T>, value: Box<T>) {
         assert!(self.write, "set_value on a read-only key");
+        let p = Box::into_raw(value).cast::<c_void>();
         unsafe {
-            api!(RedisModule_ModuleTypeSetValue)(self.key, ty.raw(), Box::into_raw(value).cast());
+            api!(RedisModule_ModuleTypeSetValue)(self.key, ty.raw(), p);
         }
+        self.value.set(Some((ty.raw(), p)));
     }
 
     fn raw(&self) -> *mut raw::RedisModuleKey {
@@ -274,12 +306,13 @@ impl Reply {
         raw::reply_with_map(self.0, pairs as _);
     }
 
-    /// A map whose length is counted as fields are added (`MapReply::finish` sets it).
-    pub fn open_map(&self) -> MapReply<'_> {
-        unsafe { api!(RedisModule_ReplyWithMap)(self.0, raw::REDISMODULE_POSTPONED_LEN as _) };
+    /// A map built field by field: its length is the number of fields added, sent with the
+    /// first byte (a length sent afterwards costs Redis a second reply node).
+    pub fn open_map<'a>(&self) -> MapReply<'_, 'a> {
         MapReply {
             reply: self,
-            pairs: 0,
+            fields: SmallVec::new(),
+            sent: false,
         }
     }
 
@@ -310,57 +343,92 @@ impl Reply {
             }
             return;
         }
-        let msg = cstring(&err.message());
+        let mut line: SmallVec<[u8; 128]> = SmallVec::new();
+        err.write_message(|piece| line.extend_from_slice(piece));
+        // A C string: a NUL inside (echoed client bytes) would cut it short.
+        for b in line.iter_mut().filter(|b| **b == 0) {
+            *b = b' ';
+        }
+        line.push(0);
         unsafe {
-            api!(RedisModule_ReplyWithError)(self.0, msg.as_ptr());
+            api!(RedisModule_ReplyWithError)(self.0, line.as_ptr().cast::<c_char>());
         }
     }
 }
 
-/// A map reply being built: each `field*` call adds one pair; `finish` (or drop) sets the
-/// length, so no caller counts fields by hand.
-pub struct MapReply<'r> {
-    reply: &'r Reply,
-    pairs: usize,
+/// One value of a map reply.
+enum Field<'a> {
+    Int(i64),
+    Bulk(Cow<'a, [u8]>),
+    Null,
 }
 
-impl MapReply<'_> {
-    fn key(&mut self, name: &str) -> &Reply {
-        self.pairs += 1;
-        // Bulk rather than simple strings: no C string to allocate per field.
+/// A map reply being built: fields are kept until the map is sent whole (on drop, or by
+/// `nested`), so that no caller counts fields by hand and Redis gets the length first.
+pub struct MapReply<'r, 'a> {
+    reply: &'r Reply,
+    fields: SmallVec<[(Cow<'a, str>, Field<'a>); 16]>,
+    sent: bool,
+}
+
+impl<'r, 'a> MapReply<'r, 'a> {
+    fn add(&mut self, name: impl Into<Cow<'a, str>>, value: Field<'a>) -> &mut Self {
+        self.fields.push((name.into(), value));
+        self
+    }
+
+    pub fn bulk(
+        &mut self,
+        name: impl Into<Cow<'a, str>>,
+        value: impl Into<Cow<'a, [u8]>>,
+    ) -> &mut Self {
+        self.add(name, Field::Bulk(value.into()))
+    }
+
+    pub fn int(&mut self, name: impl Into<Cow<'a, str>>, value: i64) -> &mut Self {
+        self.add(name, Field::Int(value))
+    }
+
+    pub fn opt_int(&mut self, name: impl Into<Cow<'a, str>>, value: Option<i64>) -> &mut Self {
+        self.add(name, value.map_or(Field::Null, Field::Int))
+    }
+
+    pub fn opt_bulk(
+        &mut self,
+        name: impl Into<Cow<'a, str>>,
+        value: Option<impl Into<Cow<'a, [u8]>>>,
+    ) -> &mut Self {
+        self.add(name, value.map_or(Field::Null, |v| Field::Bulk(v.into())))
+    }
+
+    /// Sends the map with `name` as its last field, whose value the caller writes next (one
+    /// reply value: a nested map or array).
+    pub fn nested(mut self, name: &str) -> &'r Reply {
+        self.send(1);
         self.reply.bulk(name.as_bytes());
         self.reply
     }
 
-    pub fn bulk(&mut self, name: &str, value: &[u8]) -> &mut Self {
-        self.key(name).bulk(value);
-        self
-    }
-
-    pub fn int(&mut self, name: &str, value: i64) -> &mut Self {
-        self.key(name).int(value);
-        self
-    }
-
-    pub fn opt_bulk(&mut self, name: &str, value: Option<&[u8]>) -> &mut Self {
-        let reply = self.key(name);
-        match value {
-            Some(v) => reply.bulk(v),
-            None => reply.null(),
+    fn send(&mut self, more: usize) {
+        let reply = self.reply;
+        self.sent = true;
+        reply.map(self.fields.len() + more);
+        for (name, value) in self.fields.drain(..) {
+            // Bulk rather than simple strings: no C string to make per field.
+            reply.bulk(name.as_bytes());
+            match value {
+                Field::Int(v) => reply.int(v),
+                Field::Bulk(v) => reply.bulk(&v),
+                Field::Null => reply.null(),
+            }
         }
-        self
     }
-
-    /// A field whose value the caller writes next (one reply value: a nested map or array).
-    pub fn nested(&mut self, name: &str) -> &Reply {
-        self.key(name)
-    }
-
-    pub fn finish(self) {}
 }
 
-impl Drop for MapReply<'_> {
+impl Drop for MapReply<'_, '_> {
     fn drop(&mut self) {
-        unsafe { api!(RedisModule_ReplySetMapLength)(self.reply.0, self.pairs as _) };
+        if !self.sent {
+            self.send(0);
+        }
     }
 }

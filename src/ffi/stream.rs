@@ -113,10 +113,11 @@ impl Stream {
         true
     }
 
-    /// The ID of the `n`-th entry (0-based) from the front, reading at most `n + 1` entries.
-    pub fn nth_id(&self, n: usize) -> Option<EntryId> {
-        if !self.key.is_stream() {
-            return None;
+    /// The IDs of the first `n` entries (fewer if the stream is shorter).
+    pub fn first_ids(&self, n: usize) -> Vec<EntryId> {
+        let mut ids = Vec::new();
+        if !self.key.is_stream() || n == 0 {
+            return ids;
         }
         unsafe {
             if api!(RedisModule_StreamIteratorStart)(
@@ -126,23 +127,34 @@ impl Stream {
                 std::ptr::null_mut(),
             ) != raw::REDISMODULE_OK as c_int
             {
-                return None;
+                return ids;
             }
             let mut id = to_raw(EntryId::default());
-            let mut found = None;
             let mut fields = 0i64;
-            for _ in 0..=n {
-                if api!(RedisModule_StreamIteratorNextID)(self.key.raw(), &mut id, &mut fields)
-                    != raw::REDISMODULE_OK as c_int
-                {
-                    found = None;
-                    break;
+            let (mut field, mut value) = (std::ptr::null_mut(), std::ptr::null_mut());
+            while ids.len() < n
+                && api!(RedisModule_StreamIteratorNextID)(self.key.raw(), &mut id, &mut fields)
+                    == raw::REDISMODULE_OK as c_int
+            {
+                ids.push(EntryId::new(id.ms, id.seq));
+                // The iterator moves to the next entry only past this one's fields (Redis
+                // 7.0 asserts otherwise).
+                for _ in 0..fields {
+                    api!(RedisModule_StreamIteratorNextField)(
+                        self.key.raw(),
+                        &mut field,
+                        &mut value,
+                    );
+                    for s in [field, value] {
+                        if !s.is_null() {
+                            api!(RedisModule_FreeString)(std::ptr::null_mut(), s);
+                        }
+                    }
                 }
-                found = Some(EntryId::new(id.ms, id.seq));
             }
             api!(RedisModule_StreamIteratorStop)(self.key.raw());
-            found
         }
+        ids
     }
 
     /// Deletes the entries older than `min_id` (an exact trim, so every copy removes the same

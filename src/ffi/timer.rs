@@ -6,10 +6,17 @@ use redis_module::raw;
 
 use super::{api, Ctx};
 
+pub type TimerId = u64;
+
 /// Calls `callback` on the main thread after `ms` (with a context of database 0).
-pub fn after(ctx: &Ctx, ms: i64, callback: fn(&Ctx)) {
+pub fn after(ctx: &Ctx, ms: i64, callback: fn(&Ctx)) -> TimerId {
+    unsafe { api!(RedisModule_CreateTimer)(ctx.0, ms, Some(fire), callback as *mut c_void) }
+}
+
+/// Cancels a timer that has not fired yet (nothing if it has).
+pub fn cancel(ctx: &Ctx, id: TimerId) {
     unsafe {
-        api!(RedisModule_CreateTimer)(ctx.0, ms, Some(fire), callback as *mut c_void);
+        api!(RedisModule_StopTimer)(ctx.0, id, std::ptr::null_mut());
     }
 }
 

@@ -26,6 +26,7 @@ const MIN_RETRY_MS: u64 = 100;
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Joined {
+    pub serial: Serial,
     pub ticket: String,
     /// 1-based position, 0 while hidden in the pre-queue (or once admitted).
     pub position: usize,
@@ -47,7 +48,6 @@ pub struct SessionView {
 #[derive(Debug, PartialEq, Eq)]
 pub struct TicketView {
     pub serial: Serial,
-    pub ticket: String,
     /// `waiting`, `admitted`, or how the ticket ended.
     pub state: &'static str,
     /// 1-based position among waiting tickets; 0 when not waiting, or while the event has not
@@ -65,6 +65,7 @@ pub struct TicketView {
 /// A waiting ticket's user and DATA (RANGE, DEQUEUE).
 #[derive(Debug, PartialEq, Eq)]
 pub struct TicketDetail {
+    pub ticket: String,
     pub view: TicketView,
     pub user: Vec<u8>,
     pub data: Vec<(Vec<u8>, Vec<u8>)>,
@@ -128,7 +129,6 @@ impl Event {
     pub fn view(&self, serial: Serial, now: u64) -> TicketView {
         let mut view = TicketView {
             serial,
-            ticket: self.ticket(serial),
             state: EndState::Expired.name(),
             position: 0,
             prequeue: false,
@@ -162,8 +162,13 @@ impl Event {
             }) if *heartbeat_deadline > now => {
                 view.state = "waiting";
                 view.heartbeat_deadline = *heartbeat_deadline;
-                let position = self.line.position(serial).expect("a waiting ticket");
                 view.prequeue = !self.phase.opened;
+                // A pre-queue ticket's rank is the secret shuffle's: nothing may depend on it.
+                let position = if view.prequeue {
+                    1
+                } else {
+                    self.line.position(serial).expect("a waiting ticket")
+                };
                 if !view.prequeue {
                     view.position = position;
                 }
@@ -179,19 +184,24 @@ impl Event {
         view
     }
 
-    /// Expected wait of the ticket at `position`: until opening, then one call interval per
-    /// ticket ahead at the rate calls actually happen. None while admission is paused.
+    /// Expected wait of the ticket at `position`: until calls can start (opening; with CAPACITY
+    /// full, the first session deadline), then one call interval per ticket ahead at the rate
+    /// calls actually happen. None while admission is paused.
     fn eta(&self, position: usize, now: u64) -> Option<u64> {
         if self.phase.paused {
             return None;
         }
-        let until_open = if self.phase.opened {
+        let mut start = if self.phase.opened {
             0
         } else {
             self.config.get(Setting::OpensAt).saturating_sub(now)
         };
+        if self.capacity_left() == 0 {
+            let first_end = self.sessions.next_deadline().unwrap_or(now);
+            start = start.max(first_end.saturating_sub(now));
+        }
         let rate = self.call_rate(now).max(f64::MIN_POSITIVE);
-        Some(until_open + ((position - 1) as f64 * 1000.0 / rate).ceil() as u64)
+        Some(start + ((position - 1) as f64 * 1000.0 / rate).ceil() as u64)
     }
 
     pub fn plan_enqueue(
@@ -212,9 +222,6 @@ impl Event {
                 return Err(SeatqError::Duplicate(own.then(|| self.ticket(serial))));
             }
         }
-        if self.phase.closed {
-            return Err(SeatqError::Closed);
-        }
         let mut effects = Vec::new();
         let mut after = None;
         if let Some(serial) = self.sessions.of_user(user) {
@@ -223,6 +230,7 @@ impl Event {
                 return Ok((
                     effects,
                     Joined {
+                        serial,
                         ticket: self.ticket(serial),
                         position: 0,
                         state: "admitted",
@@ -242,6 +250,7 @@ impl Event {
                 return Ok((
                     effects,
                     Joined {
+                        serial,
                         ticket: self.ticket(serial),
                         position: self.visible_position(serial),
                         state: "waiting",
@@ -252,6 +261,10 @@ impl Event {
             let at = self.next_id(now, after);
             after = Some(at);
             effects.push(Effect::Expired { at, serial });
+        }
+        // A closed line still answers those already in it (above), and only them.
+        if self.phase.closed {
+            return Err(SeatqError::Closed);
         }
         let serial = self.line.next_serial();
         if serial == Serial::MAX {
@@ -276,6 +289,7 @@ impl Event {
         Ok((
             effects,
             Joined {
+                serial,
                 ticket: self.ticket(serial),
                 position: if self.phase.opened {
                     self.line.waiting() + 1 - usize::from(replaced_waiting)
@@ -286,6 +300,25 @@ impl Event {
                 existing: false,
             },
         ))
+    }
+
+    /// A join's answer as the event stands now: the upkeep that ran after the join may have
+    /// called the ticket, or others ahead of it.
+    pub fn refresh_joined(&self, joined: Joined) -> Joined {
+        if joined.state != "waiting" {
+            joined
+        } else if self.sessions.get(joined.serial).is_some() {
+            Joined {
+                position: 0,
+                state: "admitted",
+                ..joined
+            }
+        } else {
+            Joined {
+                position: self.visible_position(joined.serial),
+                ..joined
+            }
+        }
     }
 
     /// A waiting ticket's position as a client may see it (0 in a pre-queue not yet opened).
@@ -372,6 +405,7 @@ impl Event {
             .and_then(Ticket::payload)
             .expect("a waiting ticket");
         TicketDetail {
+            ticket: self.ticket(serial),
             view: self.view(serial, now),
             user: payload.user().to_vec(),
             data: payload
@@ -383,20 +417,21 @@ impl Event {
     }
 
     /// DEQUEUE: takes up to `count` live tickets from the head (a worker's flow, outside RATE
-    /// and CAPACITY), stopping once their details pass `max_bytes`; lapsed ones met on the way
-    /// expire instead. Answers the details of the taken tickets.
+    /// and CAPACITY) while `more(bytes so far)` allows (the caller bounds the reply's size and
+    /// the command's time); lapsed ones met on the way expire instead. Answers the details of
+    /// the taken tickets.
     pub fn plan_dequeue(
         &self,
         now: u64,
         count: usize,
-        max_bytes: usize,
+        more: &mut dyn FnMut(usize) -> bool,
     ) -> (Vec<Effect>, Vec<TicketDetail>) {
         let mut effects = Vec::new();
         let mut taken = Vec::new();
         let mut after = None;
         let mut bytes = 0;
         let mut k = 0;
-        while taken.len() < count && bytes < max_bytes {
+        while taken.len() < count && more(bytes) {
             let Some(serial) = self.line.nth_waiting(k) else {
                 break;
             };
@@ -418,20 +453,20 @@ impl Event {
     }
 
     /// RANGE: details of up to `count` waiting tickets from 0-based offset `start` in line
-    /// order, stopping once they pass `max_bytes`. Lapsed tickets not yet swept are listed:
-    /// they count in positions until the sweep ends them.
+    /// order, while `more(bytes so far)` allows. Lapsed tickets not yet swept are listed: they
+    /// count in positions until the sweep ends them.
     pub fn range(
         &self,
         now: u64,
         start: usize,
         count: usize,
-        max_bytes: usize,
+        more: &mut dyn FnMut(usize) -> bool,
     ) -> Vec<TicketDetail> {
         let end = start.saturating_add(count).min(self.line.waiting());
         let mut bytes = 0;
         let mut details = Vec::new();
         for k in start..end {
-            if bytes >= max_bytes {
+            if !more(bytes) {
                 break;
             }
             let Some(serial) = self.line.nth_waiting(k) else {
@@ -450,7 +485,7 @@ impl Event {
 }
 
 /// About what a ticket's record costs in a reply.
-fn detail_bytes(detail: &TicketDetail) -> usize {
+pub fn detail_bytes(detail: &TicketDetail) -> usize {
     256 + detail.user.len()
         + detail
             .data
@@ -459,7 +494,7 @@ fn detail_bytes(detail: &TicketDetail) -> usize {
             .sum::<usize>()
 }
 
-fn target_text(target: Target) -> Vec<u8> {
+pub fn target_text(target: Target) -> Vec<u8> {
     match target {
         Target::Ticket(t) => t.to_vec(),
         Target::User(u) => [&b"user "[..], u].concat(),
@@ -524,6 +559,7 @@ pub(crate) mod tests {
         assert_eq!(
             again,
             Joined {
+                serial: tickets[2].serial,
                 ticket: tickets[2].ticket.clone(),
                 position: 3,
                 state: "waiting",
@@ -549,7 +585,7 @@ pub(crate) mod tests {
         let serial = t.split('.').next().unwrap();
         for guess in [
             format!("{serial}.0000000000000000"),
-            format!("{serial}"),
+            serial.to_string(),
             "1.abc".into(),
             t.to_uppercase(),
         ] {
@@ -634,7 +670,7 @@ pub(crate) mod tests {
         for i in 0..4 {
             join(&mut ev, 5000, &format!("u{i}"), None).unwrap();
         }
-        let (effects, taken) = ev.plan_dequeue(10_000, 2, usize::MAX);
+        let (effects, taken) = ev.plan_dequeue(10_000, 2, &mut |_| true);
         assert_eq!(
             taken.iter().map(|d| d.user.clone()).collect::<Vec<_>>(),
             [b"u0".to_vec(), b"u1".to_vec()]
@@ -645,17 +681,20 @@ pub(crate) mod tests {
             (ev.line.waiting(), ev.totals.dequeued, ev.totals.expired),
             (2, 2, 1)
         );
-        let views = ev.range(10_000, 0, 10, usize::MAX);
+        let views = ev.range(10_000, 0, 10, &mut |_| true);
         assert_eq!(
             views.iter().map(|v| v.view.position).collect::<Vec<_>>(),
             [1, 2]
         );
         assert_eq!(
-            ev.range(10_000, 0, 10, 1).len(),
+            ev.range(10_000, 0, 10, &mut |bytes| bytes < 1).len(),
             1,
-            "the byte bound stops early"
+            "the bound stops early"
         );
-        assert_eq!(ev.plan_dequeue(10_000, 10, 1).1.len(), 1);
+        assert_eq!(
+            ev.plan_dequeue(10_000, 10, &mut |bytes| bytes < 1).1.len(),
+            1
+        );
     }
 
     #[test]

@@ -82,7 +82,12 @@ pub struct LatencyPlan<'a> {
     pub new_users: usize,
     /// This run's number: each connection holds and releases its own seat of the run.
     pub run: usize,
+    /// seatq: the pass of each connection's holder (user `HOLDER + t`), claimed beforehand.
+    pub passes: &'a [String],
 }
+
+/// The user who holds and releases connection `t`'s seats.
+pub const HOLDER: usize = 900_000_000;
 
 pub fn latency_seat(run: usize, connection: usize) -> String {
     format!("L-{run}-{connection}")
@@ -124,12 +129,13 @@ fn connection_requests(o: &Options, plan: &LatencyPlan, t: usize) -> Vec<(Op, Ve
                     plan.status_from + (splitmix64((t * 1_000_000_007 + k) as u64) % span) as usize
                 }
                 Op::Enqueue => plan.new_users + t * 10_000_000 + k,
-                Op::Hold | Op::Release => 900_000_000 + t,
+                Op::Hold | Op::Release => HOLDER + t,
             };
             let s = Subject {
                 user: n,
                 ticket: plan.tickets.get(n).map(String::as_str).unwrap_or(""),
                 seat: &seat,
+                pass: plan.passes.get(t).map(String::as_str).unwrap_or(""),
             };
             (
                 op,

@@ -45,6 +45,18 @@ pub fn digest(con: &mut Connection, key: &str) -> String {
     items(&v).first().map(text).unwrap_or_default()
 }
 
+/// Waits until nothing changes any more (the same DEBUG DIGEST a second apart), so a state
+/// can be compared with a copy of it: timers may still be ending what has lapsed.
+pub fn settled(con: &mut Connection) -> String {
+    let mut digest = text(&ok(con, &["DEBUG", "DIGEST"]));
+    crate::wait_until(std::time::Duration::from_secs(30), || {
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        let now = text(&ok(con, &["DEBUG", "DIGEST"]));
+        std::mem::replace(&mut digest, now) == digest
+    });
+    digest
+}
+
 /// Runs each (command, expected error prefix) row: every one must be refused with that error,
 /// and together they must leave the whole database unchanged (DEBUG DIGEST).
 pub fn assert_refused_unchanged(con: &mut Connection, table: &[(Vec<&str>, &str)]) {

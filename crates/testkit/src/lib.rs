@@ -18,7 +18,7 @@ pub mod rng;
 pub mod server;
 pub mod stats;
 
-pub use commands::{assert_refused_unchanged, digest, enqueue, err, ok, run, status};
+pub use commands::{assert_refused_unchanged, digest, enqueue, err, ok, run, settled, status};
 pub use journal::{field, journal, JournalEntry};
 pub use reply::{error_line, int, items, record, text};
 pub use server::{for_each_server, wait_until, Server, ServerKind};

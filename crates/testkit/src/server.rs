@@ -101,17 +101,89 @@ fn free_port() -> u16 {
 
 static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
 
+/// How a server starts besides its arguments.
+#[derive(Default)]
+struct Launch<'a> {
+    /// A program to run the server under, up to the server binary.
+    prefix: &'a [&'a str],
+    /// (user, password) the harness logs in with.
+    login: Option<(String, String)>,
+    /// Files copied into the server's directory first (source, name there).
+    files: &'a [(&'a Path, &'a str)],
+}
+
 pub struct Server {
     pub kind: ServerKind,
     pub port: u16,
     pub dir: PathBuf,
     args: Vec<String>,
+    /// A program the server runs under (e.g. `valgrind --tool=callgrind ...`); empty: none.
+    prefix: Vec<String>,
     child: Option<Child>,
+    /// (user, password) the harness logs in with, when the default user is off.
+    login: Option<(String, String)>,
 }
 
 impl Server {
     /// Starts a server with the module loaded; `extra` are more `--name value` arguments.
     pub fn start(kind: ServerKind, extra: &[&str]) -> Server {
+        Self::start_as(kind, extra, Launch::default())
+    }
+
+    /// Like `start`, with files copied into the server's directory first (source, name there),
+    /// so that it starts from them: a `dump.rdb`, an `appendonly.aof`, ...
+    pub fn start_with_files(kind: ServerKind, extra: &[&str], files: &[(&Path, &str)]) -> Server {
+        Self::start_as(
+            kind,
+            extra,
+            Launch {
+                files,
+                ..Launch::default()
+            },
+        )
+    }
+
+    /// Like `start`, for servers whose default user is off: the harness (and `connection()`)
+    /// logs in as `user`.
+    pub fn start_with_login(
+        kind: ServerKind,
+        extra: &[&str],
+        user: &str,
+        password: &str,
+    ) -> Server {
+        Self::start_as(
+            kind,
+            extra,
+            Launch {
+                login: Some((user.to_string(), password.to_string())),
+                ..Launch::default()
+            },
+        )
+    }
+
+    /// Starts a server with the module loaded under another program: `prefix` is its command
+    /// line up to the server binary (e.g. `valgrind --tool=callgrind ...`), which then gets up
+    /// to 2 minutes to answer. `extra` as for `start`.
+    pub fn start_under(kind: ServerKind, prefix: &[&str], extra: &[&str]) -> Server {
+        Self::start_as(
+            kind,
+            extra,
+            Launch {
+                prefix,
+                ..Launch::default()
+            },
+        )
+    }
+
+    fn start_as(
+        kind: ServerKind,
+        extra: &[&str],
+        Launch {
+            prefix,
+            login,
+            files,
+        }: Launch,
+    ) -> Server {
         let dir = std::env::temp_dir().join(format!(
             "seatq-{}-{}-{}",
             kind.name(),
@@ -120,12 +192,19 @@ impl Server {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
+        for (source, name) in files {
+            std::fs::copy(source, dir.join(name)).unwrap_or_else(|e| {
+                panic!("copy {} into {}: {e}", source.display(), dir.display())
+            });
+        }
         let mut server = Server {
             kind,
             port: 0,
             dir,
             args: extra.iter().map(|s| s.to_string()).collect(),
+            prefix: prefix.iter().map(|s| s.to_string()).collect(),
             child: None,
+            login,
         };
         server.launch();
         server
@@ -138,7 +217,7 @@ impl Server {
             }
             let mut child = self.spawn();
             // Under memcheck a server starts many times slower.
-            let under_valgrind = valgrind::report_file().is_some();
+            let under_valgrind = valgrind::report_file().is_some() || !self.prefix.is_empty();
             let deadline =
                 Instant::now() + Duration::from_secs(if under_valgrind { 120 } else { 20 });
             if self.wait_ready(&mut child, deadline) {
@@ -154,9 +233,14 @@ impl Server {
 
     /// The server process on `self.port`, with the module and `self.args`.
     fn spawn(&self) -> Child {
-        let mut cmd = match valgrind::report_file() {
-            Some(_) => valgrind::command(&self.kind.binary(), &self.dir),
-            None => Command::new(self.kind.binary()),
+        let mut cmd = match (valgrind::report_file(), self.prefix.split_first()) {
+            (_, Some((program, args))) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(self.kind.binary());
+                c
+            }
+            (Some(_), None) => valgrind::command(&self.kind.binary(), &self.dir),
+            (None, None) => Command::new(self.kind.binary()),
         };
         cmd.arg("--port")
             .arg(self.port.to_string())
@@ -217,7 +301,9 @@ impl Server {
             port: free_port(),
             dir,
             args: extra.iter().map(|s| s.to_string()).collect(),
+            prefix: Vec::new(),
             child: None,
+            login: None,
         };
         server.try_restart(timeout)?;
         Ok(server)
@@ -258,7 +344,7 @@ impl Server {
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
-    /// The server's process id, while it runs.
+    /// The server's process ID (the wrapping program's, under `start_under`).
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
@@ -268,7 +354,10 @@ impl Server {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        match &self.login {
+            Some((user, password)) => format!("redis://{user}:{password}@127.0.0.1:{}/", self.port),
+            None => format!("redis://127.0.0.1:{}/", self.port),
+        }
     }
 
     fn try_connection(&self) -> redis::RedisResult<redis::Connection> {
@@ -316,7 +405,14 @@ impl Server {
         let primary = format!("127.0.0.1 {}", self.port);
         let mut args: Vec<&str> = vec!["--replicaof", &primary];
         args.extend_from_slice(extra);
-        let replica = Server::start(self.kind, &args);
+        let replica = Server::start_as(
+            self.kind,
+            &args,
+            Launch {
+                login: self.login.clone(),
+                ..Launch::default()
+            },
+        );
         let mut con = replica.connection();
         wait_until(Duration::from_secs(20), || {
             let info: String = redis::cmd("INFO")

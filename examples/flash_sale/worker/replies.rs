@@ -280,8 +280,10 @@ impl Worker<'_> {
         match field_text(reply, "state").as_str() {
             "waiting" => {
                 self.heard(slot, now);
+                // The poll renewed the heartbeat from the server's time, at or after the
+                // batch was sent (STATUS no longer says when it ends).
                 self.shoppers[slot].heartbeat_ms =
-                    field_int(reply, "heartbeat_expires_at_ms").unwrap_or(0);
+                    self.batch_sent_ms + self.sale.settings.heartbeat_ms;
                 let retry = field_int(reply, "retry_after_ms").unwrap_or(1000);
                 self.schedule_poll(slot, now, retry);
             }

@@ -1,0 +1,255 @@
+//! A server under `valgrind --tool=callgrind`, counting instructions (Ir) only while it serves
+//! clients: collection is toggled on inside the functions that read, parse and run requests,
+//! write replies and run module timers, so idle time, `serverCron` and the machine's load count
+//! nothing. Instrumentation is switched on (`callgrind_control -i on`) only around a
+//! measurement, so setting up (filling lines) runs at near native speed; each measurement is
+//! zeroed before (`-z`) and dumped after (`-d`), and its total read from the dump.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use seatq_testkit::server::{Server, ServerKind};
+
+/// The functions inside which instructions count, per server: reading and running requests,
+/// writing replies, module timers (seatq's upkeep).
+fn counted_functions(kind: ServerKind) -> &'static [&'static str] {
+    match kind {
+        ServerKind::Redis => &[
+            "readQueryFromClient",
+            "handleClientsWithPendingWritesUsingThreads",
+            "moduleTimerHandler",
+        ],
+        ServerKind::Valkey => &[
+            "readQueryFromClient",
+            "handleClientsWithPendingWrites",
+            "moduleTimerHandler",
+        ],
+    }
+}
+
+pub struct Counter {
+    pub server: Server,
+    pid: u32,
+    out: PathBuf,
+    dumps: usize,
+}
+
+/// One measurement's dump: its file (for callgrind_annotate) and total Ir.
+pub struct Dump {
+    pub path: PathBuf,
+    pub total: u64,
+}
+
+impl Counter {
+    /// Starts the server under callgrind with seatq and `modules` loaded.
+    pub fn start(kind: ServerKind, modules: &[PathBuf], extra: &[&str]) -> Counter {
+        let dir = std::env::temp_dir().join(format!("seatq-callgrind-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("callgrind dir");
+        let out = dir.join("cg.out");
+        let mut prefix: Vec<String> = vec![
+            "valgrind".into(),
+            "--tool=callgrind".into(),
+            format!("--callgrind-out-file={}", out.display()),
+            "--instr-atstart=no".into(),
+            "--collect-atstart=no".into(),
+            "--dump-instr=no".into(),
+            "--compress-strings=no".into(),
+            "--log-file=".to_string() + &dir.join("valgrind.log").display().to_string(),
+        ];
+        for f in counted_functions(kind) {
+            prefix.push(format!("--toggle-collect={f}"));
+        }
+        let mut args: Vec<String> = Vec::new();
+        for m in modules {
+            args.push("--loadmodule".into());
+            args.push(m.display().to_string());
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let prefix_ref: Vec<&str> = prefix.iter().map(String::as_str).collect();
+        let args_ref: Vec<&str> = args.iter().map(String::as_str).collect();
+        let server = Server::start_under(kind, &prefix_ref, &args_ref);
+        let pid = server.pid().expect("server pid");
+        Counter {
+            server,
+            pid,
+            out,
+            dumps: 0,
+        }
+    }
+
+    fn control(&self, option: &str) {
+        let out = Command::new("callgrind_control")
+            .arg(option)
+            .arg(self.pid.to_string())
+            .output()
+            .expect("callgrind_control (Debian package valgrind)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("OK"),
+            "callgrind_control {option} {}: {text}{}",
+            self.pid,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Counts the instructions the server runs while `work` runs (the work's requests must
+    /// have all been answered when it returns).
+    pub fn measure<T>(&mut self, work: impl FnOnce() -> T) -> (Dump, T) {
+        self.control("--instr=on");
+        self.control("-z");
+        let result = work();
+        self.control("-d");
+        self.control("--instr=off");
+        self.dumps += 1;
+        let path = PathBuf::from(format!("{}.{}", self.out.display(), self.dumps));
+        let total = total_of(&path);
+        (Dump { path, total }, result)
+    }
+}
+
+impl Drop for Counter {
+    fn drop(&mut self) {
+        if let Some(dir) = self.out.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// The `totals:` line of a callgrind dump.
+fn total_of(path: &Path) -> u64 {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("callgrind dump {}: {e}", path.display()));
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("totals:")
+                .or_else(|| l.strip_prefix("summary:"))
+        })
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no totals in {}", path.display()))
+}
+
+/// One function's cost in a dump: Ir, the function's name and the object it is in.
+#[derive(Clone, Debug)]
+pub struct FunctionCost {
+    pub ir: u64,
+    pub name: String,
+    pub object: String,
+}
+
+/// The functions of a dump by cost, from `callgrind_annotate` (self cost, or inclusive). The
+/// annotator lists a function once per source file its code came from (inlining): self costs
+/// are summed by function, inclusive costs take the largest entry (the entries overlap). Functions with debug information show no object: those from Rust
+/// sources are the module's.
+pub fn functions(path: &Path, inclusive: bool) -> Vec<FunctionCost> {
+    let out = Command::new("callgrind_annotate")
+        .arg(format!(
+            "--inclusive={}",
+            if inclusive { "yes" } else { "no" }
+        ))
+        .arg("--threshold=100")
+        .arg("--auto=no")
+        .arg(path)
+        .output()
+        .expect("callgrind_annotate");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut costs: Vec<FunctionCost> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for line in text.lines() {
+        // "  500,478 (10.94%)  file:function [object]"
+        let line = line.trim_start();
+        let Some((number, rest)) = line.split_once(' ') else {
+            continue;
+        };
+        let Ok(ir) = number.replace(',', "").parse::<u64>() else {
+            continue;
+        };
+        let Some(rest) = rest.trim_start().strip_prefix('(') else {
+            continue;
+        };
+        let Some((_, rest)) = rest.split_once(')') else {
+            continue;
+        };
+        let rest = rest.trim();
+        if rest.starts_with("PROGRAM TOTALS") || rest.is_empty() || rest.starts_with("=>") {
+            continue;
+        }
+        let (func, object) = match rest.rfind(" [") {
+            Some(at) if rest.ends_with(']') => (&rest[..at], &rest[at + 2..rest.len() - 1]),
+            _ => (rest, ""),
+        };
+        let (file, name) = func.split_once(':').unwrap_or(("", func));
+        let object = if !object.is_empty() {
+            object.rsplit('/').next().unwrap_or(object).to_string()
+        } else if file.ends_with(".rs") {
+            "module (Rust)".to_string()
+        } else {
+            String::new()
+        };
+        match index.get(name) {
+            Some(&i) if inclusive => costs[i].ir = costs[i].ir.max(ir),
+            Some(&i) => costs[i].ir += ir,
+            None => {
+                index.insert(name.to_string(), costs.len());
+                costs.push(FunctionCost {
+                    ir,
+                    name: name.to_string(),
+                    object,
+                });
+            }
+        }
+    }
+    costs.sort_by_key(|c| std::cmp::Reverse(c.ir));
+    costs
+}
+
+/// A function name short enough for a table: `<T as Trait>::f` and `<impl T>::f` read as
+/// `T::f`, generic arguments and crate prefixes go, the last three path segments stay.
+pub fn short_name(name: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = name.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] != '<' {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        // A <...> group: find its end.
+        let mut depth = 0;
+        let mut j = i;
+        while j < chars.len() {
+            match chars[j] {
+                '<' => depth += 1,
+                '>' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            j += 1;
+        }
+        let inner: String = chars[i + 1..j.min(chars.len())].iter().collect();
+        // Qualified paths and impl blocks name a type; other groups are generic arguments.
+        let path_like = out.is_empty() || out.ends_with("::");
+        if path_like {
+            let ty = inner
+                .strip_prefix("impl ")
+                .unwrap_or(&inner)
+                .split(" as ")
+                .next()
+                .unwrap_or("");
+            out.push_str(&short_name(ty));
+        }
+        i = j + 1;
+    }
+    let out = out.replace("seatq::", "");
+    let parts: Vec<&str> = out.split("::").filter(|p| !p.is_empty()).collect();
+    if parts.len() > 3 {
+        parts[parts.len() - 3..].join("::")
+    } else {
+        parts.join("::")
+    }
+}

@@ -1,0 +1,92 @@
+"""seatq's Python client: the QUEUE.* / SEAT.* commands of the seatq Redis/Valkey module with
+typed results (dataclasses) and one exception class per error code, sync (:class:`Seatq`) and
+asyncio (:class:`seatq.asyncio.AsyncSeatq`), standalone or Redis Cluster, RESP2 or RESP3, and
+the waiting loop done once (:meth:`Seatq.wait_for_pass`).
+
+Passes can be verified offline with :func:`seatq.passes.verify_pass` (PyJWT); the Prometheus
+exporter is :mod:`seatq.exporter` (the ``seatq-exporter`` command).
+"""
+
+from .client import Seatq
+from .errors import (
+    ClientError,
+    Closed,
+    CommandError,
+    Duplicate,
+    HoldExpired,
+    JournalUnavailable,
+    LimitExceeded,
+    NoSuchEvent,
+    NoSuchSeat,
+    NoSuchTicket,
+    NotHeld,
+    NotOpen,
+    NotOwner,
+    NotReady,
+    PassInvalid,
+    PassRequired,
+    SeatqError,
+    SeatUnavailable,
+    SoldOut,
+    TicketEnded,
+    TryAgain,
+    WaitCancelled,
+    WaitTimeout,
+    WrongType,
+)
+from .types import (
+    Admission,
+    Confirmation,
+    HoldReceipt,
+    Joined,
+    PassCheck,
+    QueuedTicket,
+    QueueInfo,
+    QueueRange,
+    Renewal,
+    SeatInfo,
+    SeatStatus,
+    TicketStatus,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Seatq",
+    "Admission",
+    "Confirmation",
+    "HoldReceipt",
+    "Joined",
+    "PassCheck",
+    "QueuedTicket",
+    "QueueInfo",
+    "QueueRange",
+    "Renewal",
+    "SeatInfo",
+    "SeatStatus",
+    "TicketStatus",
+    "SeatqError",
+    "CommandError",
+    "WrongType",
+    "Duplicate",
+    "NoSuchTicket",
+    "NoSuchEvent",
+    "JournalUnavailable",
+    "TryAgain",
+    "Closed",
+    "NotOpen",
+    "SeatUnavailable",
+    "SoldOut",
+    "NoSuchSeat",
+    "NotHeld",
+    "NotOwner",
+    "HoldExpired",
+    "LimitExceeded",
+    "NotReady",
+    "TicketEnded",
+    "PassRequired",
+    "PassInvalid",
+    "ClientError",
+    "WaitCancelled",
+    "WaitTimeout",
+]
