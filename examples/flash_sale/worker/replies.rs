@@ -202,7 +202,10 @@ impl Worker<'_> {
             self.unexpected(slot, "QUEUE.ENQUEUE", reply);
             return self.finish(slot);
         };
-        if (existing && !uncertain) || (!existing && field_text(reply, "state") != "waiting") {
+        // A join may be called at once (state admitted, position 0) when the line is empty
+        // and the budget allows: its first poll, right away, finds the call.
+        let state = field_text(reply, "state");
+        if (existing && !uncertain) || (!existing && state != "waiting" && state != "admitted") {
             self.unexpected(slot, "QUEUE.ENQUEUE of a user without a ticket", reply);
         }
         self.heard(slot, now);
