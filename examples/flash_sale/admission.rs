@@ -36,7 +36,8 @@ pub struct AdmissionView {
 
 impl AdmissionView {
     pub fn rate(&self) -> Option<f64> {
-        (self.measured_ms > 0).then(|| self.measured_calls as f64 * 1000.0 / self.measured_ms as f64)
+        (self.measured_ms > 0)
+            .then(|| self.measured_calls as f64 * 1000.0 / self.measured_ms as f64)
     }
 
     /// Whether enough was measured to judge the rate.
@@ -73,7 +74,9 @@ pub fn analyse(
             .any(|&(start, end)| at + 1 >= start && at <= end + AFTER_FAULT_MS)
     };
     let saturated = |c: &Call| {
-        c.waiting_before >= waiting_threshold && c.sessions_before < capacity_room && !in_fault(c.at_ms)
+        c.waiting_before >= waiting_threshold
+            && c.sessions_before < capacity_room
+            && !in_fault(c.at_ms)
     };
     let mut view = AdmissionView {
         calls: calls.len(),

@@ -102,7 +102,11 @@ pub fn check_invariants(ev: &Evidence) -> Vec<Check> {
                 "{g} ms (ending {at:.1} s into the sale; limit {MAX_GAP_MS} ms), {} gaps over \
                  50 ms, inside the measured stretches{}",
                 admission.gaps_over_50ms,
-                if ev.chaos { " (not judged under --chaos)" } else { "" }
+                if ev.chaos {
+                    " (not judged under --chaos)"
+                } else {
+                    ""
+                }
             ),
             None => "nothing measured".to_string(),
         },
@@ -166,7 +170,9 @@ pub fn check_invariants(ev: &Evidence) -> Vec<Check> {
     );
     checks.push(Check {
         name: "sold + held + available == total",
-        ok: sold + held + available == total && held == 0 && outcome.inventory_mismatches.is_empty(),
+        ok: sold + held + available == total
+            && held == 0
+            && outcome.inventory_mismatches.is_empty(),
         detail: format!(
             "{sold} + {held} + {available} == {total} at the end (after {:.1} s of settling, \
              {:.1} s of it reading the journal), {} of {} samples during the sale off{}",
@@ -330,7 +336,11 @@ pub fn check_invariants(ev: &Evidence) -> Vec<Check> {
         }
         wrong_total += 1;
         if wrong.len() < 3 {
-            wrong.push(format!("serial {} {}: journal {fate:?}", e.serial, e.expect.name()));
+            wrong.push(format!(
+                "serial {} {}: journal {fate:?}",
+                e.serial,
+                e.expect.name()
+            ));
         }
     }
     checks.push(Check {
@@ -369,7 +379,10 @@ pub fn check_invariants(ev: &Evidence) -> Vec<Check> {
     // 13. Old sessions after compaction.
     if ev.lingerers_planned > 0 {
         let ended = replay.joined.saturating_sub(count(q, "waiting"));
-        let compacted = ev.shared.compacted_at_us.load(std::sync::atomic::Ordering::Relaxed);
+        let compacted = ev
+            .shared
+            .compacted_at_us
+            .load(std::sync::atomic::Ordering::Relaxed);
         let crossed = ended > COMPACTION_THRESHOLD;
         let memory = match ev.samples.memory_at_compaction {
             Some((before, after)) => format!("; MEMORY USAGE {before} -> {after} B around it"),
@@ -431,13 +444,23 @@ pub fn check_invariants(ev: &Evidence) -> Vec<Check> {
     checks
 }
 
-/// One line per invariant, numbered, OK or FAILED first.
+/// Whether a check passed only because it was not judged (too little measured, or under
+/// `--chaos`): printed SKIP, not OK.
+fn skipped(check: &Check) -> bool {
+    check.detail.contains("not judged:") || check.detail.contains("(not judged under --chaos)")
+}
+
+/// One line per invariant, numbered, OK, SKIP or FAILED first.
 pub fn print(title: &str, checks: &[Check], numbered_from: usize) {
     println!("\n{title}");
     for (i, check) in checks.iter().enumerate() {
         println!(
             "  {} {}. {}: {}",
-            if check.ok { "OK    " } else { "FAILED" },
+            match (check.ok, skipped(check)) {
+                (false, _) => "FAILED",
+                (true, true) => "SKIP  ",
+                (true, false) => "OK    ",
+            },
             numbered_from + i,
             check.name,
             check.detail

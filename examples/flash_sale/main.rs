@@ -136,7 +136,11 @@ fn query<T: FromRedisValue>(con: &mut Connection, cmd: &redis::Cmd, what: &str) 
 fn run() -> i32 {
     let options = Options::parse();
     let settings = Settings::new(&options);
-    let default_seats = if options.chaos { CHAOS_SEATS } else { DEFAULT_SEATS };
+    let default_seats = if options.chaos {
+        CHAOS_SEATS
+    } else {
+        DEFAULT_SEATS
+    };
     let seats = options
         .seats
         .unwrap_or_else(|| default_seats.min(options.users / 2).max(1));
@@ -149,7 +153,8 @@ fn run() -> i32 {
     let mut chaos = options
         .chaos
         .then(|| Chaos::start(options.server, seed, options.chaos_every));
-    let throwaway = (options.url.is_none() && chaos.is_none()).then(|| Server::start(options.server, &[]));
+    let throwaway =
+        (options.url.is_none() && chaos.is_none()).then(|| Server::start(options.server, &[]));
     let url = match (&options.url, &throwaway, &chaos) {
         (Some(url), _, _) => url.clone(),
         (None, Some(server), _) => server.url(),
@@ -187,8 +192,12 @@ fn run() -> i32 {
     report::print_commands(&mut stats, sale_secs);
     report::print_totals(&outcome, &end, &shared, &sale);
     let faults_ms = shared.disruption_spans_ms();
-    let admission =
-        admission::analyse(&end.replay.calls, &sale.settings, &faults_ms, shared.started_epoch_ms);
+    let admission = admission::analyse(
+        &end.replay.calls,
+        &sale.settings,
+        &faults_ms,
+        shared.started_epoch_ms,
+    );
     report::print_admission(&admission, &end, &sale, &samples);
     if options.url.is_none() {
         report::print_module_view(&mut con);

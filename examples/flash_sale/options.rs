@@ -108,10 +108,13 @@ impl Options {
                 }
                 "--rate" => rate = Some(positive(&value(), "--rate", 100_000) as u64),
                 "--burst" => o.burst = positive(&value(), "--burst", 100_000) as u64,
-                "--capacity" => capacity = Some(positive(&value(), "--capacity", 10_000_000) as u64),
+                "--capacity" => {
+                    capacity = Some(positive(&value(), "--capacity", 10_000_000) as u64)
+                }
                 "--chaos" => o.chaos = true,
                 "--chaos-every" => {
-                    o.chaos_every = Duration::from_secs_f64(seconds(&value(), "--chaos-every", 1.0, 600.0))
+                    o.chaos_every =
+                        Duration::from_secs_f64(seconds(&value(), "--chaos-every", 1.0, 600.0))
                 }
                 "--server" => {
                     o.server = ServerKind::from_name(&value())

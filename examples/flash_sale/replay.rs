@@ -175,7 +175,9 @@ impl Replay {
     /// A ticket that was waiting leaves the line (left, expired, dequeued, called).
     fn off_the_line(&mut self, id: &str, kind: &str, serial: u32) {
         if !self.waiting.remove(&serial) {
-            self.anomaly(format!("{id}: {kind} serial {serial}, which was not waiting"));
+            self.anomaly(format!(
+                "{id}: {kind} serial {serial}, which was not waiting"
+            ));
         }
     }
 

@@ -218,16 +218,17 @@ pub fn print_totals(outcome: &Outcome, end: &FinalState, shared: &Shared, sale: 
         0 => println!("  sold out as the last users finished"),
         at => println!("  sold out after {:.1} s", at as f64 / 1e6),
     }
-    let slow = outcome.lapsed_waiting
-        + outcome.missed_calls
-        + outcome.passes_lost
-        + outcome.late_confirms;
+    let slow =
+        outcome.lapsed_waiting + outcome.missed_calls + outcome.passes_lost + outcome.late_confirms;
     if slow > 0 {
         println!(
             "  WARNING: clients too slow: {} tickets lapsed while waiting, {} calls missed, {} \
              passes expired before use, {} holds lapsed before the confirm (is --rps or \
              --poll-ms below what the users need, or the machine overloaded?)",
-            outcome.lapsed_waiting, outcome.missed_calls, outcome.passes_lost, outcome.late_confirms
+            outcome.lapsed_waiting,
+            outcome.missed_calls,
+            outcome.passes_lost,
+            outcome.late_confirms
         );
     }
     println!(
@@ -246,7 +247,10 @@ pub fn print_totals(outcome: &Outcome, end: &FinalState, shared: &Shared, sale: 
             outcome.reconnects, outcome.replies_lost, outcome.refused_not_primary, outcome.resolved
         );
         if !outcome.fault_casualties.is_empty() {
-            println!("  explained by a fault: {}", counts(&outcome.fault_casualties));
+            println!(
+                "  explained by a fault: {}",
+                counts(&outcome.fault_casualties)
+            );
         }
     }
     println!(
@@ -345,7 +349,11 @@ pub fn print_faults(chaos: &crate::chaos::Chaos) {
     for (i, r) in chaos.reports.iter().enumerate() {
         println!(
             "  {} {}. at {:>5.1} s, {:>5.1} s long  {:<24} {}",
-            if r.ok && r.digests_equal != Some(false) { "OK    " } else { "FAILED" },
+            if r.ok && r.digests_equal != Some(false) {
+                "OK    "
+            } else {
+                "FAILED"
+            },
             i + 1,
             r.at_s,
             r.secs,

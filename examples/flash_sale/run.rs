@@ -89,9 +89,15 @@ impl Router {
             .map_err(|e| e.to_string())?;
         con.set_read_timeout(Some(Duration::from_secs(30)))
             .map_err(|e| e.to_string())?;
-        let role: Value = redis::cmd("ROLE").query(&mut con).map_err(|e| e.to_string())?;
+        let role: Value = redis::cmd("ROLE")
+            .query(&mut con)
+            .map_err(|e| e.to_string())?;
         match &role {
-            Value::Array(items) if items.first().is_some_and(|r| seatq_testkit::text(r) == "master") => {
+            Value::Array(items)
+                if items
+                    .first()
+                    .is_some_and(|r| seatq_testkit::text(r) == "master") =>
+            {
                 Ok(con)
             }
             _ => Err(format!("{url} is not a master: {role:?}")),
@@ -194,7 +200,12 @@ impl Shared {
     pub fn disruption_spans_ms(&self) -> Vec<(u64, u64)> {
         self.disruption_spans()
             .into_iter()
-            .map(|(a, b)| (self.started_epoch_ms + a / 1000, self.started_epoch_ms + b / 1000))
+            .map(|(a, b)| {
+                (
+                    self.started_epoch_ms + a / 1000,
+                    self.started_epoch_ms + b / 1000,
+                )
+            })
             .collect()
     }
 
@@ -264,7 +275,10 @@ pub fn run_sale(
             bar.set_position(shared.finished.load(Ordering::Relaxed));
             let faults = match shared.faults_planned.load(Ordering::Relaxed) {
                 0 => String::new(),
-                n => format!("  faults {}/{n}", shared.faults_done.load(Ordering::Relaxed)),
+                n => format!(
+                    "  faults {}/{n}",
+                    shared.faults_done.load(Ordering::Relaxed)
+                ),
             };
             bar.set_message(format!(
                 "joined {}  waiting {}  admitted {}  sold {}/{}{faults}",
@@ -359,7 +373,11 @@ impl<'a> Monitor<'a> {
                 .first()
                 .cloned()
         });
-        let memory: Value = match redis::cmd("MEMORY").arg("USAGE").arg(&self.sale.key).query(con) {
+        let memory: Value = match redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(&self.sale.key)
+            .query(con)
+        {
             Ok(v) => v,
             Err(_) => {
                 self.con = None;
@@ -370,7 +388,10 @@ impl<'a> Monitor<'a> {
             Value::Int(n) => n as u64,
             _ => 0,
         };
-        let Ok(info) = redis::cmd("QUEUE.INFO").arg(&self.sale.key).query::<Value>(con) else {
+        let Ok(info) = redis::cmd("QUEUE.INFO")
+            .arg(&self.sale.key)
+            .query::<Value>(con)
+        else {
             self.con = None;
             return;
         };
@@ -382,8 +403,10 @@ impl<'a> Monitor<'a> {
         ));
         if let Some(ticket) = probe {
             samples.probe_ticket = Some(ticket.clone());
-            let status: redis::RedisResult<Value> =
-                redis::cmd("QUEUE.STATUS").arg(&self.sale.key).arg(&ticket).query(con);
+            let status: redis::RedisResult<Value> = redis::cmd("QUEUE.STATUS")
+                .arg(&self.sale.key)
+                .arg(&ticket)
+                .query(con);
             let gone = matches!(&status, Err(e) if e.code() == Some("NO_SUCH_TICKET"));
             if gone && self.shared.compacted_at_us.load(Ordering::Relaxed) == 0 {
                 self.shared

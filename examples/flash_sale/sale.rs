@@ -58,12 +58,32 @@ impl Settings {
             rate: options.rate,
             burst: options.burst,
             capacity: options.capacity,
-            heartbeat_ms: if chaos { CHAOS_HEARTBEAT_MS } else { HEARTBEAT_MS },
-            claim_ttl_ms: if chaos { CHAOS_CLAIM_TTL_MS } else { CLAIM_TTL_MS },
-            pass_ttl_ms: if chaos { CHAOS_PASS_TTL_MS } else { PASS_TTL_MS },
-            hold_ttl_ms: if chaos { CHAOS_HOLD_TTL_MS } else { HOLD_TTL_MS },
+            heartbeat_ms: if chaos {
+                CHAOS_HEARTBEAT_MS
+            } else {
+                HEARTBEAT_MS
+            },
+            claim_ttl_ms: if chaos {
+                CHAOS_CLAIM_TTL_MS
+            } else {
+                CLAIM_TTL_MS
+            },
+            pass_ttl_ms: if chaos {
+                CHAOS_PASS_TTL_MS
+            } else {
+                PASS_TTL_MS
+            },
+            hold_ttl_ms: if chaos {
+                CHAOS_HOLD_TTL_MS
+            } else {
+                HOLD_TTL_MS
+            },
             session_max_ms: SESSION_MAX_MS,
-            journal_maxage_ms: if chaos { CHAOS_JOURNAL_MAXAGE_MS } else { JOURNAL_MAXAGE_MS },
+            journal_maxage_ms: if chaos {
+                CHAOS_JOURNAL_MAXAGE_MS
+            } else {
+                JOURNAL_MAXAGE_MS
+            },
         }
     }
 

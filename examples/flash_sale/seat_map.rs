@@ -53,7 +53,12 @@ impl SharedSeatMap {
     }
 
     /// Reads every seat (one pipeline of SEAT.STATUS calls) and publishes the reading.
-    pub fn refresh(&self, con: &mut Connection, sale: &Sale, now_us: u64) -> redis::RedisResult<()> {
+    pub fn refresh(
+        &self,
+        con: &mut Connection,
+        sale: &Sale,
+        now_us: u64,
+    ) -> redis::RedisResult<()> {
         let mut pipe = redis::pipe();
         for chunk in sale.seat_names.chunks(SEAT_CHUNK) {
             pipe.cmd("SEAT.STATUS").arg(&sale.key).arg(chunk);
@@ -62,7 +67,11 @@ impl SharedSeatMap {
         let mut available = Vec::with_capacity(sale.seat_names.len());
         for reply in &replies {
             if let Value::Array(records) = reply {
-                available.extend(records.iter().map(|r| field_text(r, "state") == "available"));
+                available.extend(
+                    records
+                        .iter()
+                        .map(|r| field_text(r, "state") == "available"),
+                );
             }
         }
         if available.len() == sale.seat_names.len() {

@@ -87,6 +87,9 @@ struct Shopper {
     hold: Option<u64>,
     /// The last write's reply was lost: it may or may not have been applied.
     uncertain: bool,
+    /// When the first of the sends whose reply was lost went out (ms since the epoch): if it
+    /// was applied, it was applied at or after this time.
+    uncertain_sent_ms: u64,
     /// Deadlines the server gave (ms since the epoch; 0 unknown): the ticket's heartbeat, the
     /// call's claim window, the pass, the hold.
     heartbeat_ms: u64,
@@ -102,6 +105,13 @@ struct Shopper {
 /// One thread's users, due by time, over one connection.
 pub struct Worker<'a> {
     con: Option<Connection>,
+    /// The router's epoch when `con` was made: a change of primary since makes it stale (a
+    /// demoted primary still answers reads, as a replica: without renewing anything).
+    con_epoch: usize,
+    /// The reply being handled came from the primary the router named when the connection
+    /// was made, with no fault under way since its pipeline was sent: what the server did
+    /// while answering (a heartbeat's renewal) can be counted on.
+    trusted: bool,
     /// When the pipeline in flight was sent (ms since the epoch): deadlines the server set
     /// while answering it are at least this plus their TTL.
     batch_sent_ms: u64,
@@ -148,6 +158,7 @@ impl<'a> Worker<'a> {
                 seats: Vec::new(),
                 hold: None,
                 uncertain: false,
+                uncertain_sent_ms: 0,
                 heartbeat_ms: 0,
                 claim_by_ms: 0,
                 pass_ms: 0,
@@ -158,6 +169,8 @@ impl<'a> Worker<'a> {
             .collect();
         let mut worker = Worker {
             con,
+            con_epoch: 0,
+            trusted: true,
             batch_sent_ms: 0,
             lag: Lag::default(),
             resend: Vec::new(),
@@ -320,5 +333,4 @@ impl<'a> Worker<'a> {
             Step::Done => return Ok(None),
         }))
     }
-
 }

@@ -287,7 +287,11 @@ impl Server {
     /// Like `start`, but a server that does not start (e.g. it cannot load the RDB file named
     /// by `extra`) is an error with the end of its log instead of a panic; waits up to
     /// `timeout` for it to answer.
-    pub fn try_start(kind: ServerKind, extra: &[&str], timeout: Duration) -> Result<Server, String> {
+    pub fn try_start(
+        kind: ServerKind,
+        extra: &[&str],
+        timeout: Duration,
+    ) -> Result<Server, String> {
         let dir = std::env::temp_dir().join(format!(
             "seatq-{}-{}-{}",
             kind.name(),

@@ -84,7 +84,9 @@ fn replication_offset(con: &mut Connection) -> Result<String, String> {
         .arg("replication")
         .query(con)
         .map_err(|e| e.to_string())?;
-    Ok(info_value(&info, "master_repl_offset").unwrap_or("").to_string())
+    Ok(info_value(&info, "master_repl_offset")
+        .unwrap_or("")
+        .to_string())
 }
 
 /// Compares primary and replica; `full` adds DEBUG DIGEST of everything (at the end).
@@ -170,8 +172,13 @@ pub fn digests(
     // The entries both journals had, compared one by one since the last time.
     if let Some((a, b)) = last_id {
         if a == b && !a.is_empty() {
-            let (n, mismatch) =
-                compare_entries(&mut primary, &mut replica, &sale.journal, &chaos.journal_checked, &a)?;
+            let (n, mismatch) = compare_entries(
+                &mut primary,
+                &mut replica,
+                &sale.journal,
+                &chaos.journal_checked,
+                &a,
+            )?;
             comparison.entries_compared = n;
             comparison.entry_mismatch = mismatch;
             if comparison.entry_mismatch.is_none() {
@@ -182,7 +189,12 @@ pub fn digests(
     Ok(comparison)
 }
 
-fn xrange(con: &mut Connection, key: &str, start: &str, end: &str) -> Result<Vec<JournalEntry>, String> {
+fn xrange(
+    con: &mut Connection,
+    key: &str,
+    start: &str,
+    end: &str,
+) -> Result<Vec<JournalEntry>, String> {
     let reply: Value = redis::cmd("XRANGE")
         .arg(key)
         .arg(start)
@@ -214,7 +226,10 @@ fn compare_entries(
             if x != y {
                 return Ok((
                     compared,
-                    Some(format!("journal entry {} on the primary is {:?}, on the replica {} {:?}", x.0, x.1, y.0, y.1)),
+                    Some(format!(
+                        "journal entry {} on the primary is {:?}, on the replica {} {:?}",
+                        x.0, x.1, y.0, y.1
+                    )),
                 ));
             }
             compared += 1;

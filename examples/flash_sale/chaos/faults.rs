@@ -58,7 +58,12 @@ fn ms(since: Instant) -> u128 {
 }
 
 impl Chaos {
-    pub(super) fn perform(&mut self, fault: Fault, shared: &Shared, sale: &Sale) -> Result<String, String> {
+    pub(super) fn perform(
+        &mut self,
+        fault: Fault,
+        shared: &Shared,
+        sale: &Sale,
+    ) -> Result<String, String> {
         match fault {
             Fault::BgsaveRestart => self.bgsave_restart(shared),
             Fault::RewriteAof => self.rewrite_aof(),
@@ -76,7 +81,8 @@ impl Chaos {
 
     fn cmd_on(&self, i: usize, args: &[&str]) -> Result<Value, String> {
         let mut con = self.con(i)?;
-        seatq_testkit::run(&mut con, args).map_err(|e| format!("{} on {}: {e}", args.join(" "), self.name(i)))
+        seatq_testkit::run(&mut con, args)
+            .map_err(|e| format!("{} on {}: {e}", args.join(" "), self.name(i)))
     }
 
     /// Waits for a background save to finish and to have succeeded.
@@ -84,7 +90,10 @@ impl Chaos {
         self.wait_for(Duration::from_secs(120), "BGSAVE to finish", |c| {
             Ok(c.info_field(i, "persistence", "rdb_bgsave_in_progress")? == "0")
         })?;
-        match self.info_field(i, "persistence", "rdb_last_bgsave_status")?.as_str() {
+        match self
+            .info_field(i, "persistence", "rdb_last_bgsave_status")?
+            .as_str()
+        {
             "ok" => Ok(()),
             other => Err(format!("rdb_last_bgsave_status:{other}")),
         }
@@ -144,7 +153,10 @@ impl Chaos {
             Ok(info_value(&info, "aof_rewrite_in_progress") == Some("0")
                 && info_value(&info, "aof_rewrite_scheduled") == Some("0"))
         })?;
-        match self.info_field(p, "persistence", "aof_last_bgrewrite_status")?.as_str() {
+        match self
+            .info_field(p, "persistence", "aof_last_bgrewrite_status")?
+            .as_str()
+        {
             "ok" => Ok(format!("AOF rewritten in {} ms", ms(started))),
             other => Err(format!("aof_last_bgrewrite_status:{other}")),
         }
@@ -156,7 +168,9 @@ impl Chaos {
             Ok(field_int(&c.queue_info(p, sale)?, "admitted_total").unwrap_or(0))
         };
         let before = admitted(self)?;
-        let last_before = self.cmd_on(p, &["XINFO", "STREAM", &sale.journal]).map(|v| field_text_of(&v, "last-generated-id"))?;
+        let last_before = self
+            .cmd_on(p, &["XINFO", "STREAM", &sale.journal])
+            .map(|v| field_text_of(&v, "last-generated-id"))?;
         let (during, last_during) = shared.outage(|| -> Result<(u64, String), String> {
             self.cmd_on(p, &["CLIENT", "PAUSE", &PAUSE_MS.to_string(), "WRITE"])?;
             let paused_at = Instant::now();
@@ -176,7 +190,11 @@ impl Chaos {
             "writes paused {PAUSE_MS} ms: reads answered; admitted_total {before} before, +{} \
              into the pause (journal {}), +{} in the 2 s after",
             during.saturating_sub(before),
-            if last_during == last_before { "unchanged" } else { "grew" },
+            if last_during == last_before {
+                "unchanged"
+            } else {
+                "grew"
+            },
             after.saturating_sub(during)
         ))
     }
@@ -244,11 +262,19 @@ impl Chaos {
         let p = self.primary;
         let started = Instant::now();
         shared.outage(|| self.cmd_on(p, &["DEBUG", "RELOAD"]))?;
-        Ok(format!("DEBUG RELOAD (save + load of the RDB) in {} ms", ms(started)))
+        Ok(format!(
+            "DEBUG RELOAD (save + load of the RDB) in {} ms",
+            ms(started)
+        ))
     }
 
     /// kill -9 of the primary, `down` of downtime, start again.
-    fn kill_restart(&mut self, shared: &Shared, sale: &Sale, down: Duration) -> Result<String, String> {
+    fn kill_restart(
+        &mut self,
+        shared: &Shared,
+        sale: &Sale,
+        down: Duration,
+    ) -> Result<String, String> {
         let p = self.primary;
         let info = self.queue_info(p, sale)?;
         let (waiting, expired) = (

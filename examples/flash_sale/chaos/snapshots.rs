@@ -41,23 +41,31 @@ pub fn load_all(chaos: &Chaos, sale: &Sale) -> (usize, Vec<String>) {
             .to_string_lossy()
             .into_owned();
         let dir_arg = dir.to_string_lossy().into_owned();
-        let extra = ["--dir", &dir_arg, "--dbfilename", &name, "--appendonly", "no"];
+        let extra = [
+            "--dir",
+            &dir_arg,
+            "--dbfilename",
+            &name,
+            "--appendonly",
+            "no",
+        ];
         if let Err(e) = std::fs::copy(&snapshot.path, dir.join(&name)) {
             problems.push(format!("{}: cannot copy: {e}", snapshot.origin));
             continue;
         }
-        let result = Server::try_start(chaos.kind, &extra, Duration::from_secs(120)).and_then(|server| {
-            let mut con = server.connection();
-            let info = seatq_testkit::run(&mut con, &["QUEUE.INFO", &sale.key])
-                .map_err(|e| format!("QUEUE.INFO: {e}"))?;
-            seatq_testkit::run(&mut con, &["SEAT.INFO", &sale.key])
-                .map_err(|e| format!("SEAT.INFO: {e}"))?;
-            let log = server.log();
-            if let Some(line) = log.lines().find(|l| bad(l)) {
-                return Err(format!("log: {line}"));
-            }
-            Ok(field_int(&info, "joined_total").unwrap_or(0))
-        });
+        let result =
+            Server::try_start(chaos.kind, &extra, Duration::from_secs(120)).and_then(|server| {
+                let mut con = server.connection();
+                let info = seatq_testkit::run(&mut con, &["QUEUE.INFO", &sale.key])
+                    .map_err(|e| format!("QUEUE.INFO: {e}"))?;
+                seatq_testkit::run(&mut con, &["SEAT.INFO", &sale.key])
+                    .map_err(|e| format!("SEAT.INFO: {e}"))?;
+                let log = server.log();
+                if let Some(line) = log.lines().find(|l| bad(l)) {
+                    return Err(format!("log: {line}"));
+                }
+                Ok(field_int(&info, "joined_total").unwrap_or(0))
+            });
         let _ = std::fs::remove_dir_all(&dir);
         match result {
             Ok(joined) => {

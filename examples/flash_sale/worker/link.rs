@@ -4,6 +4,7 @@
 //! not applied and is sent again; one whose reply was lost with the connection may or may not
 //! have been applied: it is sent again and its user knows that its outcome is uncertain.
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use redis::{Connection, Value};
@@ -33,10 +34,12 @@ impl Worker<'_> {
             let started = Instant::now();
             let mut backoff = Duration::from_millis(20);
             loop {
+                let epoch = self.shared.router.epoch.load(Ordering::Relaxed);
                 let url = self.shared.router.primary();
                 match self.shared.router.connect_primary(&url) {
                     Ok(con) => {
                         self.con = Some(con);
+                        self.con_epoch = epoch;
                         self.outcome.reconnects += 1;
                         break;
                     }
@@ -63,9 +66,16 @@ impl Worker<'_> {
         if let Some(cap) = &self.shared.cap {
             cap.acquire(self.shared.started, batch.len());
         }
+        let router = &self.shared.router;
+        if router.chaos && router.epoch.load(Ordering::Relaxed) != self.con_epoch {
+            // The primary changed since this connection was made: it may lead to a replica.
+            self.con = None;
+        }
+        self.connection()?;
         self.batch_sent_ms = super::replies::epoch_ms();
-        let con = self.connection()?;
+        let sent_us = self.shared.now_us();
         let sent = Instant::now();
+        let con = self.con.as_mut().expect("connected");
         if let Err(e) = con.send_packed_command(&packed) {
             return self.lost(&batch, &e);
         }
@@ -82,6 +92,9 @@ impl Worker<'_> {
                 reroute = true;
                 continue;
             }
+            self.trusted = !self.shared.router.chaos
+                || (self.shared.router.epoch.load(Ordering::Relaxed) == self.con_epoch
+                    && !self.shared.outage_since(sent_us));
             self.on_reply(request, reply);
         }
         if reroute {
@@ -103,7 +116,11 @@ impl Worker<'_> {
         for &request in requests {
             if let Some(slot) = request.slot() {
                 if request.is_write() {
-                    self.shoppers[slot].uncertain = true;
+                    let s = &mut self.shoppers[slot];
+                    if !s.uncertain {
+                        s.uncertain_sent_ms = self.batch_sent_ms;
+                    }
+                    s.uncertain = true;
                 }
             }
             self.resend.push(request);

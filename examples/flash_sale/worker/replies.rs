@@ -16,6 +16,13 @@ use crate::stats::Expect;
 const CLOCK_SLACK_MS: u64 = 5;
 
 /// The wall clock in ms since the epoch: the server's clock on the same machine.
+/// How far a primary leaves a waiting ticket's heartbeat deadline from its time when a poll
+/// or a repeated join touches it: it renews it to HEARTBEAT only once less than 3/4 of
+/// HEARTBEAT remains.
+fn renewed_ms(settings: &crate::sale::Settings) -> u64 {
+    settings.heartbeat_ms - settings.heartbeat_ms / 4
+}
+
 pub fn epoch_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -175,14 +182,21 @@ impl Worker<'_> {
         // A join whose reply was lost and that was applied: the same ticket again.
         let (ticket, existing) = match reply_error(reply) {
             Some(("DUPLICATE", ticket)) if uncertain && serial_of(ticket).is_some() => {
+                // A DUPLICATE renews nothing: the join was made when the first of the lost
+                // sends arrived (its heartbeat deadline at least HEARTBEAT after that).
+                let s = &mut self.shoppers[slot];
+                s.heartbeat_ms = s.uncertain_sent_ms + self.sale.settings.heartbeat_ms;
                 (ticket.to_string(), true)
             }
             // Applied, and its ticket ended since (it lapsed during the outage that lost the
             // reply): the key is spent, the user joins again with a new one.
             Some(("DUPLICATE", _))
                 if uncertain
-                    && self.lapse(slot, Deadline::Heartbeat, "join applied, ticket lapsed: joins again")
-                        == Lapse::Fault =>
+                    && self.lapse(
+                        slot,
+                        Deadline::Heartbeat,
+                        "join applied, ticket lapsed: joins again",
+                    ) == Lapse::Fault =>
             {
                 self.shoppers[slot].joins += 1;
                 self.wake(slot, now);
@@ -213,7 +227,9 @@ impl Worker<'_> {
         if self.shoppers[slot].joins > 0 {
             self.outcome.rejoined += 1;
         }
-        self.outcome.ack_joins.push((serial, self.shoppers[slot].user));
+        self.outcome
+            .ack_joins
+            .push((serial, self.shoppers[slot].user));
         self.shared.joined.fetch_add(1, Ordering::Relaxed);
         if !self.shoppers[slot].in_line {
             self.shared.waiting.fetch_add(1, Ordering::Relaxed);
@@ -221,7 +237,15 @@ impl Worker<'_> {
         }
         let settings = self.sale.settings;
         let s = &mut self.shoppers[slot];
-        s.heartbeat_ms = self.batch_sent_ms + settings.heartbeat_ms;
+        if !existing {
+            // A new ticket: its heartbeat runs HEARTBEAT from the server's time.
+            s.heartbeat_ms = self.batch_sent_ms + settings.heartbeat_ms;
+        } else if reply_error(reply).is_none() {
+            // The same ticket again (the lost join was applied): renewed like a poll renews.
+            s.heartbeat_ms = s
+                .heartbeat_ms
+                .max(self.batch_sent_ms + renewed_ms(&settings));
+        }
         s.joins += 1;
         s.ticket = ticket;
         s.serial = serial;
@@ -256,8 +280,11 @@ impl Worker<'_> {
             // The ticket lapsed before the retry (a fault, or a late client): the key is
             // refused without naming it.
             Some(("DUPLICATE", _))
-                if self.lapse(slot, Deadline::Heartbeat, "retried join after its ticket ended")
-                    != Lapse::Premature =>
+                if self.lapse(
+                    slot,
+                    Deadline::Heartbeat,
+                    "retried join after its ticket ended",
+                ) != Lapse::Premature =>
             {
                 self.outcome.duplicates_after_lapse += 1
             }
@@ -271,8 +298,11 @@ impl Worker<'_> {
         if let Some((code, _)) = reply_error(reply) {
             // A ticket that lapsed and whose tombstone was compacted away is forgotten.
             if code == "NO_SUCH_TICKET"
-                && self.lapse(slot, Deadline::Heartbeat, "waiting ticket lapsed and forgotten")
-                    != Lapse::Premature
+                && self.lapse(
+                    slot,
+                    Deadline::Heartbeat,
+                    "waiting ticket lapsed and forgotten",
+                ) != Lapse::Premature
             {
                 self.outcome.lapsed_waiting += 1;
             } else if code != "NO_SUCH_TICKET" {
@@ -283,10 +313,15 @@ impl Worker<'_> {
         match field_text(reply, "state").as_str() {
             "waiting" => {
                 self.heard(slot, now);
-                // The poll renewed the heartbeat from the server's time, at or after the
-                // batch was sent (STATUS no longer says when it ends).
-                self.shoppers[slot].heartbeat_ms =
-                    self.batch_sent_ms + self.sale.settings.heartbeat_ms;
+                // A primary's answer leaves the heartbeat at least 3/4 of HEARTBEAT away
+                // from its time, at or after the batch was sent (STATUS does not say when it
+                // ends). A replica's (or a pausing primary's) answer renews nothing.
+                if self.trusted {
+                    let s = &mut self.shoppers[slot];
+                    s.heartbeat_ms = s
+                        .heartbeat_ms
+                        .max(self.batch_sent_ms + renewed_ms(&self.sale.settings));
+                }
                 let retry = field_int(reply, "retry_after_ms").unwrap_or(1000);
                 self.schedule_poll(slot, now, retry);
             }
@@ -308,7 +343,11 @@ impl Worker<'_> {
                 self.shoppers[slot].step = Step::Claim;
                 self.wake(slot, now);
             }
-            "expired" => match self.lapse(slot, Deadline::Heartbeat, "waiting ticket lapsed: joins again") {
+            "expired" => match self.lapse(
+                slot,
+                Deadline::Heartbeat,
+                "waiting ticket lapsed: joins again",
+            ) {
                 Lapse::Fault => {
                     // The page says the place was lost: the user joins again, at the back.
                     self.leave_line(slot);
@@ -493,7 +532,8 @@ impl Worker<'_> {
             None if epoch_ms() >= self.shoppers[slot].hold_ms => {
                 // The first hold had lapsed (a fault or a slow client): its seats no longer
                 // count against USER-LIMIT. The user gives up both holds.
-                if self.lapse(slot, Deadline::Hold, "hold lapsed before the confirm") == Lapse::Slow {
+                if self.lapse(slot, Deadline::Hold, "hold lapsed before the confirm") == Lapse::Slow
+                {
                     self.outcome.late_confirms += 1;
                 }
                 match field_int(reply, "hold") {
@@ -553,12 +593,14 @@ impl Worker<'_> {
             // NOT_OWNER).
             Some(("HOLD_EXPIRED" | "NOT_OWNER" | "NOT_HELD", _)) => {
                 self.give_up_hold(slot);
-                if self.lapse(slot, Deadline::Hold, "hold lapsed before the confirm") == Lapse::Slow {
+                if self.lapse(slot, Deadline::Hold, "hold lapsed before the confirm") == Lapse::Slow
+                {
                     self.outcome.late_confirms += 1;
                 }
             }
             Some(("PASS_INVALID", _))
-                if self.lapse(slot, Deadline::Hold, "hold lapsed before the confirm") == Lapse::Fault =>
+                if self.lapse(slot, Deadline::Hold, "hold lapsed before the confirm")
+                    == Lapse::Fault =>
             {
                 self.give_up_hold(slot);
             }
@@ -605,7 +647,8 @@ impl Worker<'_> {
                 // Neither held nor sold: the confirm was not applied and the hold lapsed
                 // (checked against its deadline).
                 self.give_up_hold(slot);
-                if self.lapse(slot, Deadline::Hold, "hold lapsed before the confirm") == Lapse::Slow {
+                if self.lapse(slot, Deadline::Hold, "hold lapsed before the confirm") == Lapse::Slow
+                {
                     self.outcome.late_confirms += 1;
                 }
                 self.finish(slot);
@@ -680,7 +723,10 @@ impl Worker<'_> {
 
     fn on_linger_status(&mut self, slot: usize, reply: &Value, now: u64) {
         let ticket_ok = field_text(reply, "ticket") == self.shoppers[slot].ticket;
-        if field_text(reply, "state") == "admitted" && field_int(reply, "claimed") == Some(1) && ticket_ok {
+        if field_text(reply, "state") == "admitted"
+            && field_int(reply, "claimed") == Some(1)
+            && ticket_ok
+        {
             self.heard(slot, now);
             self.shoppers[slot].pass_ms = field_int(reply, "pass_expires_at_ms").unwrap_or(0);
             self.outcome.linger_polls_ok += 1;
