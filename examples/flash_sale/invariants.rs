@@ -196,19 +196,32 @@ pub fn check_invariants(ev: &Evidence) -> Vec<Check> {
         .filter(|h| !replay.expired_holds.contains(h))
         .count();
     // Holds whose number is unknown (reply lost) may be returned too.
-    let wrongly_returned = replay
+    let mut unexplained: Vec<u64> = replay
         .expired_holds
         .difference(&client_lapsed)
-        .count()
+        .copied()
+        .collect();
+    unexplained.sort_unstable();
+    let wrongly_returned = unexplained
+        .len()
         .saturating_sub(outcome.holds_without_number as usize);
     checks.push(Check {
         name: "every abandoned hold returned",
         ok: not_returned == 0 && wrongly_returned == 0,
         detail: format!(
             "{} abandoned and {} lapsed before the confirm; {not_returned} not returned \
-             (journal hold_expired); {wrongly_returned} returned that clients confirmed",
+             (journal hold_expired); {wrongly_returned} returned that no client had let lapse{}",
             outcome.abandoned_holds.len() as u64 + outcome.holds_without_number,
-            outcome.late_holds.len()
+            outcome.late_holds.len(),
+            if wrongly_returned > 0 {
+                format!(
+                    " (holds {:?} returned, {} of them may be holds whose reply was lost)",
+                    &unexplained[..unexplained.len().min(10)],
+                    outcome.holds_without_number
+                )
+            } else {
+                String::new()
+            }
         ),
     });
 

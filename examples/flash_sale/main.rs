@@ -168,7 +168,8 @@ fn run() -> i32 {
     if let Some(chaos) = &chaos {
         println!(
             "  chaos     primary :{} and replica :{}, both {} ; {} faults in random order, one \
-             every {:.0} s from {} s in; RDB copies in {}",
+             every {:.0} s from {} s in, again in new orders while the sale goes on; RDB copies in \
+             {}",
             chaos.servers[0].port,
             chaos.servers[1].port,
             chaos::PERSISTENCE.join(" "),

@@ -323,19 +323,47 @@ pub fn print_admission(view: &AdmissionView, end: &FinalState, sale: &Sale, samp
 /// The module's own view of the same load (INFO seatq), for a server only this demo used.
 pub fn print_module_view(con: &mut Connection) {
     let info: String = query(con, redis::cmd("INFO").arg("seatq"), "INFO seatq");
-    println!("\nthe module's view (INFO seatq, server-side latency)");
+    println!(
+        "\nthe module's view (INFO seatq, server-side latency; under --chaos since the \
+         primary's last start)"
+    );
+    let histogram = |command: &str| -> Vec<(String, u64)> {
+        let prefix = format!("seatq_latency_{command}:");
+        info.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .map(|h| {
+                h.split(',')
+                    .filter_map(|e| {
+                        let (bound, n) = e.strip_prefix("le_")?.split_once('=')?;
+                        Some((bound.to_string(), n.parse().ok()?))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // The histogram's bucket holding the q-th call: "<= bound us".
+    let quantile = |h: &[(String, u64)], q: f64| -> String {
+        let total = h.last().map_or(0, |b| b.1);
+        h.iter()
+            .find(|(_, n)| *n as f64 >= q * total as f64 && total > 0)
+            .map_or("?".to_string(), |(bound, _)| format!("<= {bound}"))
+    };
     for line in info.lines() {
         let Some((name, stats)) = line.split_once(':') else {
             continue;
         };
         if let Some(command) = name.strip_prefix("seatq_cmd_") {
             let pick = |key: &str| info_entry(stats, key).unwrap_or("?");
+            let calls: u64 = pick("calls").parse().unwrap_or(0);
+            let usec: u64 = pick("usec").parse().unwrap_or(0);
+            let h = histogram(command);
             println!(
-                "  {command:<14} calls {:>8}  p50 {:>7} us  p99 {:>7} us  max {:>9} us",
-                pick("calls"),
-                pick("p50_usec"),
-                pick("p99_usec"),
-                pick("max_usec")
+                "  {command:<14} calls {calls:>8}  failed {:>7}  mean {:>6.1} us  p50 {:>9} us  \
+                 p99 {:>9} us",
+                pick("failed"),
+                usec as f64 / calls.max(1) as f64,
+                quantile(&h, 0.5),
+                quantile(&h, 0.99)
             );
         } else if name.ends_with("_total") {
             println!("  {name} {stats}");

@@ -162,40 +162,56 @@ impl Chaos {
         }
     }
 
+    /// CLIENT PAUSE WRITE on the primary: reads go on, and nothing is written meanwhile (no
+    /// call, no journal entry: the timer waits for the end of the pause), then the calls
+    /// resume. The event is read twice inside the pause (after a moment for the pause to
+    /// take hold, and near its end): a change between the two is a failure.
     fn client_pause(&mut self, shared: &Shared, sale: &Sale) -> Result<String, String> {
         let p = self.primary;
-        let admitted = |c: &Chaos| -> Result<u64, String> {
-            Ok(field_int(&c.queue_info(p, sale)?, "admitted_total").unwrap_or(0))
-        };
-        let before = admitted(self)?;
-        let last_before = self
-            .cmd_on(p, &["XINFO", "STREAM", &sale.journal])
-            .map(|v| field_text_of(&v, "last-generated-id"))?;
-        let (during, last_during) = shared.outage(|| -> Result<(u64, String), String> {
-            self.cmd_on(p, &["CLIENT", "PAUSE", &PAUSE_MS.to_string(), "WRITE"])?;
-            let paused_at = Instant::now();
-            // Reads go on during the pause.
-            std::thread::sleep(Duration::from_millis(PAUSE_MS / 2));
-            let during = admitted(self)?;
-            let last_during = self
+        let state = |c: &Chaos| -> Result<(u64, String), String> {
+            let admitted = field_int(&c.queue_info(p, sale)?, "admitted_total").unwrap_or(0);
+            let last = c
                 .cmd_on(p, &["XINFO", "STREAM", &sale.journal])
                 .map(|v| field_text_of(&v, "last-generated-id"))?;
+            Ok((admitted, last))
+        };
+        let before = state(self)?;
+        let (early, late) = shared.outage(|| -> Result<_, String> {
+            self.cmd_on(p, &["CLIENT", "PAUSE", &PAUSE_MS.to_string(), "WRITE"])?;
+            let paused_at = Instant::now();
+            std::thread::sleep(Duration::from_millis(200));
+            let early = state(self)?;
+            std::thread::sleep(
+                Duration::from_millis(PAUSE_MS - 500).saturating_sub(paused_at.elapsed()),
+            );
+            let late = state(self)?;
+            if paused_at.elapsed() >= Duration::from_millis(PAUSE_MS) {
+                return Err(format!(
+                    "the reads inside the pause took until {} ms (the pause lasts {PAUSE_MS} ms): \
+                     nothing judged",
+                    paused_at.elapsed().as_millis()
+                ));
+            }
             std::thread::sleep(Duration::from_millis(PAUSE_MS).saturating_sub(paused_at.elapsed()));
             self.cmd_on(p, &["PING"])?;
-            Ok((during, last_during))
+            Ok((early, late))
         })?;
+        if early != late {
+            return Err(format!(
+                "the event changed while writes were paused: admitted_total {} -> {}, journal \
+                 last ID {} -> {}",
+                early.0, late.0, early.1, late.1
+            ));
+        }
         std::thread::sleep(Duration::from_secs(2));
-        let after = admitted(self)?;
+        let after = state(self)?;
         Ok(format!(
-            "writes paused {PAUSE_MS} ms: reads answered; admitted_total {before} before, +{} \
-             into the pause (journal {}), +{} in the 2 s after",
-            during.saturating_sub(before),
-            if last_during == last_before {
-                "unchanged"
-            } else {
-                "grew"
-            },
-            after.saturating_sub(during)
+            "writes paused {PAUSE_MS} ms: reads answered; admitted_total {} before, {} through \
+             the pause (unchanged from 0.2 s to {:.1} s in, journal too), +{} in the 2 s after",
+            before.0,
+            early.0,
+            (PAUSE_MS - 500) as f64 / 1000.0,
+            after.0.saturating_sub(late.0)
         ))
     }
 

@@ -516,7 +516,13 @@ impl Worker<'_> {
     }
 
     fn on_extra_hold(&mut self, slot: usize, seat: usize, reply: &Value, now: u64) {
-        self.shoppers[slot].uncertain = false;
+        if std::mem::take(&mut self.shoppers[slot].uncertain)
+            && matches!(reply_error(reply), Some(("SEAT_UNAVAILABLE", _)))
+        {
+            // The lost first try may have held the seat (if the first hold had lapsed, USER-LIMIT
+            // let it): a hold whose number is unknown, left to lapse.
+            self.outcome.holds_without_number += 1;
+        }
         match reply_error(reply) {
             Some(("LIMIT_EXCEEDED", _)) => {
                 self.outcome.limit_refusals += 1;
