@@ -452,6 +452,31 @@ impl Chaos {
         checks
     }
 
+    /// The primary's latency monitor (events of 100 ms or more since its last start): where
+    /// the server itself stalled (fsync, fork, commands), for reading the admission figures.
+    pub fn print_latency(&self) {
+        println!("\nthe primary's latency monitor (LATENCY LATEST, since its last start; threshold 100 ms)");
+        let reply = self.con(self.primary).and_then(|mut c| {
+            seatq_testkit::run(&mut c, &["LATENCY", "LATEST"]).map_err(|e| e.to_string())
+        });
+        match reply {
+            Ok(redis::Value::Array(events)) if !events.is_empty() => {
+                for event in events {
+                    if let redis::Value::Array(f) = event {
+                        let int = |i: usize| match f.get(i) {
+                            Some(redis::Value::Int(n)) => *n,
+                            _ => 0,
+                        };
+                        let name = f.first().map(seatq_testkit::text).unwrap_or_default();
+                        println!("  {name:<24} latest {:>6} ms  max {:>6} ms", int(2), int(3));
+                    }
+                }
+            }
+            Ok(_) => println!("  no event of 100 ms or more"),
+            Err(e) => println!("  not read: {e}"),
+        }
+    }
+
     /// Keeps the servers' logs next to the snapshots (the servers' own directories go when
     /// they stop).
     pub fn keep_logs(&self) {

@@ -228,6 +228,7 @@ fn run() -> i32 {
     invariants::print("invariants", &checks, 1);
     if let Some(chaos) = chaos.as_mut() {
         report::print_faults(chaos);
+        chaos.print_latency();
         println!("\nsnapshots (each RDB file the servers wrote, loaded by a fresh server)");
         let chaos_checks = chaos.checks(&sale);
         invariants::print("chaos", &chaos_checks, count + 1);
