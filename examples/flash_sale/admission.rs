@@ -123,7 +123,7 @@ pub fn analyse(
                 }
                 if view.top_gaps.len() < 3 || gap > view.top_gaps[2].0 {
                     view.top_gaps.push((gap, at));
-                    view.top_gaps.sort_by(|a, b| b.0.cmp(&a.0));
+                    view.top_gaps.sort_by_key(|g| std::cmp::Reverse(g.0));
                     view.top_gaps.truncate(3);
                 }
             }
