@@ -324,8 +324,8 @@ pub fn print_admission(view: &AdmissionView, end: &FinalState, sale: &Sale, samp
 pub fn print_module_view(con: &mut Connection) {
     let info: String = query(con, redis::cmd("INFO").arg("seatq"), "INFO seatq");
     println!(
-        "\nthe module's view (INFO seatq, server-side latency; under --chaos since the \
-         primary's last start)"
+        "\nthe module's view (INFO seatq, server-side latency, since the server (under --chaos: \
+         the primary) last started)"
     );
     let histogram = |command: &str| -> Vec<(String, u64)> {
         let prefix = format!("seatq_latency_{command}:");
