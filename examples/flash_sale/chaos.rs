@@ -258,7 +258,6 @@ impl Chaos {
         let started = Instant::now();
         let result = self.perform(fault, shared, sale);
         let secs = started.elapsed().as_secs_f64();
-        shared.disruptions.lock().unwrap_or_else(|e| e.into_inner())[index].1 = shared.now_us();
         let (ok, mut outcome) = match result {
             Ok(outcome) => (true, outcome),
             Err(e) => (false, format!("FAILED: {e}")),
@@ -280,6 +279,9 @@ impl Chaos {
                     None
                 }
             };
+        // The disruption lasts until the comparison's own write pause is over: admissions
+        // are not measured across it.
+        shared.disruptions.lock().unwrap_or_else(|e| e.into_inner())[index].1 = shared.now_us();
         let line = format!(
             "chaos {}/{} at {:.0} s: {} ({:.1} s): {outcome}",
             n + 1,
