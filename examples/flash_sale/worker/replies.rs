@@ -476,7 +476,12 @@ impl Worker<'_> {
             self.resend.push(Request::Resolve(slot));
             return;
         }
-        self.shoppers[slot].uncertain = false;
+        if std::mem::take(&mut self.shoppers[slot].uncertain) && reply_error(reply).is_none() {
+            // Held on the second try: the lost first one was not applied, or it was and its
+            // hold lapsed meanwhile (a kill -9 right after it, the seats returned when the
+            // server came back). Such a hold's number was never seen: it may be returned.
+            self.outcome.holds_without_number += 1;
+        }
         match reply_error(reply) {
             None => {
                 let asked = self.shoppers[slot].seats.len() as u64;
