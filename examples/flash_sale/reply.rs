@@ -16,13 +16,6 @@ pub fn field_int(record: &Value, name: &str) -> Option<u64> {
     }
 }
 
-/// The number after `word` in an error's detail (`position 3 retry_after_ms 40`).
-pub fn number_after(detail: &str, word: &str) -> Option<u64> {
-    let mut words = detail.split_whitespace();
-    words.find(|w| *w == word)?;
-    words.next()?.parse().ok()
-}
-
 /// An error reply as its full line, anything else as redis-rs shows it: for the report of
 /// unexpected replies.
 pub fn describe(reply: &Value) -> String {

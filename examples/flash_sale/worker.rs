@@ -1,30 +1,35 @@
 //! The users as state machines: each worker thread schedules its share of them over one
 //! connection and pipelines the commands of those that are due (`request`), then moves each
-//! user on from its reply (`replies`).
+//! user on from its reply (`replies`). Under `--chaos` the connection follows the primary
+//! (`link`): commands whose reply was lost are sent again, and writes whose outcome is unknown
+//! are resolved by reading the seats.
 
+mod link;
 mod replies;
 mod request;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use redis::Connection;
 use seatq_testkit::rng::Rng;
 
-use crate::plan::Plan;
+use crate::options::Options;
+use crate::plan::{Plan, WaitingFate, COMPACTION_THRESHOLD};
 use crate::run::Shared;
-use crate::sale::{Sale, HEARTBEAT_MS, RATE, SEAT_CHUNK};
+use crate::sale::Sale;
 use crate::seat_map::SeatMap;
-use crate::stats::{Outcome, Stats};
-use request::Request;
+use crate::stats::{Expect, Lag, Outcome, Stats};
+pub use request::Request;
 
-// Client pacing, in microseconds. A waiting user polls at half its ETA, but at least every
-// third of the heartbeat, so its ticket never lapses; within half a second of the front it
-// asks QUEUE.ADMIT instead, as the README's client loop does.
+/// The shortest wait between two polls of one user.
 const MIN_POLL_US: u64 = 100_000;
-const MAX_POLL_US: u64 = HEARTBEAT_MS * 1000 / 3;
-const NEAR_FRONT: u64 = RATE / 2;
+/// A lingering user (see `plan::LINGERERS`) polls its session this often.
+const LINGER_POLL_US: u64 = 2_000_000;
+/// Lingering users wait this long for compaction after everyone else is done.
+const LINGER_WAIT_FOR_COMPACTION_US: u64 = 30_000_000;
 
 /// A worker with users in line reads SEAT.INFO this often, to learn that the sale sold out.
 const INVENTORY_CHECK_US: u64 = 250_000;
@@ -32,24 +37,30 @@ const INVENTORY_CHECK_US: u64 = 250_000;
 /// Most commands a worker sends in one pipeline.
 pub const MAX_PIPELINE: usize = 64;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Step {
     Arrive,
     RetryJoin,
     Wait,
+    Claim,
     Shop,
     ExtraSeat,
     Confirm,
+    Linger,
+    /// The lingering user's last checks: 0 STATUS, 1 ADMIT, 2 LEAVE, all by USER.
+    LingerCheck(u8),
     Leave(Exit),
     Done,
 }
 
-/// Why a user leaves without buying.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Exit {
+/// Why a user leaves.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Exit {
     Impatient,
     SoldOutWaiting,
     SoldOutAdmitted,
+    Browsed,
+    Probe,
 }
 
 /// One user: its plan, where it stands, and what the server gave it.
@@ -60,19 +71,54 @@ struct Shopper {
     /// When the user is due; schedule entries with another time are stale and skipped.
     wake_at: u64,
     in_line: bool,
-    near_front: bool,
+    /// When the current ticket was taken.
     joined_at: u64,
-    renewed_at: u64,
+    /// When the last reply of the server to this user came (for `--chaos`: a fault since then
+    /// explains a lapse).
+    last_ok_at: u64,
     ticket: String,
+    serial: u32,
+    /// Joins so far: a join after a lapse takes a new idempotency key.
+    joins: u32,
     pass: String,
     /// Seats asked for by the hold in flight, then held.
     seats: Vec<usize>,
-    hold: u64,
+    /// The hold's number, when its reply came.
+    hold: Option<u64>,
+    /// The last write's reply was lost: it may or may not have been applied.
+    uncertain: bool,
+    /// When the first of the sends whose reply was lost went out (ms since the epoch): if it
+    /// was applied, it was applied at or after this time.
+    uncertain_sent_ms: u64,
+    /// Deadlines the server gave (ms since the epoch; 0 unknown): the ticket's heartbeat, the
+    /// call's claim window, the pass, the hold.
+    heartbeat_ms: u64,
+    claim_by_ms: u64,
+    pass_ms: u64,
+    hold_ms: u64,
+    /// The lingering user's wait for compaction began (0: not yet).
+    linger_done_at: u64,
+    /// One of the lingering user's last checks failed.
+    linger_failed: bool,
 }
 
 /// One thread's users, due by time, over one connection.
 pub struct Worker<'a> {
-    con: Connection,
+    con: Option<Connection>,
+    /// The router's epoch when `con` was made: a change of primary since makes it stale (a
+    /// demoted primary still answers reads, as a replica: without renewing anything).
+    con_epoch: usize,
+    /// The reply being handled came from the primary the router named when the connection
+    /// was made, with no fault under way since its pipeline was sent: what the server did
+    /// while answering (a heartbeat's renewal) can be counted on.
+    trusted: bool,
+    /// When the pipeline in flight was sent (ms since the epoch): deadlines the server set
+    /// while answering it are at least this plus their TTL.
+    batch_sent_ms: u64,
+    /// How late users' requests went out after they were due (see `Lag`).
+    lag: Lag,
+    /// Requests to send again first (their reply was lost or they were not applied).
+    resend: Vec<Request>,
     sale: &'a Sale,
     shared: &'a Shared,
     rng: Rng,
@@ -89,41 +135,52 @@ pub struct Worker<'a> {
 
 impl<'a> Worker<'a> {
     pub fn new(
-        con: Connection,
+        con: Option<Connection>,
         sale: &'a Sale,
         shared: &'a Shared,
         users: impl Iterator<Item = u32>,
         seed: u64,
-        arrival: Duration,
+        options: &Options,
     ) -> Worker<'a> {
         let shoppers: Vec<Shopper> = users
             .map(|user| Shopper {
                 user,
-                plan: Plan::draw(seed, user, arrival),
+                plan: Plan::draw(seed, user, options.users, options.arrival, options.poll_ms),
                 step: Step::Arrive,
                 wake_at: 0,
                 in_line: false,
-                near_front: false,
                 joined_at: 0,
-                renewed_at: 0,
+                last_ok_at: 0,
                 ticket: String::new(),
+                serial: u32::MAX,
+                joins: 0,
                 pass: String::new(),
                 seats: Vec::new(),
-                hold: 0,
+                hold: None,
+                uncertain: false,
+                uncertain_sent_ms: 0,
+                heartbeat_ms: 0,
+                claim_by_ms: 0,
+                pass_ms: 0,
+                hold_ms: 0,
+                linger_done_at: 0,
+                linger_failed: false,
             })
             .collect();
         let mut worker = Worker {
             con,
+            con_epoch: 0,
+            trusted: true,
+            batch_sent_ms: 0,
+            lag: Lag::default(),
+            resend: Vec::new(),
             sale,
             shared,
             rng: Rng::new(seed ^ shoppers.first().map_or(0, |s| s.user as u64)),
             active: shoppers.len(),
             shoppers,
             schedule: BinaryHeap::new(),
-            seat_map: SeatMap {
-                available: vec![false; sale.seat_names.len()],
-                refreshed_at: None,
-            },
+            seat_map: SeatMap::new(sale.seat_names.len()),
             sold_out: false,
             next_inventory_check: 0,
             in_line: 0,
@@ -143,10 +200,10 @@ impl<'a> Worker<'a> {
     }
 
     /// Runs until every user of this worker is done.
-    pub fn run(mut self) -> redis::RedisResult<(Stats, Outcome)> {
+    pub fn run(mut self) -> Result<(Stats, Outcome), String> {
         while self.active > 0 {
             let now = self.shared.now_us();
-            let mut batch = Vec::new();
+            let mut batch = std::mem::take(&mut self.resend);
             if self.in_line > 0 && !self.sold_out && now >= self.next_inventory_check {
                 self.next_inventory_check = now + INVENTORY_CHECK_US;
                 batch.push(Request::Inventory);
@@ -163,6 +220,7 @@ impl<'a> Worker<'a> {
                 if self.shoppers[slot].wake_at == at {
                     // Consumed: a second entry with the same time must not send twice.
                     self.shoppers[slot].wake_at = u64::MAX;
+                    self.lag.record(now - at);
                     if let Some(request) = self.next_request(slot, now)? {
                         batch.push(request);
                     }
@@ -187,6 +245,7 @@ impl<'a> Worker<'a> {
             }
             self.exchange(batch)?;
         }
+        self.outcome.lag.merge(&self.lag);
         Ok((self.stats, self.outcome))
     }
 
@@ -203,45 +262,44 @@ impl<'a> Worker<'a> {
     }
 
     /// The command a due user sends now, if any.
-    fn next_request(&mut self, slot: usize, now: u64) -> redis::RedisResult<Option<Request>> {
+    fn next_request(&mut self, slot: usize, now: u64) -> Result<Option<Request>, String> {
         let s = &self.shoppers[slot];
         Ok(Some(match s.step {
             Step::Arrive => Request::Join(slot),
             Step::RetryJoin => Request::RetryJoin(slot),
             Step::Wait => {
-                let exit = if self.sold_out {
-                    Some(Exit::SoldOutWaiting)
-                } else if s
-                    .plan
-                    .leaves_after_us
-                    .is_some_and(|after| now >= s.joined_at + after)
-                {
-                    Some(Exit::Impatient)
-                } else {
-                    None
-                };
-                match exit {
-                    Some(exit) => {
-                        self.shoppers[slot].step = Step::Leave(exit);
-                        Request::Leave(slot, exit)
+                let since_join = now.saturating_sub(s.joined_at);
+                match s.plan.waiting {
+                    _ if self.sold_out => {
+                        self.shoppers[slot].step = Step::Leave(Exit::SoldOutWaiting);
+                        Request::Leave(slot, Exit::SoldOutWaiting)
                     }
-                    None if s.near_front && now < s.renewed_at + MAX_POLL_US => {
-                        Request::Admit(slot)
+                    WaitingFate::Leaves(after) if since_join >= after => {
+                        self.shoppers[slot].step = Step::Leave(Exit::Impatient);
+                        Request::Leave(slot, Exit::Impatient)
                     }
-                    None => Request::Status(slot),
+                    WaitingFate::Abandons(after) if since_join >= after => {
+                        // The tab is closed: no more polls; the ticket lapses on the server.
+                        let (serial, joined_at) = (s.serial, s.joined_at);
+                        self.outcome.expect(serial, Expect::Lapsed, joined_at, now);
+                        self.outcome.abandoned_waiting += 1;
+                        self.finish(slot);
+                        return Ok(None);
+                    }
+                    _ => Request::Status(slot),
                 }
             }
+            Step::Claim => Request::Claim(slot),
             Step::Shop => {
                 let wants = s.plan.wants;
-                if self.seat_map.is_stale(now) {
-                    self.refresh_seat_map()?;
-                }
+                self.seat_map.update(&self.shared.seat_map);
                 // Nothing left on the map: guess one seat, so the server says SOLD_OUT or
                 // that seats came back (SEAT_UNAVAILABLE, and the map is read again).
                 let seats = self.seat_map.pick(wants, &mut self.rng).unwrap_or_else(|| {
                     vec![self.rng.below(self.sale.seat_names.len() as u64) as usize]
                 });
                 self.shoppers[slot].seats = seats;
+                self.shoppers[slot].hold = None;
                 Request::Hold(slot)
             }
             Step::ExtraSeat => match self.seat_map.pick(1, &mut self.rng) {
@@ -252,38 +310,27 @@ impl<'a> Worker<'a> {
                 }
             },
             Step::Confirm => Request::Confirm(slot),
+            Step::Linger => {
+                let others_done = self.shared.finished.load(Ordering::Relaxed)
+                    + self.shared.lingering.load(Ordering::Relaxed)
+                    >= self.shared.users as u64;
+                if others_done && s.linger_done_at == 0 {
+                    self.shoppers[slot].linger_done_at = now;
+                }
+                let waited = now.saturating_sub(self.shoppers[slot].linger_done_at);
+                // Compaction can only be waited for when enough tickets end.
+                let compacted = self.shared.compacted_at_us.load(Ordering::Relaxed) > 0
+                    || self.shared.users as u64 <= COMPACTION_THRESHOLD;
+                if others_done && (compacted || waited >= LINGER_WAIT_FOR_COMPACTION_US) {
+                    self.shoppers[slot].step = Step::LingerCheck(0);
+                    Request::LingerCheck(slot, 0)
+                } else {
+                    Request::LingerStatus(slot)
+                }
+            }
+            Step::LingerCheck(stage) => Request::LingerCheck(slot, stage),
             Step::Leave(exit) => Request::Leave(slot, exit),
             Step::Done => return Ok(None),
         }))
-    }
-
-    fn refresh_seat_map(&mut self) -> redis::RedisResult<()> {
-        let chunks = (0..self.sale.seat_names.len())
-            .step_by(SEAT_CHUNK)
-            .map(Request::SeatMap)
-            .collect();
-        self.exchange(chunks)?;
-        self.seat_map.refreshed_at = Some(self.shared.now_us());
-        Ok(())
-    }
-
-    /// Sends the batch as one pipeline and handles each reply as it arrives; a command's
-    /// latency runs from sending the pipeline to its own reply.
-    fn exchange(&mut self, batch: Vec<Request>) -> redis::RedisResult<()> {
-        let mut packed = Vec::new();
-        for &request in &batch {
-            packed.extend(self.build(request).get_packed_command());
-        }
-        if let Some(cap) = &self.shared.cap {
-            cap.acquire(self.shared.started, batch.len());
-        }
-        let sent = Instant::now();
-        self.con.send_packed_command(&packed)?;
-        for request in batch {
-            let reply = self.con.recv_response()?;
-            self.stats.record(request.command(), sent.elapsed(), &reply);
-            self.on_reply(request, reply);
-        }
-        Ok(())
     }
 }

@@ -21,7 +21,12 @@ pub fn journal_range(
         xrange.arg("COUNT").arg(count);
     }
     let reply: Value = xrange.query(con)?;
-    Ok(items(&reply)
+    Ok(entries(&reply))
+}
+
+/// The entries of an XRANGE reply (e.g. one read inside MULTI/EXEC).
+pub fn entries(reply: &Value) -> Vec<JournalEntry> {
+    items(reply)
         .iter()
         .map(|entry| {
             let parts = items(entry);
@@ -34,7 +39,42 @@ pub fn journal_range(
                     .collect(),
             )
         })
-        .collect())
+        .collect()
+}
+
+/// The entries of an XRANGE reply, taken apart without copying its strings (for long
+/// journals).
+pub fn into_entries(reply: Value) -> Vec<JournalEntry> {
+    let Value::Array(entries) = reply else {
+        return Vec::new();
+    };
+    entries
+        .into_iter()
+        .filter_map(|entry| {
+            let Value::Array(parts) = entry else {
+                return None;
+            };
+            let mut parts = parts.into_iter();
+            let id = owned_text(parts.next()?);
+            let Value::Array(fields) = parts.next()? else {
+                return Some((id, Vec::new()));
+            };
+            let mut fields = fields.into_iter();
+            let mut pairs = Vec::with_capacity(fields.len() / 2);
+            while let (Some(f), Some(v)) = (fields.next(), fields.next()) {
+                pairs.push((owned_text(f), owned_text(v)));
+            }
+            Some((id, pairs))
+        })
+        .collect()
+}
+
+fn owned_text(v: Value) -> String {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        other => text(&other),
+    }
 }
 
 /// The whole journal stream `journal_key`.

@@ -219,39 +219,7 @@ impl Server {
             if self.port == 0 {
                 self.port = free_port();
             }
-            let mut cmd = match (valgrind::report_file(), self.prefix.split_first()) {
-                (_, Some((program, args))) => {
-                    let mut c = Command::new(program);
-                    c.args(args).arg(self.kind.binary());
-                    c
-                }
-                (Some(_), None) => valgrind::command(&self.kind.binary(), &self.dir),
-                (None, None) => Command::new(self.kind.binary()),
-            };
-            cmd.arg("--port")
-                .arg(self.port.to_string())
-                .args([
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--daemonize",
-                    "no",
-                    "--enable-debug-command",
-                    "yes",
-                ])
-                .arg("--dir")
-                .arg(&self.dir)
-                .arg("--logfile")
-                .arg(self.dir.join("server.log"))
-                .arg("--loadmodule")
-                .arg(module_path())
-                .args(&self.args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            let mut child = cmd
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.kind.binary().display()));
+            let mut child = self.spawn();
             // Under memcheck a server starts many times slower.
             let under_valgrind = valgrind::report_file().is_some() || !self.prefix.is_empty();
             let deadline = Instant::now()
@@ -260,23 +228,133 @@ impl Server {
                 } else {
                     self.start_timeout
                 };
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                if let Ok(mut con) = self.try_connection() {
-                    if redis::cmd("PING").query::<String>(&mut con).is_ok() {
-                        self.child = Some(child);
-                        return;
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(20));
+            if self.wait_ready(&mut child, deadline) {
+                self.child = Some(child);
+                return;
             }
             let _ = child.kill();
             let _ = child.wait();
             self.port = 0; // maybe the port was taken meanwhile: pick another
         }
         panic!("{} did not start; log:\n{}", self.kind.name(), self.log());
+    }
+
+    /// The server process on `self.port`, with the module and `self.args`.
+    fn spawn(&self) -> Child {
+        let mut cmd = match (valgrind::report_file(), self.prefix.split_first()) {
+            (_, Some((program, args))) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(self.kind.binary());
+                c
+            }
+            (Some(_), None) => valgrind::command(&self.kind.binary(), &self.dir),
+            (None, None) => Command::new(self.kind.binary()),
+        };
+        cmd.arg("--port")
+            .arg(self.port.to_string())
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+                "--enable-debug-command",
+                "yes",
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
+            .arg("--logfile")
+            .arg(self.dir.join("server.log"))
+            .arg("--loadmodule")
+            .arg(module_path())
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd.spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.kind.binary().display()))
+    }
+
+    /// Waits until the server answers PING (it has loaded its data), the process exits, or
+    /// `deadline`; true when it answers.
+    fn wait_ready(&self, child: &mut Child, deadline: Instant) -> bool {
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return false;
+            }
+            if let Ok(mut con) = self.try_connection() {
+                if redis::cmd("PING").query::<String>(&mut con).is_ok() {
+                    return true;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Like `start`, but a server that does not start (e.g. it cannot load the RDB file named
+    /// by `extra`) is an error with the end of its log instead of a panic; waits up to
+    /// `timeout` for it to answer.
+    pub fn try_start(
+        kind: ServerKind,
+        extra: &[&str],
+        timeout: Duration,
+    ) -> Result<Server, String> {
+        let dir = std::env::temp_dir().join(format!(
+            "seatq-{}-{}-{}",
+            kind.name(),
+            std::process::id(),
+            NEXT_DIR.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("temp dir: {e}"))?;
+        let mut server = Server {
+            kind,
+            port: free_port(),
+            dir,
+            args: extra.iter().map(|s| s.to_string()).collect(),
+            prefix: Vec::new(),
+            child: None,
+            login: None,
+            start_timeout: timeout,
+        };
+        server.try_restart(timeout)?;
+        Ok(server)
+    }
+
+    /// Stops the server if it runs (SHUTDOWN NOSAVE, as `restart`) and starts it again on the
+    /// same port, with the same directory and arguments, waiting up to `timeout` for it to have
+    /// loaded its data. Unlike `restart` it never moves to another port (a replica of it must
+    /// find it again) and a failure is an error with the end of the log, not a panic.
+    pub fn try_restart(&mut self, timeout: Duration) -> Result<(), String> {
+        self.stop();
+        let mut child = self.spawn();
+        if self.wait_ready(&mut child, Instant::now() + timeout) {
+            self.child = Some(child);
+            return Ok(());
+        }
+        let status = child.try_wait().ok().flatten();
+        let _ = child.kill();
+        let _ = child.wait();
+        let log = self.log();
+        let tail: Vec<&str> = log.lines().rev().take(15).collect();
+        Err(format!(
+            "{} on port {} did not start within {timeout:?} ({}); log tail:\n{}",
+            self.kind.name(),
+            self.port,
+            match status {
+                Some(status) => format!("exited: {status}"),
+                None => "still not answering".to_string(),
+            },
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        ))
+    }
+
+    /// Whether the process is running (it has not exited).
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// The server's process ID (the wrapping program's, under `start_under`).
@@ -315,6 +393,12 @@ impl Server {
     /// Stops the server cleanly (SHUTDOWN without a final save) and starts it again with the
     /// same port, directory and arguments: it reloads what it persisted (AOF or RDB).
     pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+
+    /// Stops the server cleanly (SHUTDOWN NOSAVE, then a kill after 10 s), keeping its data.
+    fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             if let Ok(mut con) = self.try_connection() {
                 let _: redis::RedisResult<()> =
@@ -327,7 +411,6 @@ impl Server {
             let _ = child.kill();
             let _ = child.wait();
         }
-        self.launch();
     }
 
     /// Starts a replica of `self` and waits until its link is up and the initial sync is done.
