@@ -23,6 +23,9 @@
 //!   HOLD/RELEASE) at `--rate` requests/s over `--connections` connections for `--seconds`;
 //!   each request is scheduled at a fixed time and its latency counts from that time (no
 //!   coordinated omission). Once through seatq, once through the seed's scripts, per round.
+//! - `admission`: the server-called line under 1,000 to 100,000 simulated users, RATE x client
+//!   delay x abandon share (`--admission-cells`, `--admission-seconds`): admissions/s from the
+//!   journal against RATE, gaps between calls, CAPACITY, line order, ETA error (admission.rs).
 //!
 //! It ends with the wall-clock view as ratios and the product's targets, each "met" or "not
 //! met"; it reports, it never fails.
@@ -38,6 +41,7 @@
 //! server says; `commands`, `scale` and `latency` are the sections; `targets` and `report`
 //! print.
 
+mod admission;
 mod commands;
 mod design;
 mod floor;
@@ -101,13 +105,14 @@ fn main() {
     let mut f = Findings::default();
     let mut times = Vec::new();
     type Runner = fn(&mut Bench, &Options, &mut Findings);
-    let sections: [(Section, &str, Runner); 4] = [
+    let sections: [(Section, &str, Runner); 5] = [
         (Section::Instructions, "instructions", |_, o, f| {
             instructions::section(o, f)
         }),
         (Section::Commands, "commands", commands::section),
         (Section::Scale, "scale", scale::section),
         (Section::Latency, "latency", latency::section),
+        (Section::Admission, "admission", admission::section),
     ];
     for (section, name, run) in sections {
         if o.runs(section) {

@@ -8,6 +8,7 @@ pub enum Section {
     Scale,
     Latency,
     Instructions,
+    Admission,
 }
 
 pub struct Options {
@@ -23,12 +24,16 @@ pub struct Options {
     pub instr_calls: usize,
     pub instr_depth: usize,
     pub instr_waiting: Vec<usize>,
+    /// Admission section: RATE:DELAY:ABANDON cells (`*` for every grid value), window seconds.
+    pub admission_cells: Option<String>,
+    pub admission_seconds: f64,
 }
 
 const USAGE: &str = "options: --server redis|valkey  --rounds N (3)  --ops N per phase (20000)  \
 --memory-users N (1000000)  --rate REQ/S (30000)  --seconds S (10)  --connections N (8)  \
 --only commands|scale|latency|instructions  --instr-calls N (2000)  --instr-depth N (16)  \
---instr-waiting N,N,.. (1000,10000,100000,1000000)";
+--instr-waiting N,N,.. (1000,10000,100000,1000000)  --admission-cells RATE:DELAY:ABANDON,.. \
+(*:*:*)  --admission-seconds S (20)";
 
 impl Options {
     pub fn parse() -> Options {
@@ -44,6 +49,8 @@ impl Options {
             instr_calls: 2_000,
             instr_depth: 16,
             instr_waiting: vec![1_000, 10_000, 100_000, 1_000_000],
+            admission_cells: None,
+            admission_seconds: 20.0,
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -75,14 +82,17 @@ impl Options {
                         .map(|v| num(&a, v.replace('_', "")))
                         .collect()
                 }
+                "--admission-cells" => o.admission_cells = Some(value(&a)),
+                "--admission-seconds" => o.admission_seconds = num(&a, value(&a)),
                 "--only" => {
                     o.only = Some(match value("--only").as_str() {
                         "commands" => Section::Commands,
                         "scale" | "memory" => Section::Scale,
                         "latency" => Section::Latency,
                         "instructions" => Section::Instructions,
+                        "admission" => Section::Admission,
                         other => {
-                            panic!("--only {other}: use commands, scale, latency or instructions")
+                            panic!("--only {other}: use commands, scale, latency, instructions or admission")
                         }
                     })
                 }
