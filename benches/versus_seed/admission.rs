@@ -602,7 +602,7 @@ fn analyse(
     // The window: after the start-up burst, while at least 100 ms of calls (or a bucket) wait.
     let enough = bucket.max(cell.rate as usize / 10);
     let s = bucket - 1;
-    let (window_cells, rate, gap_cells) = if calls.len() > s + 10 {
+    let (window_cells, gap_cells) = if calls.len() > s + 10 {
         let e = (s..calls.len())
             .find(|&i| calls[i].4 < enough)
             .unwrap_or(calls.len() - 1);
@@ -660,7 +660,6 @@ fn analyse(
                 format!("{:.1}", rate),
                 format!("{:+.2}%", off * 100.0),
             ],
-            rate,
             vec![
                 format!("{gap} ms"),
                 if causes.is_empty() {
@@ -672,9 +671,8 @@ fn analyse(
         )
     } else {
         findings.push(format!("{name}: only {} calls", calls.len()));
-        (vec!["-".into(); 3], f64::NAN, vec!["-".into(); 2])
+        (vec!["-".into(); 3], vec!["-".into(); 2])
     };
-    let _ = rate;
     let burst_span = calls.get(s).map_or("-".into(), |c| {
         format!("{} in {} ms", bucket, c.0 - calls[0].0)
     });
@@ -768,18 +766,15 @@ fn analyse(
     cells.extend(gap_cells);
     cells.extend([
         format!("{} / {}", j.peak_live, capacity),
-        format!(
-            "{}",
-            if j.out_of_order.is_empty() && j.ended_called.is_empty() {
-                format!("ok ({} lapsed passed over)", j.passed_lapsed)
-            } else {
-                format!(
-                    "{} wrong, {} ended called",
-                    j.out_of_order.len(),
-                    j.ended_called.len()
-                )
-            }
-        ),
+        if j.out_of_order.is_empty() && j.ended_called.is_empty() {
+            format!("ok ({} lapsed passed over)", j.passed_lapsed)
+        } else {
+            format!(
+                "{} wrong, {} ended called",
+                j.out_of_order.len(),
+                j.ended_called.len()
+            )
+        },
         format!(
             "{} / {} / {} ({}) / {}",
             calls.len(),
