@@ -23,7 +23,11 @@
 //! - the longest gap between consecutive calls in that window, and the gaps longer than the
 //!   bucket's span (bucket / RATE: what the calls after it cannot catch up on) with their cause, from the
 //!   state the previous call left: `CAPACITY` full with an unclaimed session (a no-show holds
-//!   the place), `CAPACITY` full, line empty, else the server was late;
+//!   the place), `CAPACITY` full, line empty; else from a probe that sends `PING` every 2 ms
+//!   on its own connection: "machine stalled" when it sent fewer than one PING per 4 ms of
+//!   the gap (the client machine did not run it) or a PING waited half the gap (the server
+//!   did not run), else "server answered, did not call" (what the module would be to blame
+//!   for);
 //! - the most live sessions at once (`admitted` minus `session_ended`) against `CAPACITY`;
 //! - line order: every call must take the first waiting ticket (joins, leaves and expiries
 //!   replayed), and no ended ticket (a lapsed heartbeat) is ever called;
@@ -55,7 +59,7 @@ use seatq_testkit::stats::percentile;
 use crate::options::Options;
 use crate::phase::Bench;
 use crate::progress;
-use crate::server_stats::{cpu_seconds, flushall};
+use crate::server_stats::{cpu_seconds, flushall, longest_stall, reset_stall_monitors};
 use crate::targets::Findings;
 
 const RATES: [u64; 3] = [100, 1_000, 10_000];
@@ -331,6 +335,31 @@ fn drive(
     seen
 }
 
+/// A probe beside the users: `PING` every 2 ms on its own connection until `stop`, as (sent
+/// us, round trip us). It tells a server that did not run (the machine's load) from one that
+/// answered but did not call.
+fn probe(mut con: Connection, stop: &AtomicBool) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let sent = now_us();
+        let _: String = redis::cmd("PING").query(&mut con).expect("PING");
+        out.push((sent, now_us() - sent));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    out
+}
+
+/// PINGs sent from `from_ms` to `to_ms`: how many, and the slowest answer (us).
+fn pings(probes: &[(u64, u64)], from_ms: u64, to_ms: u64) -> (usize, u64) {
+    let during = probes
+        .iter()
+        .filter(|p| p.0 >= from_ms * 1000 && p.0 < to_ms * 1000);
+    (
+        during.clone().count(),
+        during.map(|p| p.1).max().unwrap_or(0),
+    )
+}
+
 /// What the journal says about one sale.
 #[derive(Default)]
 struct Calls {
@@ -349,6 +378,9 @@ struct Calls {
     expired: BTreeSet<u32>,
     claimed: HashSet<u32>,
     entries: usize,
+    /// Per call after a gap longer than `late_ms`: (call ms, gap ms, the journal entries in
+    /// the gap by type with their ms offsets from the previous call).
+    late_context: Vec<(u64, u64, String)>,
 }
 
 fn ms_of(id: &str) -> u64 {
@@ -358,12 +390,15 @@ fn ms_of(id: &str) -> u64 {
         .expect("stream ID")
 }
 
-fn replay(con: &mut Connection, journal_key: &str) -> Calls {
+fn replay(con: &mut Connection, journal_key: &str, late_ms: f64) -> Calls {
     let mut c = Calls::default();
     let mut waiting: BTreeSet<u32> = BTreeSet::new();
     let mut unclaimed: HashSet<u32> = HashSet::new();
     let mut live: i64 = 0;
     let mut passed: HashMap<u32, (u64, u32)> = HashMap::new();
+    // Entries since the last call: (ms, type).
+    let mut since_call: Vec<(u64, String)> = Vec::new();
+    let mut last_call_ms: Option<u64> = None;
     let mut from = "-".to_string();
     loop {
         let entries = journal_range(con, journal_key, &from, Some(20_000)).expect("XRANGE");
@@ -379,7 +414,11 @@ fn replay(con: &mut Connection, journal_key: &str) -> Calls {
                     .unwrap_or("")
             };
             let serial = || get("serial").parse::<u32>().expect("serial");
-            match get("type") {
+            let kind = get("type");
+            if kind != "admitted" && since_call.len() < 64 {
+                since_call.push((ms_of(id), kind.to_string()));
+            }
+            match kind {
                 "joined" => {
                     waiting.insert(serial());
                 }
@@ -397,6 +436,16 @@ fn replay(con: &mut Connection, journal_key: &str) -> Calls {
                 "admitted" => {
                     let s = serial();
                     let ms = ms_of(id);
+                    if let Some(last) = last_call_ms.filter(|&l| (ms - l) as f64 > late_ms) {
+                        let mut by_type: Vec<String> = Vec::new();
+                        for (t, kind) in &since_call {
+                            by_type.push(format!("{kind}@+{}", t - last));
+                        }
+                        by_type.dedup();
+                        c.late_context.push((ms, ms - last, by_type.join(" ")));
+                    }
+                    last_call_ms = Some(ms);
+                    since_call.clear();
                     if !waiting.remove(&s) {
                         c.ended_called.push((ms, s));
                     }
@@ -513,10 +562,13 @@ fn run_cell(b: &mut Bench, cell: Cell, window_s: f64, seed: u64) -> Row {
         });
     }
     let connections: Vec<Connection> = (0..THREADS).map(|_| b.server.connection()).collect();
+    let probe_con = b.server.connection();
     let stop = AtomicBool::new(false);
+    reset_stall_monitors(con);
     let cpu_before = cpu_seconds(con);
     let wall = Instant::now();
-    let seen: Vec<Seen> = std::thread::scope(|s| {
+    let (seen, probes): (Vec<Seen>, Vec<(u64, u64)>) = std::thread::scope(|s| {
+        let prober = s.spawn(|| probe(probe_con, &stop));
         let handles: Vec<_> = connections
             .into_iter()
             .zip(parts)
@@ -545,13 +597,15 @@ fn run_cell(b: &mut Bench, cell: Cell, window_s: f64, seed: u64) -> Row {
         }
         std::thread::sleep(Duration::from_millis(500));
         stop.store(true, Ordering::Relaxed);
-        handles
+        let seen = handles
             .into_iter()
             .map(|h| h.join().expect("user thread"))
-            .collect()
+            .collect();
+        (seen, prober.join().expect("probe thread"))
     });
     let elapsed = wall.elapsed().as_secs_f64();
     let cpu_after = cpu_seconds(con);
+    let stall = longest_stall(con);
     let server_cpu = (cpu_after.0 - cpu_before.0) / elapsed;
     let load = std::fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()
@@ -559,7 +613,8 @@ fn run_cell(b: &mut Bench, cell: Cell, window_s: f64, seed: u64) -> Row {
         .next()
         .unwrap_or("-")
         .to_string();
-    let j = replay(con, &journal_key);
+    let late_ms = cell.bucket() as f64 * 1000.0 / cell.rate as f64;
+    let j = replay(con, &journal_key, late_ms);
     let _: () = redis::cmd("DEL")
         .arg(&key)
         .arg(&journal_key)
@@ -572,7 +627,8 @@ fn run_cell(b: &mut Bench, cell: Cell, window_s: f64, seed: u64) -> Row {
         &j,
         &seen,
         &abandoners,
-        server_cpu,
+        &probes,
+        (server_cpu, stall),
         &load,
     )
 }
@@ -585,7 +641,8 @@ fn analyse(
     j: &Calls,
     seen: &[Seen],
     abandoners: &HashSet<u32>,
-    server_cpu: f64,
+    probes: &[(u64, u64)],
+    (server_cpu, stall): (f64, (i64, String)),
     load: &str,
 ) -> Row {
     let mut findings = Vec::new();
@@ -617,23 +674,28 @@ fn analyse(
             ));
         }
         // Gaps, and the late ones by cause.
-        let mut longest = (0u64, 0usize);
+        let mut longest = 0u64;
         let mut late: HashMap<&str, usize> = HashMap::new();
         for i in s + 1..=e {
             let gap = calls[i].0 - calls[i - 1].0;
-            if gap > longest.0 {
-                longest = (gap, i);
+            if gap > longest {
+                longest = gap;
             }
             if gap as f64 > late_ms {
                 let (_, _, live, unclaimed, waiting) = calls[i - 1];
+                let (sent, slowest) = pings(probes, calls[i - 1].0, calls[i].0);
                 let cause = if live >= capacity as i64 && unclaimed > 0 {
                     "no-show holds a place"
                 } else if live >= capacity as i64 {
                     "CAPACITY full"
                 } else if waiting == 0 {
                     "line empty"
+                } else if (sent as f64) < gap as f64 / 4.0 || slowest as f64 >= gap as f64 * 500.0 {
+                    // The probe could not send (the client machine did not run it) or the
+                    // server did not answer for half the gap: the machine stalled.
+                    "machine stalled"
                 } else {
-                    "server late"
+                    "server answered, did not call"
                 };
                 *late.entry(cause).or_default() += 1;
             }
@@ -645,13 +707,15 @@ fn analyse(
         }
         let mut causes: Vec<String> = late.iter().map(|(c, n)| format!("{n} {c}")).collect();
         causes.sort();
-        let (gap, at) = longest;
-        if gap as f64 > late_ms {
+        let gap = longest;
+        for (ms, gap, context) in j.late_context.iter().take(5) {
+            let (sent, slowest) = pings(probes, ms - gap, *ms);
             findings.push(format!(
-                "{name}: longest gap {gap} ms (over the bucket's {late_ms:.0} ms) before call of serial {} at {} ms ({} s into the window)",
-                calls[at].1,
-                calls[at].0,
-                (calls[at].0 - calls[s].0) as f64 / 1000.0
+                "{name}: a {gap} ms gap (over the bucket's {late_ms:.0} ms) before the call at {ms} ({:.3} s into the window); journal in the gap: {}; {} PINGs sent in the gap, slowest {:.1} ms",
+                (*ms as f64 - calls[s].0 as f64) / 1000.0,
+                if context.is_empty() { "nothing" } else { context },
+                sent,
+                slowest as f64 / 1000.0
             ));
         }
         (
@@ -785,7 +849,16 @@ fn analyse(
         ),
         eta,
         format!("{lag_p99} ms; {lapsed_live} / {missed_live}"),
-        format!("{:.0}%; {} req", server_cpu * 100.0, requests),
+        format!(
+            "{:.0}%; {} req; {}",
+            server_cpu * 100.0,
+            requests,
+            if stall.0 > 0 {
+                format!("{} ms ({})", stall.0, stall.1)
+            } else {
+                "none".into()
+            }
+        ),
         load.to_string(),
     ]);
     Row { cells, findings }
@@ -808,12 +881,20 @@ const HEADER: [&str; 18] = [
     "calls / claimed / unclaimed (no_show so far) / expired",
     "ETA error p50 / p90 (relative; signed median)",
     "client lag p99; present users lapsed / missed claim",
-    "server CPU; requests",
+    "server CPU; requests; longest stall (LATENCY)",
     "load 1 min",
 ];
 
 pub fn section(b: &mut Bench, o: &Options, _f: &mut Findings) {
     flushall(&mut b.con);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("latency-monitor-threshold")
+        .arg(1)
+        .arg("slowlog-log-slower-than")
+        .arg(1000)
+        .query(&mut b.con)
+        .expect("CONFIG SET latency-monitor-threshold, slowlog-log-slower-than");
     let cells = cells(o.admission_cells.as_deref());
     println!(
         "\n== Admission: the server-called line under simulated users ({} cells, window {} s, \
