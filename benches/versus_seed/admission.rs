@@ -19,10 +19,12 @@
 //!
 //! - admissions/s: the calls after the start-up burst (the bucket, max(`BURST`, RATE/100)
 //!   calls, excluded and shown apart) until the line first holds fewer than
-//!   max(bucket, RATE/10) waiting tickets (100 ms of calls): "while enough users wait";
+//!   max(bucket, RATE/10) waiting tickets (100 ms of calls): "while enough users wait"; and
+//!   the same with the machine's stalls (below) taken out of the window: each "machine
+//!   stalled" gap's part beyond the bucket's span, the time no server could have called in;
 //! - the longest gap between consecutive calls in that window, and the gaps longer than the
-//!   bucket's span (bucket / RATE: what the calls after it cannot catch up on) with their cause, from the
-//!   state the previous call left: `CAPACITY` full with an unclaimed session (a no-show holds
+//!   bucket's span (bucket / RATE: what the calls after it cannot catch up on) with their
+//!   cause, from the state the previous call left: `CAPACITY` full with an unclaimed session (a no-show holds
 //!   the place), `CAPACITY` full, line empty; else from a probe that sends `PING` every 2 ms
 //!   on its own connection: "machine stalled" when it sent fewer than one PING per 4 ms of
 //!   the gap (the client machine did not run it) or a PING waited half the gap (the server
@@ -30,7 +32,8 @@
 //!   for);
 //! - the most live sessions at once (`admitted` minus `session_ended`) against `CAPACITY`;
 //! - line order: every call must take the first waiting ticket (joins, leaves and expiries
-//!   replayed), and no ended ticket (a lapsed heartbeat) is ever called;
+//!   replayed); a ticket passed over must be journaled `expired` afterwards (its heartbeat had
+//!   lapsed), and no ended ticket is ever called;
 //! - ETA error: each ticket's `eta_ms` at its first poll after the start, against the time
 //!   from that poll (the client's receipt of the reply) to its `admitted` entry.
 //!
@@ -666,16 +669,11 @@ fn analyse(
         let span_ms = calls[e].0 - calls[s].0;
         let rate = (e - s) as f64 * 1000.0 / span_ms.max(1) as f64;
         let off = rate / cell.rate as f64 - 1.0;
-        if off.abs() > 0.01 {
-            findings.push(format!(
-                "{name}: {rate:.1} admissions/s over {:.1} s, {:+.2}% off RATE",
-                span_ms as f64 / 1000.0,
-                off * 100.0
-            ));
-        }
         // Gaps, and the late ones by cause.
         let mut longest = 0u64;
         let mut late: HashMap<&str, usize> = HashMap::new();
+        // The part of each machine-stalled gap the bucket could not absorb (ms).
+        let mut stalled_ms = 0.0;
         for i in s + 1..=e {
             let gap = calls[i].0 - calls[i - 1].0;
             if gap > longest {
@@ -693,6 +691,7 @@ fn analyse(
                 } else if (sent as f64) < gap as f64 / 4.0 || slowest as f64 >= gap as f64 * 500.0 {
                     // The probe could not send (the client machine did not run it) or the
                     // server did not answer for half the gap: the machine stalled.
+                    stalled_ms += gap as f64 - late_ms;
                     "machine stalled"
                 } else {
                     "server answered, did not call"
@@ -703,6 +702,16 @@ fn analyse(
         if let Some(n) = late.get("no-show holds a place") {
             findings.push(format!(
                 "{name}: {n} late gaps while CAPACITY was full with unclaimed sessions"
+            ));
+        }
+        let rate_running = (e - s) as f64 * 1000.0 / (span_ms as f64 - stalled_ms).max(1.0);
+        if off.abs() > 0.01 {
+            findings.push(format!(
+                "{name}: {rate:.1} admissions/s over {:.1} s, {:+.2}% off RATE; {:+.2}% without the {:.1} s the machine stalled",
+                span_ms as f64 / 1000.0,
+                off * 100.0,
+                (rate_running / cell.rate as f64 - 1.0) * 100.0,
+                stalled_ms / 1000.0
             ));
         }
         let mut causes: Vec<String> = late.iter().map(|(c, n)| format!("{n} {c}")).collect();
@@ -723,6 +732,15 @@ fn analyse(
                 format!("{:.1} s", span_ms as f64 / 1000.0),
                 format!("{:.1}", rate),
                 format!("{:+.2}%", off * 100.0),
+                if stalled_ms > 0.0 {
+                    format!(
+                        "{:+.2}% ({:.1} s stalled)",
+                        (rate_running / cell.rate as f64 - 1.0) * 100.0,
+                        stalled_ms / 1000.0
+                    )
+                } else {
+                    "no stall".to_string()
+                },
             ],
             vec![
                 format!("{gap} ms"),
@@ -735,7 +753,7 @@ fn analyse(
         )
     } else {
         findings.push(format!("{name}: only {} calls", calls.len()));
-        (vec!["-".into(); 3], vec!["-".into(); 2])
+        (vec!["-".into(); 4], vec!["-".into(); 2])
     };
     let burst_span = calls.get(s).map_or("-".into(), |c| {
         format!("{} in {} ms", bucket, c.0 - calls[0].0)
@@ -864,7 +882,7 @@ fn analyse(
     Row { cells, findings }
 }
 
-const HEADER: [&str; 18] = [
+const HEADER: [&str; 19] = [
     "RATE",
     "delay ms",
     "abandon",
@@ -874,6 +892,7 @@ const HEADER: [&str; 18] = [
     "window",
     "admissions/s",
     "vs RATE",
+    "vs RATE, machine stalls removed",
     "longest gap",
     "gaps > bucket (cause)",
     "peak live / CAPACITY",
