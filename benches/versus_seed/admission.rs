@@ -35,7 +35,10 @@
 //!   replayed); a ticket passed over must be journaled `expired` afterwards (its heartbeat had
 //!   lapsed), and no ended ticket is ever called;
 //! - ETA error: each ticket's `eta_ms` at its first poll after the start, against the time
-//!   from that poll (the client's receipt of the reply) to its `admitted` entry.
+//!   from that poll (the client's receipt of the reply) to its `admitted` entry;
+//! - the client's own health: how late requests went out against their due time (p99,
+//!   counting requests still due when the run stopped), present (non-abandoning) users whose
+//!   ticket lapsed or whose call went unclaimed: the client, not the module, fell behind.
 //!
 //! Users per cell: enough for `--admission-seconds` (W, default 20) of calls at RATE with 10%
 //! to spare, more by the abandon share (abandoners may lapse instead of being called):
@@ -200,6 +203,8 @@ struct Seen {
     lag_us: Vec<u64>,
     abandoned: u64,
     requests: u64,
+    /// Requests due but not sent when the run stopped.
+    unsent: u64,
     /// Replies a present user did not expect: "STATUS expired", "ADMIT TICKET_ENDED no_show", ...
     surprises: HashMap<String, u64>,
 }
@@ -329,6 +334,15 @@ fn drive(
                 }
                 Phase::Done => unreachable!(),
             }
+        }
+    }
+    // Requests due but never sent when the run stopped (the client fell behind) count with
+    // their lateness at the stop, so that the lag figure does not hide a backlog.
+    let now = now_us();
+    for &Reverse((due, i)) in heap.iter() {
+        if due <= now && users[i as usize].phase != Phase::Done {
+            seen.lag_us.push(now - due);
+            seen.unsent += 1;
         }
     }
     seen.etas = etas
@@ -866,7 +880,10 @@ fn analyse(
             j.expired.len()
         ),
         eta,
-        format!("{lag_p99} ms; {lapsed_live} / {missed_live}"),
+        format!(
+            "{lag_p99} ms ({} unsent); {lapsed_live} / {missed_live}",
+            seen.iter().map(|s| s.unsent).sum::<u64>()
+        ),
         format!(
             "{:.0}%; {} req; {}",
             server_cpu * 100.0,
@@ -899,7 +916,7 @@ const HEADER: [&str; 19] = [
     "line order",
     "calls / claimed / unclaimed (no_show so far) / expired",
     "ETA error p50 / p90 (relative; signed median)",
-    "client lag p99; present users lapsed / missed claim",
+    "client lag p99 (due, unsent at the stop); present users lapsed / missed claim",
     "server CPU; requests; longest stall (LATENCY)",
     "load 1 min",
 ];
