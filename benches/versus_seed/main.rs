@@ -25,6 +25,9 @@
 //!   coordinated omission). Once through seatq, once through the seed's scripts, per round.
 //! - `shards`: the sharded mode simulated to 10,000,000 users (no server): displacement from
 //!   join order per K, rates, drain time, global position error, failures (`shards.rs`).
+//! - `admission`: the server-called line under 1,000 to 100,000 simulated users, RATE x client
+//!   delay x abandon share (`--admission-cells`, `--admission-seconds`): admissions/s from the
+//!   journal against RATE, gaps between calls, CAPACITY, line order, ETA error (admission.rs).
 //!
 //! It ends with the wall-clock view as ratios and the product's targets, each "met" or "not
 //! met"; it reports, it never fails.
@@ -41,6 +44,7 @@
 //! server says; `commands`, `scale` and `latency` are the sections; `targets` and `report`
 //! print.
 
+mod admission;
 mod commands;
 mod design;
 mod floor;
@@ -118,7 +122,7 @@ fn main() {
     let mut f = Findings::default();
     let mut times = Vec::new();
     type Runner = fn(&mut Bench, &Options, &mut Findings);
-    let sections: [(Section, &str, Runner); 6] = [
+    let sections: [(Section, &str, Runner); 7] = [
         (Section::Instructions, "instructions", |_, o, f| {
             instructions::section(o, f)
         }),
@@ -127,6 +131,7 @@ fn main() {
         (Section::Latency, "latency", latency::section),
         (Section::Shards, "shards", |_, o, f| shards::section(o, f)),
         (Section::Stalls, "stalls", stalls::section),
+        (Section::Admission, "admission", admission::section),
     ];
     for (section, name, run) in sections {
         if o.runs(section) {

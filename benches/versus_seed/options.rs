@@ -11,6 +11,7 @@ pub enum Section {
     Shards,
     Stalls,
     Instructions,
+    Admission,
 }
 
 pub struct Options {
@@ -36,14 +37,17 @@ pub struct Options {
     pub instr_calls: usize,
     pub instr_depth: usize,
     pub instr_waiting: Vec<usize>,
+    /// Admission section: RATE:DELAY:ABANDON cells (`*` for every grid value), window seconds.
+    pub admission_cells: Option<String>,
+    pub admission_seconds: f64,
 }
 
 const USAGE: &str = "options: --server redis|valkey  --rounds N (3)  --ops N per phase (20000)  \
 --memory-users N (1000000)  --rate REQ/S (30000)  --seconds S (10)  --connections N (8)  \
---only commands|scale|latency|stalls|instructions|shards  --instr-calls N (2000)  --instr-depth N (16)  \
---instr-waiting N,N,.. (1000,10000,100000,1000000)  --stall-users N (10000000)  \
+--only commands|scale|latency|stalls|instructions|shards|admission  --instr-calls N (2000)  \
+--instr-depth N (16)  --instr-waiting N,N,.. (1000,10000,100000,1000000)  --stall-users N (10000000)  \
 --stall-rows 0,1,...,10  --stall-fifo  --sim-users N,N,.. (1000000,10000000)  \
---sim-shards K,K,.. (1,2,4,8,16)";
+--sim-shards K,K,.. (1,2,4,8,16)  --admission-cells RATE:DELAY:ABANDON,.. (*:*:*)  --admission-seconds S (20)";
 
 impl Options {
     pub fn parse() -> Options {
@@ -64,6 +68,8 @@ impl Options {
             instr_calls: 2_000,
             instr_depth: 16,
             instr_waiting: vec![1_000, 10_000, 100_000, 1_000_000],
+            admission_cells: None,
+            admission_seconds: 20.0,
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -106,6 +112,8 @@ impl Options {
                         .map(|v| num(&a, v.replace('_', "")))
                         .collect()
                 }
+                "--admission-cells" => o.admission_cells = Some(value(&a)),
+                "--admission-seconds" => o.admission_seconds = num(&a, value(&a)),
                 "--only" => {
                     o.only = Some(match value("--only").as_str() {
                         "commands" => Section::Commands,
@@ -114,8 +122,10 @@ impl Options {
                         "stalls" => Section::Stalls,
                         "instructions" => Section::Instructions,
                         "shards" => Section::Shards,
+                        "admission" => Section::Admission,
                         other => panic!(
-                            "--only {other}: use commands, scale, latency, stalls, instructions or shards"
+                            "--only {other}: use commands, scale, latency, stalls, instructions, \
+                             shards or admission"
                         ),
                     })
                 }
@@ -136,9 +146,9 @@ impl Options {
     }
 
     pub fn runs(&self, s: Section) -> bool {
-        // The stalls section runs for hours at full size: only when asked for.
+        // The stalls and admission sections take a quarter of an hour or more: only when asked.
         match self.only {
-            None => s != Section::Stalls,
+            None => !matches!(s, Section::Stalls | Section::Admission),
             Some(only) => only == s,
         }
     }
