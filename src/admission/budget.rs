@@ -85,12 +85,14 @@ impl RateHistory {
 
     /// Measured admissions per second over the complete seconds of the last minute, or
     /// `configured` while there are fewer than 5 seconds of history or none admitted.
+    /// The first second with calls is left out while the window reaches it: calls began
+    /// somewhere inside it (counted whole it reads low) and it holds the start-up burst.
     pub fn rate(&self, now_ms: u64, configured: u64) -> f64 {
         let current = now_ms / 1000;
         let Some(&(first, _)) = self.seconds.front() else {
             return configured as f64;
         };
-        let from = first.max(current.saturating_sub(WINDOW_S));
+        let from = (first + 1).max(current.saturating_sub(WINDOW_S));
         let span = current.saturating_sub(from);
         if span < MIN_HISTORY_S {
             return configured as f64;
@@ -194,5 +196,22 @@ mod tests {
         assert!(h.rate(70_000, 7) < 4.0, "old history ages out");
         assert_eq!(h.rate(200_000, 7), 7.0, "after a quiet minute, RATE again");
         assert!(h.seconds.len() as u64 <= WINDOW_S + 1);
+    }
+
+    /// A sale that starts late in a second, with a burst, measures its steady rate: the
+    /// partial first second is not counted as a whole one.
+    #[test]
+    fn measured_rate_leaves_out_the_partial_first_second() {
+        let mut h = RateHistory::default();
+        let (rate, burst, start) = (100, 10, 900);
+        for at in run(rate, burst, 6_000 - start) {
+            h.record(start + at);
+        }
+        assert!(
+            (h.rate(6_000, 50) - 100.0).abs() < 1.0,
+            "{}",
+            h.rate(6_000, 50)
+        );
+        assert_eq!(h.rate(5_500, 50), 50.0, "four complete seconds: RATE still");
     }
 }
