@@ -1,654 +1,12 @@
-//! Section `stalls`: issue 12's table, row by row, at `--stall-users` waiting users (10,000,000
-//! by default). A Redis module runs on the server's only command thread, so every row asks one
-//! question: while this work runs, how long does any other client wait?
-//!
-//! Each row is watched three ways, reset before the row and read after it:
-//! - a PING prober: a thread on its own connection sending PING and waiting for PONG, again and
-//!   again; the longest wait is the longest stall any client saw (it includes the loopback round
-//!   trip and the machine's scheduling noise: row 0 measures that floor on an idle server);
-//! - the server's latency monitor (`latency-monitor-threshold 1`): the largest event of each
-//!   kind (`command`, `fast-command`, `fork`, ...) at or above 1 ms;
-//! - the slowlog (`slowlog-log-slower-than 1000`): the slowest command and its duration.
-//!
-//! Timer ticks appear in neither server-side monitor; only the prober sees them.
-//!
-//! Rows (issue 12's numbering): 0 idle floor; 1 opening a pre-queue of N; 2 DEQUEUE COUNT 10000
-//! until ended-ticket compaction runs; 3 the sweep of N lapsed tickets after a restart (and
-//! 3b with AOF and a replica); 4 the first SEAT write after promoting a replica with 100,000
-//! lapsed holds; 5 the timer with 10,000 / 100,000 idle events (CPU too); 6 QUEUE.RANGE and
-//! QUEUE.DEQUEUE over tickets with maximal DATA, SEAT.STATUS of 10,000 seats (1,000 per call); 7 filling one
-//! event to N; 8 DEBUG DIGEST-VALUE of the event beside a zset of the same size; 9 memory per
-//! waiting user; 10 BGSAVE fork, MEMORY USAGE, COPY, DUMP/RESTORE (beside a zset), DEL with
-//! lazy free, FLUSHALL ASYNC.
-//!
-//! `cargo bench --bench versus_seed -- --only stalls [--server valkey] [--stall-users N]
-//!  [--stall-rows 0,1,7]`
+//! The rows of issue 12's table.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-
-use redis::{Connection, Value};
-use seatq_testkit::info::{info_entry, info_value};
-use seatq_testkit::reply::{int, record_field, text};
-use seatq_testkit::server::{Server, ServerKind};
-
-use crate::design::user_id;
-use crate::options::Options;
-use crate::phase::Bench;
-use crate::progress;
-use crate::report::{print_table, thousands};
-use crate::server_stats::info;
-use crate::targets::Findings;
-use crate::wire::Wire;
-
-/// Every server of this section logs commands of 1 ms or more, and keeps them all.
-const MONITORS: [&str; 6] = [
-    "--latency-monitor-threshold",
-    "1",
-    "--slowlog-log-slower-than",
-    "1000",
-    "--slowlog-max-len",
-    "4096",
-];
-
-/// Pipeline depth of fills. The server reads at most 16 KiB of one client per event-loop turn,
-/// so the prober waits behind at most that much of the fill (~150 ENQUEUEs) whatever the depth.
-const FILL_DEPTH: usize = 256;
-
-const GIL: &str = "module-acquire-GIL";
-
-/// Whether servers and the prober run SCHED_FIFO (`--stall-fifo`).
-static FIFO: AtomicBool = AtomicBool::new(false);
-
-/// Makes this section's servers of `kind` start under `chrt -f -R 10` (SCHED_FIFO, children
-/// forked for BGSAVE back to normal), through a wrapper script named by SEATQ_*_SERVER.
-fn use_fifo(kind: ServerKind) {
-    let real = kind.binary();
-    let real = if real.is_absolute() {
-        real
-    } else {
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!("command -v {}", real.display()))
-            .output()
-            .expect("sh");
-        std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-    };
-    let dir = std::env::temp_dir().join(format!("seatq-stalls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("wrapper dir");
-    let wrapper = dir.join(format!("{}-server", kind.name()));
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nexec chrt -f -R 10 '{}' \"$@\"\n",
-            real.display()
-        ),
-    )
-    .expect("wrapper");
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let var = match kind {
-        ServerKind::Redis => "SEATQ_REDIS_SERVER",
-        ServerKind::Valkey => "SEATQ_VALKEY_SERVER",
-    };
-    std::env::set_var(var, &wrapper);
-    FIFO.store(true, Ordering::Relaxed);
-}
-
-/// Puts the calling thread under SCHED_FIFO priority 20 (above the servers') when `--stall-fifo`.
-fn fifo_thread() {
-    if !FIFO.load(Ordering::Relaxed) {
-        return;
-    }
-    let tid = std::fs::read_link("/proc/thread-self")
-        .ok()
-        .and_then(|p| p.file_name()?.to_str()?.parse::<u32>().ok());
-    if let Some(tid) = tid {
-        let _ = std::process::Command::new("chrt")
-            .args(["-f", "-p", "20", &tid.to_string()])
-            .status();
-    }
-}
-
-/// The size of the holds row, as in the issue.
-const HOLDS: usize = 100_000;
-
-// ---------------------------------------------------------------------------------------------
-// The PING prober
-
-struct Prober {
-    worst_us: Arc<AtomicU64>,
-    over_1ms: Arc<AtomicU64>,
-    pings: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    paused: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Prober {
-    /// Pings the server on `port` until dropped; reconnects when the server restarts.
-    fn start(port: u16) -> Prober {
-        let worst_us = Arc::new(AtomicU64::new(0));
-        let over_1ms = Arc::new(AtomicU64::new(0));
-        let pings = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let paused = Arc::new(AtomicBool::new(false));
-        let (w, o, p, s, pause) = (
-            worst_us.clone(),
-            over_1ms.clone(),
-            pings.clone(),
-            stop.clone(),
-            paused.clone(),
-        );
-        let thread = std::thread::spawn(move || {
-            fifo_thread();
-            let mut buf = [0u8; 256];
-            while !s.load(Ordering::Relaxed) {
-                let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-                    std::thread::sleep(Duration::from_millis(20));
-                    continue;
-                };
-                let _ = stream.set_nodelay(true);
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(600)));
-                'ping: while !s.load(Ordering::Relaxed) {
-                    if pause.load(Ordering::Relaxed) {
-                        std::thread::sleep(Duration::from_millis(5));
-                        continue;
-                    }
-                    let sent = Instant::now();
-                    if stream.write_all(b"*1\r\n$4\r\nPING\r\n").is_err() {
-                        break;
-                    }
-                    // One line back: +PONG, or an error while the server loads.
-                    let mut got = 0;
-                    loop {
-                        match stream.read(&mut buf[got..]) {
-                            Ok(0) | Err(_) => break 'ping,
-                            Ok(n) => got += n,
-                        }
-                        if buf[..got].ends_with(b"\r\n") {
-                            break;
-                        }
-                    }
-                    let us = sent.elapsed().as_micros() as u64;
-                    if buf[0] == b'+' {
-                        w.fetch_max(us, Ordering::Relaxed);
-                        if us > 1000 {
-                            o.fetch_add(1, Ordering::Relaxed);
-                        }
-                        p.fetch_add(1, Ordering::Relaxed);
-                    }
-                    std::thread::sleep(Duration::from_micros(200));
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        });
-        Prober {
-            worst_us,
-            over_1ms,
-            pings,
-            stop,
-            paused,
-            thread: Some(thread),
-        }
-    }
-
-    fn pause(&self, on: bool) {
-        self.paused.store(on, Ordering::Relaxed);
-        std::thread::sleep(Duration::from_millis(10));
-    }
-
-    fn reset(&self) {
-        self.worst_us.store(0, Ordering::Relaxed);
-        self.over_1ms.store(0, Ordering::Relaxed);
-        self.pings.store(0, Ordering::Relaxed);
-    }
-
-    /// (longest gap ms, gaps over 1 ms, pings answered) since the last reset.
-    fn read(&self) -> (f64, u64, u64) {
-        (
-            self.worst_us.load(Ordering::Relaxed) as f64 / 1000.0,
-            self.over_1ms.load(Ordering::Relaxed),
-            self.pings.load(Ordering::Relaxed),
-        )
-    }
-}
-
-impl Drop for Prober {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// What a row saw
-
-#[derive(Default, Clone)]
-struct Observed {
-    ping_ms: f64,
-    pings_over_1ms: u64,
-    pings: u64,
-    /// (event, max ms) from LATENCY LATEST.
-    latency: Vec<(String, i64)>,
-    /// (event, seconds with an event of 1 ms or more) from LATENCY HISTORY.
-    latency_seconds: Vec<(String, usize)>,
-    /// The slowest command the slowlog kept: (us, command and first arguments).
-    slowlog: Option<(u64, String)>,
-    /// Commands the slowlog kept (1 ms or more).
-    slowlog_count: usize,
-    /// The slowest few of them: (us, command line).
-    slowest: Vec<(u64, String)>,
-}
-
-impl Observed {
-    /// The largest latency event, leaving out `module-acquire-GIL`: seatq takes no thread-safe
-    /// context, so the GIL is never contended and that event measures the main thread being
-    /// off the CPU (the machine's load), not work.
-    fn worst_latency(&self) -> Option<&(String, i64)> {
-        self.latency
-            .iter()
-            .filter(|(e, _)| e != GIL)
-            .max_by_key(|(_, ms)| *ms)
-    }
-
-    /// The longest the server itself says it was busy in one go (ms).
-    fn server_ms(&self) -> f64 {
-        let lat = self.worst_latency().map_or(0.0, |(_, ms)| *ms as f64);
-        let slow = self
-            .slowlog
-            .as_ref()
-            .map_or(0.0, |(us, _)| *us as f64 / 1000.0);
-        lat.max(slow)
-    }
-
-    fn merge(&mut self, o: &Observed) {
-        self.ping_ms = self.ping_ms.max(o.ping_ms);
-        self.pings_over_1ms += o.pings_over_1ms;
-        self.pings += o.pings;
-        for (event, ms) in &o.latency {
-            match self.latency.iter_mut().find(|(e, _)| e == event) {
-                Some((_, m)) => *m = (*m).max(*ms),
-                None => self.latency.push((event.clone(), *ms)),
-            }
-        }
-        for (event, n) in &o.latency_seconds {
-            match self.latency_seconds.iter_mut().find(|(e, _)| e == event) {
-                Some((_, m)) => *m += n,
-                None => self.latency_seconds.push((event.clone(), *n)),
-            }
-        }
-        self.slowlog_count += o.slowlog_count;
-        self.slowest.extend(o.slowest.iter().cloned());
-        self.slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
-        self.slowest.truncate(6);
-        if o.slowlog.as_ref().map(|s| s.0) > self.slowlog.as_ref().map(|s| s.0) {
-            self.slowlog = o.slowlog.clone();
-        }
-    }
-}
-
-/// One server watched: a connection for the monitors and the prober.
-struct Watch {
-    con: Connection,
-    prober: Prober,
-}
-
-impl Watch {
-    fn new(server: &Server) -> Watch {
-        let mut con = server.connection();
-        for (name, value) in [
-            ("latency-monitor-threshold", "1"),
-            ("slowlog-log-slower-than", "1000"),
-            ("slowlog-max-len", "4096"),
-        ] {
-            let _: () = redis::cmd("CONFIG")
-                .arg("SET")
-                .arg(name)
-                .arg(value)
-                .query(&mut con)
-                .expect("CONFIG SET");
-        }
-        let w = Watch {
-            con,
-            prober: Prober::start(server.port),
-        };
-        // Let the prober connect before the first reset.
-        std::thread::sleep(Duration::from_millis(50));
-        w
-    }
-
-    fn reset(&mut self) {
-        let _: Value = redis::cmd("LATENCY")
-            .arg("RESET")
-            .query(&mut self.con)
-            .expect("LATENCY RESET");
-        let _: () = redis::cmd("SLOWLOG")
-            .arg("RESET")
-            .query(&mut self.con)
-            .expect("SLOWLOG RESET");
-        self.prober.reset();
-    }
-
-    fn collect(&mut self) -> Observed {
-        let (ping_ms, pings_over_1ms, pings) = self.prober.read();
-        let latest: Vec<Value> = redis::cmd("LATENCY")
-            .arg("LATEST")
-            .query(&mut self.con)
-            .expect("LATENCY LATEST");
-        let latency: Vec<(String, i64)> = latest
-            .iter()
-            .filter_map(|e| match e {
-                Value::Array(f) if f.len() >= 4 => Some((text(&f[0]), int(&f[3]))),
-                _ => None,
-            })
-            .collect();
-        let latency_seconds = latency
-            .iter()
-            .map(|(event, _): &(String, i64)| {
-                let history: Vec<Value> = redis::cmd("LATENCY")
-                    .arg("HISTORY")
-                    .arg(event)
-                    .query(&mut self.con)
-                    .unwrap_or_default();
-                (event.clone(), history.len())
-            })
-            .collect();
-        let slowlog: Vec<Value> = redis::cmd("SLOWLOG")
-            .arg("GET")
-            .arg(4096)
-            .query(&mut self.con)
-            .expect("SLOWLOG GET");
-        let slowlog_count = slowlog.len();
-        let mut slowest: Vec<(u64, String)> = slowlog
-            .iter()
-            .filter_map(|entry| match entry {
-                Value::Array(f) if f.len() >= 4 => match (&f[2], &f[3]) {
-                    (Value::Int(us), Value::Array(args)) => {
-                        let mut line: Vec<String> = args
-                            .iter()
-                            .take(4)
-                            .map(|a| {
-                                let t = text(a);
-                                if t.len() > 24 {
-                                    format!("{}..", t.chars().take(20).collect::<String>())
-                                } else {
-                                    t
-                                }
-                            })
-                            .collect();
-                        line[0] = line[0].to_uppercase();
-                        Some((*us as u64, line.join(" ")))
-                    }
-                    _ => None,
-                },
-                _ => None,
-            })
-            .collect();
-        slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
-        slowest.truncate(6);
-        let slowlog = slowest.first().cloned();
-        Observed {
-            ping_ms,
-            pings_over_1ms,
-            pings,
-            latency,
-            latency_seconds,
-            slowlog,
-            slowlog_count,
-            slowest,
-        }
-    }
-}
-
-struct Row {
-    id: &'static str,
-    what: String,
-    size: String,
-    obs: Observed,
-    /// Why the row may exceed 1 ms by design (an operator's O(n) command).
-    exempt: Option<&'static str>,
-    notes: Vec<String>,
-}
-
-impl Row {
-    fn new(id: &'static str, what: impl Into<String>, size: usize, obs: Observed) -> Row {
-        Row {
-            id,
-            what: what.into(),
-            size: thousands(size as f64),
-            obs,
-            exempt: None,
-            notes: Vec::new(),
-        }
-    }
-
-    fn note(mut self, n: impl Into<String>) -> Row {
-        self.notes.push(n.into());
-        self
-    }
-
-    fn exempt(mut self, why: &'static str) -> Row {
-        self.exempt = Some(why);
-        self
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Small helpers
-
-fn cmd(con: &mut Connection, args: &[&str]) -> Value {
-    let mut c = redis::cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    c.query(con)
-        .unwrap_or_else(|e| panic!("{}: {e}", args.join(" ")))
-}
-
-/// Runs a command, returning its reply (or error) and the client's wall time in ms.
-fn timed(con: &mut Connection, args: &[&[u8]]) -> (redis::RedisResult<Value>, f64) {
-    let mut c = redis::cmd(std::str::from_utf8(args[0]).expect("name"));
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    let t = Instant::now();
-    let r = c.query(con);
-    (r, t.elapsed().as_secs_f64() * 1000.0)
-}
-
-fn server_ms(con: &mut Connection) -> u64 {
-    let v: Vec<u64> = redis::cmd("TIME").query(con).expect("TIME");
-    v[0] * 1000 + v[1] / 1000
-}
-
-fn info_num(con: &mut Connection, section: &str, name: &str) -> i64 {
-    info_value(&info(con, section), name)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-/// An effect counter of INFO seatq (`effects_total` entry `name`).
-fn effects(con: &mut Connection, name: &str) -> u64 {
-    let all = info(con, "seatq");
-    all.lines()
-        .filter(|l| l.contains("effects_total"))
-        .find_map(|l| {
-            let (_, v) = l.split_once(':')?;
-            info_entry(v, name)?.parse().ok()
-        })
-        .unwrap_or(0)
-}
-
-fn field_i(v: &Value, name: &str) -> i64 {
-    record_field(v, name).map(int).unwrap_or(-1)
-}
-
-fn pack(args: &[&[u8]], out: &mut Vec<u8>) {
-    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-}
-
-fn server_pid(con: &mut Connection) -> u32 {
-    info_num(con, "server", "process_id") as u32
-}
-
-/// CPU seconds (user + system) of a process, from /proc/<pid>/stat.
-fn cpu_of(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
-    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| {
-        f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()
-    });
-    ticks / 100.0
-}
-
-fn load_average() -> String {
-    let l = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
-}
-
-struct Filled {
-    secs: f64,
-    failures: usize,
-    first_failure: Option<String>,
-    /// (index, ticket) of every `sample_every`-th join.
-    sampled: Vec<(usize, String)>,
-}
-
-/// Sends `make(i)` for every i of `range` in pipelines of `depth` over a bare connection;
-/// keeps the ticket of every `sample_every`-th reply (0: none).
-fn fill(
-    port: u16,
-    range: Range<usize>,
-    depth: usize,
-    sample_every: usize,
-    label: &str,
-    mut make: impl FnMut(usize, &mut Vec<u8>),
-) -> Filled {
-    let mut wire = Wire::connect(port);
-    let mut f = Filled {
-        secs: 0.0,
-        failures: 0,
-        first_failure: None,
-        sampled: Vec::new(),
-    };
-    let start = Instant::now();
-    let mut bytes = Vec::new();
-    let (mut out, mut ends) = (Vec::new(), Vec::new());
-    let mut i = range.start;
-    let mut next_report = range.start + 1_000_000;
-    while i < range.end {
-        let end = (i + depth).min(range.end);
-        bytes.clear();
-        for k in i..end {
-            make(k, &mut bytes);
-        }
-        out.clear();
-        ends.clear();
-        let sent = Instant::now();
-        wire.exchange(&bytes, end - i, &mut out, &mut ends);
-        if FIFO.load(Ordering::Relaxed) {
-            // A SCHED_FIFO server kept busy for a whole second is throttled by the kernel
-            // (sched_rt_runtime_us: 950 ms of each second) and stops for up to 50 ms: leave it
-            // a fifth of the time idle.
-            std::thread::sleep(sent.elapsed() / 4);
-        }
-        let mut from = 0;
-        for (j, &to) in ends.iter().enumerate() {
-            let r = &out[from..to];
-            if r[0] == b'-' {
-                f.failures += 1;
-                f.first_failure
-                    .get_or_insert_with(|| String::from_utf8_lossy(&r[1..r.len() - 2]).into());
-            } else if sample_every > 0 && (i + j) % sample_every == 0 {
-                let v = redis::parse_redis_value(r).expect("reply");
-                if let Some(t) = record_field(&v, "ticket") {
-                    f.sampled.push((i + j, text(t)));
-                }
-            }
-            from = to;
-        }
-        i = end;
-        if i >= next_report {
-            next_report += 1_000_000;
-            progress(&format!(
-                "stalls: {label} at {} ({:.0} s)",
-                thousands(i as f64),
-                start.elapsed().as_secs_f64()
-            ));
-        }
-    }
-    f.secs = start.elapsed().as_secs_f64();
-    if let Some(why) = &f.first_failure {
-        progress(&format!("stalls: {label}: {} refused ({why})", f.failures));
-    }
-    f
-}
-
-fn enqueue(key: &str) -> impl FnMut(usize, &mut Vec<u8>) + '_ {
-    move |i, out| {
-        let user = user_id(i);
-        pack(&[b"QUEUE.ENQUEUE", key.as_bytes(), user.as_bytes()], out)
-    }
-}
-
-/// ZADD of members `range` (the same user IDs) in commands of 1,000 members.
-fn fill_zset(con: &mut Connection, key: &str, range: Range<usize>) {
-    let mut pipe = redis::pipe();
-    let mut queued = 0;
-    for chunk_start in range.clone().step_by(1000) {
-        let mut c = redis::cmd("ZADD");
-        c.arg(key);
-        for i in chunk_start..(chunk_start + 1000).min(range.end) {
-            c.arg(i).arg(user_id(i));
-        }
-        pipe.add_command(c).ignore();
-        queued += 1;
-        if queued == 20 {
-            let _: () = pipe.query(con).expect("ZADD");
-            pipe = redis::pipe();
-            queued = 0;
-        }
-    }
-    if queued > 0 {
-        let _: () = pipe.query(con).expect("ZADD");
-    }
-}
-
-fn start_server(kind: ServerKind, extra: &[&str]) -> Server {
-    let mut args: Vec<&str> = MONITORS.to_vec();
-    args.extend_from_slice(extra);
-    let mut s = Server::start(kind, &args);
-    // Loading ten million tickets takes longer than the usual start-up allowance.
-    s.start_timeout = Duration::from_secs(600);
-    let pid = server_pid(&mut s.connection());
-    progress(&format!(
-        "stalls: {} started, pid {pid}, port {}",
-        kind.name(),
-        s.port
-    ));
-    s
-}
+use super::*;
 
 // ---------------------------------------------------------------------------------------------
 // The rows
 
 /// Row 0: nothing runs; the prober's floor on this machine.
-fn row_idle(kind: ServerKind) -> Row {
+pub(super) fn row_idle(kind: ServerKind) -> Row {
     let server = start_server(kind, &[]);
     let mut w = Watch::new(&server);
     w.reset();
@@ -661,7 +19,7 @@ fn row_idle(kind: ServerKind) -> Row {
 /// 1M), freeing it (10), filling another with the journal off (7, 9), digests beside a zset at
 /// N (8), fork, MEMORY USAGE, COPY, DUMP/RESTORE, DEL (10), DEQUEUE until compaction (2),
 /// FLUSHALL ASYNC (10).
-fn rows_big(kind: ServerKind, n: usize, rows: &dyn Fn(u32) -> bool, out: &mut Vec<Row>) {
+pub(super) fn rows_big(kind: ServerKind, n: usize, rows: &dyn Fn(u32) -> bool, out: &mut Vec<Row>) {
     // DUMP of an event of ten million is ~530 MB: above the default 512 MB bulk limit.
     let server = start_server(
         kind,
@@ -824,7 +182,7 @@ fn rows_big(kind: ServerKind, n: usize, rows: &dyn Fn(u32) -> bool, out: &mut Ve
 }
 
 /// Waits until the lazy-free thread has nothing pending, so it does not share the next row.
-fn wait_lazyfree(con: &mut Connection) {
+pub(super) fn wait_lazyfree(con: &mut Connection) {
     let t = Instant::now();
     while info_num(con, "memory", "lazyfree_pending_objects") > 0 && t.elapsed().as_secs() < 120 {
         std::thread::sleep(Duration::from_millis(100));
@@ -832,7 +190,14 @@ fn wait_lazyfree(con: &mut Connection) {
 }
 
 /// Row 8: DEBUG DIGEST-VALUE of the event and of a zset of the same size.
-fn digest_rows(w: &mut Watch, key: &str, zset: &str, n: usize, label: &str, out: &mut Vec<Row>) {
+pub(super) fn digest_rows(
+    w: &mut Watch,
+    key: &str,
+    zset: &str,
+    n: usize,
+    label: &str,
+    out: &mut Vec<Row>,
+) {
     let mut ms = Vec::new();
     for k in [key, zset] {
         w.reset();
@@ -857,7 +222,7 @@ fn digest_rows(w: &mut Watch, key: &str, zset: &str, n: usize, label: &str, out:
 }
 
 /// Row 10: fork, MEMORY USAGE, COPY, DUMP/RESTORE of the event and of the zset, UNLINK.
-fn other_costs(w: &mut Watch, key: &str, n: usize, out: &mut Vec<Row>) {
+pub(super) fn other_costs(w: &mut Watch, key: &str, n: usize, out: &mut Vec<Row>) {
     // BGSAVE: the fork (latency event `fork`, INFO stats latest_fork_usec).
     w.reset();
     let (_, ms) = timed(&mut w.con, &[b"BGSAVE"]);
@@ -948,7 +313,7 @@ fn other_costs(w: &mut Watch, key: &str, n: usize, out: &mut Vec<Row>) {
 
 /// Row 2: QUEUE.DEQUEUE COUNT 10000 from the head, again and again, until ended-ticket
 /// compaction has run (and a second more, for the timer's share).
-fn dequeue_until_compaction(w: &mut Watch, key: &str, n: usize, out: &mut Vec<Row>) {
+pub(super) fn dequeue_until_compaction(w: &mut Watch, key: &str, n: usize, out: &mut Vec<Row>) {
     let before = effects(&mut w.con, "compacted");
     w.reset();
     let mut calls = 0;
@@ -1003,7 +368,7 @@ fn dequeue_until_compaction(w: &mut Watch, key: &str, n: usize, out: &mut Vec<Ro
 }
 
 /// Row 1: a pre-queue of N opens; the first admission work, and positions during the reveal.
-fn row_prequeue(kind: ServerKind, n: usize, out: &mut Vec<Row>) {
+pub(super) fn row_prequeue(kind: ServerKind, n: usize, out: &mut Vec<Row>) {
     let server = start_server(kind, &[]);
     let mut w = Watch::new(&server);
     let key = "stall:pre";
@@ -1138,7 +503,7 @@ fn row_prequeue(kind: ServerKind, n: usize, out: &mut Vec<Row>) {
 
 /// Row 3: N tickets lapse while the server is down; the sweep after it starts again.
 /// `aof_replica`: AOF on and a replica attached (it resyncs after the restart).
-fn row_sweep(kind: ServerKind, n: usize, aof_replica: bool, out: &mut Vec<Row>) {
+pub(super) fn row_sweep(kind: ServerKind, n: usize, aof_replica: bool, out: &mut Vec<Row>) {
     let extra: &[&str] = if aof_replica {
         &["--appendonly", "yes"]
     } else {
@@ -1254,7 +619,7 @@ fn row_sweep(kind: ServerKind, n: usize, aof_replica: bool, out: &mut Vec<Row>) 
 /// Row 4: a replica whose 100,000 holds (all of the stock) have lapsed is promoted; the
 /// first SEAT.HOLD needs a lapsed unit back, one of 1,000 units would need 1,000 returns
 /// (TRYAGAIN expected); then the timer returns the rest.
-fn row_promotion(kind: ServerKind, out: &mut Vec<Row>) {
+pub(super) fn row_promotion(kind: ServerKind, out: &mut Vec<Row>) {
     let mut primary = start_server(kind, &[]);
     let replica = {
         let args: Vec<&str> = MONITORS.to_vec();
@@ -1349,7 +714,7 @@ fn row_promotion(kind: ServerKind, out: &mut Vec<Row>) {
 /// Row 5: the timer with 10,000 and 100,000 events that have nothing due. Server CPU is read
 /// over 10 s with the prober paused (its PINGs cost CPU too), beside the same with no event;
 /// then the longest gap over 10 s with the prober on.
-fn row_idle_events(kind: ServerKind, out: &mut Vec<Row>) {
+pub(super) fn row_idle_events(kind: ServerKind, out: &mut Vec<Row>) {
     let server = start_server(kind, &[]);
     let mut w = Watch::new(&server);
     let pid = server_pid(&mut w.con);
@@ -1410,7 +775,7 @@ fn row_idle_events(kind: ServerKind, out: &mut Vec<Row>) {
 }
 
 /// Row 6: replies over tickets with maximal DATA; SEAT.STATUS of 10,000 seats, 1,000 per call.
-fn row_big_replies(kind: ServerKind, out: &mut Vec<Row>) {
+pub(super) fn row_big_replies(kind: ServerKind, out: &mut Vec<Row>) {
     let server = start_server(kind, &[]);
     let mut w = Watch::new(&server);
     let key = "stall:big";
@@ -1509,182 +874,4 @@ fn row_big_replies(kind: ServerKind, out: &mut Vec<Row>) {
         )
         .note(format!("{n} records, slowest call {ms:.2} ms client wall")),
     );
-}
-
-// ---------------------------------------------------------------------------------------------
-
-pub fn section(b: &mut Bench, o: &Options, _f: &mut Findings) {
-    let kind = b.server.kind;
-    let n = o.stall_users;
-    if o.stall_fifo {
-        use_fifo(kind);
-    }
-    let wanted = |row: u32| o.stall_rows.as_ref().is_none_or(|r| r.contains(&row));
-    let mut rows = Vec::new();
-    progress(&format!(
-        "stalls: {} users, load average {}{}",
-        thousands(n as f64),
-        load_average(),
-        if o.stall_fifo {
-            ", servers and prober SCHED_FIFO"
-        } else {
-            ""
-        }
-    ));
-    let t = Instant::now();
-    let mut times = Vec::new();
-    let mut step = |name: &str, t: &mut Instant| {
-        times.push(format!("{name} {:.0} s", t.elapsed().as_secs_f64()));
-        *t = Instant::now();
-        progress(&format!(
-            "stalls: {name} done, load average {}",
-            load_average()
-        ));
-    };
-    let mut t2 = t;
-    if wanted(0) {
-        rows.push(row_idle(kind));
-        step("0", &mut t2);
-    }
-    if [2, 7, 8, 9, 10].into_iter().any(wanted) {
-        rows_big(kind, n, &wanted, &mut rows);
-        step("7/9/8/10/2", &mut t2);
-    }
-    if wanted(1) {
-        row_prequeue(kind, n, &mut rows);
-        step("1", &mut t2);
-    }
-    if wanted(3) {
-        row_sweep(kind, n, false, &mut rows);
-        step("3", &mut t2);
-        row_sweep(kind, n.min(1_000_000), true, &mut rows);
-        step("3b", &mut t2);
-    }
-    if wanted(4) {
-        row_promotion(kind, &mut rows);
-        step("4", &mut t2);
-    }
-    if wanted(5) {
-        row_idle_events(kind, &mut rows);
-        step("5", &mut t2);
-    }
-    if wanted(6) {
-        row_big_replies(kind, &mut rows);
-        step("6", &mut t2);
-    }
-    rows.sort_by_key(|r| {
-        let digits: String = r.id.chars().take_while(char::is_ascii_digit).collect();
-        digits.parse::<u32>().unwrap_or(0)
-    });
-    if o.stall_fifo {
-        println!(
-            "\nServers (`chrt -f -R 10`) and the prober thread (priority 20) ran SCHED_FIFO: \
-             other processes' load does not preempt them."
-        );
-    }
-    print_rows(kind, n, &rows);
-    println!(
-        "\nstalls: {:.0} s ({}); load average at end {}",
-        t.elapsed().as_secs_f64(),
-        times.join(", "),
-        load_average()
-    );
-}
-
-fn print_rows(kind: ServerKind, n: usize, rows: &[Row]) {
-    let table: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            let o = &r.obs;
-            let server = o.server_ms();
-            let met = if r.obs.pings == 0 && o.latency.is_empty() && o.slowlog.is_none() {
-                "-".to_string()
-            } else if server <= 1.0 && o.ping_ms <= 1.0 {
-                "yes".to_string()
-            } else if let Some(why) = r.exempt {
-                format!("exempt ({why})")
-            } else if server <= 1.0 {
-                "server yes; PING gap no".to_string()
-            } else {
-                "NO".to_string()
-            };
-            vec![
-                r.id.to_string(),
-                r.what.clone(),
-                r.size.clone(),
-                if o.pings == 0 {
-                    "-".into()
-                } else {
-                    format!(
-                        "{:.2} ({} > 1 ms of {})",
-                        o.ping_ms, o.pings_over_1ms, o.pings
-                    )
-                },
-                o.worst_latency()
-                    .map_or("none".into(), |(e, ms)| format!("{ms} ms {e}")),
-                o.slowlog.as_ref().map_or("none".into(), |(us, c)| {
-                    format!("{:.1} ms {c}", *us as f64 / 1000.0)
-                }),
-                met,
-            ]
-        })
-        .collect();
-    print_table(
-        &format!(
-            "== Stalls ({}, --stall-users {}): longest PING gap on its own connection (ms; gaps \
-             over 1 ms of pings answered), largest latency-monitor event (threshold 1 ms), \
-             slowest command in the slowlog (threshold 1 ms) ==",
-            kind.name(),
-            thousands(n as f64)
-        ),
-        3,
-        &[
-            "row",
-            "what",
-            "size",
-            "longest PING gap ms",
-            "worst latency event",
-            "worst slowlog",
-            "goal <= 1 ms met?",
-        ],
-        &table,
-    );
-    println!("\nNotes:");
-    for r in rows {
-        for n in &r.notes {
-            println!("  {} {}: {n}", r.id, r.what);
-        }
-        if !r.obs.latency.is_empty() || r.obs.slowlog_count > 0 {
-            let all: Vec<String> = r
-                .obs
-                .latency
-                .iter()
-                .map(|(e, ms)| {
-                    let secs = r
-                        .obs
-                        .latency_seconds
-                        .iter()
-                        .find(|(s, _)| s == e)
-                        .map_or(0, |(_, n)| *n);
-                    format!("{e} max {ms} ms ({secs} s with one)")
-                })
-                .collect();
-            println!(
-                "  {} {}: latency events: {}; {} slowlog entries",
-                r.id,
-                r.what,
-                all.join(", "),
-                r.obs.slowlog_count
-            );
-        }
-        if r.obs.slowest.len() > 1 {
-            let all: Vec<String> = r
-                .obs
-                .slowest
-                .iter()
-                .map(|(us, c)| format!("{:.1} ms {c}", *us as f64 / 1000.0))
-                .collect();
-            println!("  {} {}: slowest: {}", r.id, r.what, all.join("; "));
-        }
-    }
 }
