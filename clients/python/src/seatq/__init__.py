@@ -7,6 +7,7 @@ Passes can be verified offline with :func:`seatq.passes.verify_pass` (PyJWT); th
 exporter is :mod:`seatq.exporter` (the ``seatq-exporter`` command).
 """
 
+from . import errors as _errors
 from .client import Seatq
 from .errors import (
     ClientError,
@@ -65,28 +66,10 @@ __all__ = [
     "SeatInfo",
     "SeatStatus",
     "TicketStatus",
-    "SeatqError",
-    "CommandError",
-    "WrongType",
-    "Duplicate",
-    "NoSuchTicket",
-    "NoSuchEvent",
-    "JournalUnavailable",
-    "TryAgain",
-    "Closed",
-    "NotOpen",
-    "SeatUnavailable",
-    "SoldOut",
-    "NoSuchSeat",
-    "NotHeld",
-    "NotOwner",
-    "HoldExpired",
-    "LimitExceeded",
-    "NotReady",
-    "TicketEnded",
-    "PassRequired",
-    "PassInvalid",
-    "ClientError",
-    "WaitCancelled",
-    "WaitTimeout",
+]
+# The error classes, as errors.py lists them (its helper functions and tables stay there).
+__all__ += [
+    n
+    for n in _errors.__all__
+    if isinstance(getattr(_errors, n), type) and issubclass(getattr(_errors, n), Exception)
 ]
