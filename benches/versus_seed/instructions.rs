@@ -11,7 +11,7 @@
 //! open + stream append + replicate + notify + reply, the least a journaled write does;
 //! `FLOOR.TOUCH` without the append, for journal off; `FLOOR.READ` for reads); one bare command.
 
-mod callgrind;
+mod names;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -21,7 +21,7 @@ use redis::{Cmd, Connection, Value};
 use seatq_testkit::info::server_version;
 use seatq_testkit::reply::{record_field, text};
 use seatq_testkit::rng::splitmix64;
-use seatq_testkit::server::module_path;
+use seatq_testkit::server::{build_workspace_library, Server};
 
 use crate::design::{hex32, user_id, Op, Subject, ADMIT_RATE};
 use crate::gateway::{self, GatewayScripts};
@@ -33,7 +33,8 @@ use crate::seed::{self, Scripts};
 use crate::server_stats::info;
 use crate::targets::Findings;
 use crate::wire::{decode, Wire};
-use callgrind::{functions, short_name, Counter, Dump, FunctionCost};
+use names::short_name;
+use seatq_testkit::callgrind::{functions, Counter, Dump, FunctionCost};
 
 /// The design columns of the instruction table.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -91,7 +92,9 @@ struct Row {
 
 /// The measurement context: the callgrind'ed server and its connections.
 struct Lab {
+    /// Declared before the server: its dumps are removed before the server stops.
     counter: Counter,
+    _server: Server,
     con: Connection,
     wire: Wire,
     scripts: Scripts,
@@ -1038,8 +1041,8 @@ pub fn section(o: &Options, f: &mut Findings) {
     // the same ones; with it, serverCron does part of it when the clock says so and the
     // commands that find a rehash in progress pay a step and a second table's lookup: ~2% that
     // moved from run to run.
-    let counter = Counter::start(o.kind, &modules, &["--activerehashing", "no"]);
-    let mut con = counter.server.connection();
+    let (server, counter) = Counter::start(o.kind, &modules, &["--activerehashing", "no"]);
+    let mut con = server.connection();
     let version = server_version(&info(&mut con, "server"))
         .map_or(String::new(), |(name, v)| format!("{name} {v}"));
     // The reply buffer's size follows the client's recent peaks in serverCron, on the clock:
@@ -1053,9 +1056,10 @@ pub fn section(o: &Options, f: &mut Findings) {
         .expect("DEBUG REPLYBUFFER RESIZING 0");
     let scripts = Scripts::load(&mut con);
     let gw = GatewayScripts::load(&mut con);
-    let wire = Wire::connect(counter.server.port);
+    let wire = Wire::connect(server.port);
     let mut lab = Lab {
         counter,
+        _server: server,
         con,
         wire,
         scripts,
@@ -1464,20 +1468,10 @@ fn status_at_scale(lab: &mut Lab, levels: &[usize]) -> Vec<(usize, f64, f64)> {
     out
 }
 
-/// Builds the floor module (a workspace crate that `cargo build --release` leaves out) next to
-/// seatq's library, and returns its path.
+/// The floor module (crates/floor-module), built next to seatq's library.
 fn build_floor_module() -> PathBuf {
-    let lib = module_path().with_file_name("libseatq_floor.so");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     progress("instructions: building crates/floor-module");
-    let status = std::process::Command::new(cargo)
-        .args(["build", "--release", "-p", "seatq-floor", "--manifest-path"])
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
-        .status()
-        .expect("cargo build -p seatq-floor");
-    assert!(status.success(), "building the floor module failed");
-    assert!(lib.exists(), "{} is missing", lib.display());
-    lib
+    build_workspace_library("seatq-floor", "libseatq_floor.so")
 }
 
 /// redis-cell's module, when `SEATQ_REDIS_CELL` names it.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use redis::cluster::{ClusterClient, ClusterConnection};
 
+use crate::server::Wrap;
 use crate::{ok, run, text, wait_until, Server, ServerKind};
 
 /// The fewest primaries `redis-cli --cluster create` accepts.
@@ -24,7 +25,18 @@ impl Cluster {
 
     /// `start`, every node with `extra` server arguments too (e.g. `--seatq.pass-keys`).
     pub fn start_with(kind: ServerKind, extra: &[&str]) -> Cluster {
-        let nodes: Vec<Server> = (0..PRIMARIES).map(|_| Self::node(kind, extra)).collect();
+        Self::start_wrapped(kind, extra, |_| Wrap::default())
+    }
+
+    /// `start_with`, primary `i` wrapped as `wrap(i)` says (a fake clock, callgrind).
+    pub fn start_wrapped(
+        kind: ServerKind,
+        extra: &[&str],
+        wrap: impl Fn(usize) -> Wrap,
+    ) -> Cluster {
+        let nodes: Vec<Server> = (0..PRIMARIES)
+            .map(|i| Self::node(kind, extra, &wrap(i)))
+            .collect();
         let addresses: Vec<String> = nodes
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
@@ -49,7 +61,7 @@ impl Cluster {
         Cluster { nodes }
     }
 
-    fn node(kind: ServerKind, extra: &[&str]) -> Server {
+    fn node(kind: ServerKind, extra: &[&str], wrap: &Wrap) -> Server {
         let mut args = vec![
             "--cluster-enabled",
             "yes",
@@ -59,14 +71,19 @@ impl Cluster {
             "5000",
         ];
         args.extend_from_slice(extra);
-        Server::start(kind, &args)
+        Server::start_wrapped(kind, wrap, &args)
     }
 
     /// Adds a node as a replica of node `of` (with `extra` server arguments); returns its
     /// index once it has synced.
     pub fn add_replica(&mut self, of: usize, extra: &[&str]) -> usize {
+        self.add_replica_wrapped(of, extra, &Wrap::default())
+    }
+
+    /// `add_replica`, the replica wrapped as `wrap` says.
+    pub fn add_replica_wrapped(&mut self, of: usize, extra: &[&str], wrap: &Wrap) -> usize {
         let kind = self.nodes[of].kind;
-        let replica = Self::node(kind, extra);
+        let replica = Self::node(kind, extra, wrap);
         let mut con = replica.connection();
         ok(
             &mut con,

@@ -2,6 +2,7 @@
 //! and the flash-sale simulator (`examples/`):
 //!
 //! - `server`, `cluster`: real Redis 7.0 / Valkey 9.1 processes with the built module loaded;
+//!   `clock`: their clocks set apart; `callgrind`: their instructions counted;
 //! - `reply`, `commands`, `journal`: seatq's replies as Rust values, commands given as words,
 //!   an event's journal, and the tests' assertions;
 //! - `info`, `rng`, `stats`: INFO parsing, a seeded generator and percentiles for the
@@ -9,6 +10,8 @@
 //!
 //! Tests take the helpers with `use seatq_testkit::*;`.
 
+pub mod callgrind;
+pub mod clock;
 pub mod cluster;
 pub mod commands;
 pub mod info;

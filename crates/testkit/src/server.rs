@@ -90,6 +90,27 @@ pub fn module_path() -> PathBuf {
     path
 }
 
+/// A library of a workspace crate that `cargo build --release` leaves out (the benchmark's
+/// floor module, the tests' fake clock), built next to seatq's library; returns its path.
+pub fn build_workspace_library(package: &str, file: &str) -> PathBuf {
+    let lib = module_path().with_file_name(file);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            package,
+            "--manifest-path",
+        ])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml"))
+        .status()
+        .unwrap_or_else(|e| panic!("cargo build -p {package}: {e}"));
+    assert!(status.success(), "building {package} failed");
+    assert!(lib.exists(), "{} is missing", lib.display());
+    lib
+}
 fn free_port() -> u16 {
     // Bind to port 0 and release it; collisions are retried by `start`.
     TcpListener::bind("127.0.0.1:0")
@@ -101,6 +122,14 @@ fn free_port() -> u16 {
 
 static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
 
+/// What a server process runs under: a program (its command line up to the server binary,
+/// e.g. [`crate::callgrind::prefix`]) and environment variables (e.g. [`crate::clock::offset`]).
+#[derive(Clone, Default)]
+pub struct Wrap {
+    pub prefix: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
 /// How a server starts besides its arguments.
 #[derive(Default)]
 struct Launch<'a> {
@@ -110,6 +139,8 @@ struct Launch<'a> {
     login: Option<(String, String)>,
     /// Files copied into the server's directory first (source, name there).
     files: &'a [(&'a Path, &'a str)],
+    /// Environment variables of the server process (e.g. a fake clock's).
+    env: &'a [(String, String)],
 }
 
 pub struct Server {
@@ -119,6 +150,8 @@ pub struct Server {
     args: Vec<String>,
     /// A program the server runs under (e.g. `valgrind --tool=callgrind ...`); empty: none.
     prefix: Vec<String>,
+    /// Environment variables of the server process, kept across restarts.
+    env: Vec<(String, String)>,
     child: Option<Child>,
     /// (user, password) the harness logs in with, when the default user is off.
     login: Option<(String, String)>,
@@ -178,6 +211,20 @@ impl Server {
         )
     }
 
+    /// Like `start`, wrapped as `wrap` says (kept across restarts).
+    pub fn start_wrapped(kind: ServerKind, wrap: &Wrap, extra: &[&str]) -> Server {
+        let prefix: Vec<&str> = wrap.prefix.iter().map(String::as_str).collect();
+        Self::start_as(
+            kind,
+            extra,
+            Launch {
+                prefix: &prefix,
+                env: &wrap.env,
+                ..Launch::default()
+            },
+        )
+    }
+
     fn start_as(
         kind: ServerKind,
         extra: &[&str],
@@ -185,6 +232,7 @@ impl Server {
             prefix,
             login,
             files,
+            env,
         }: Launch,
     ) -> Server {
         let dir = std::env::temp_dir().join(format!(
@@ -206,6 +254,7 @@ impl Server {
             dir,
             args: extra.iter().map(|s| s.to_string()).collect(),
             prefix: prefix.iter().map(|s| s.to_string()).collect(),
+            env: env.to_vec(),
             child: None,
             login,
             start_timeout: Duration::from_secs(20),
@@ -269,6 +318,7 @@ impl Server {
             .arg("--loadmodule")
             .arg(module_path())
             .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         cmd.spawn()
@@ -314,6 +364,7 @@ impl Server {
             dir,
             args: extra.iter().map(|s| s.to_string()).collect(),
             prefix: Vec::new(),
+            env: Vec::new(),
             child: None,
             login: None,
             start_timeout: timeout,

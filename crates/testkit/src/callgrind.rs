@@ -4,11 +4,14 @@
 //! nothing. Instrumentation is switched on (`callgrind_control -i on`) only around a
 //! measurement, so setting up (filling lines) runs at near native speed; each measurement is
 //! zeroed before (`-z`) and dumped after (`-d`), and its total read from the dump.
+//!
+//! Used by the benchmark's instruction counts and the sharded-cluster test's CPU comparison
+//! (`SEATQ_SHARDED_CPU=instructions`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use seatq_testkit::server::{Server, ServerKind};
+use crate::server::{Server, ServerKind};
 
 /// The functions inside which instructions count, per server: reading and running requests,
 /// writing replies, module timers (seatq's upkeep).
@@ -27,8 +30,39 @@ fn counted_functions(kind: ServerKind) -> &'static [&'static str] {
     }
 }
 
+/// A fresh directory for one server's dumps.
+pub fn dump_dir() -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "seatq-callgrind-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("callgrind dir");
+    dir
+}
+
+/// The command line a `kind` server runs under to be counted, its dumps going to `dir`
+/// (a [`dump_dir`]).
+pub fn prefix(kind: ServerKind, dir: &Path) -> Vec<String> {
+    let mut prefix: Vec<String> = vec![
+        "valgrind".into(),
+        "--tool=callgrind".into(),
+        format!("--callgrind-out-file={}", dir.join("cg.out").display()),
+        "--instr-atstart=no".into(),
+        "--collect-atstart=no".into(),
+        "--dump-instr=no".into(),
+        "--compress-strings=no".into(),
+        format!("--log-file={}", dir.join("valgrind.log").display()),
+    ];
+    for f in counted_functions(kind) {
+        prefix.push(format!("--toggle-collect={f}"));
+    }
+    prefix
+}
+
 pub struct Counter {
-    pub server: Server,
     pid: u32,
     out: PathBuf,
     dumps: usize,
@@ -41,25 +75,10 @@ pub struct Dump {
 }
 
 impl Counter {
-    /// Starts the server under callgrind with seatq and `modules` loaded.
-    pub fn start(kind: ServerKind, modules: &[PathBuf], extra: &[&str]) -> Counter {
-        let dir = std::env::temp_dir().join(format!("seatq-callgrind-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("callgrind dir");
-        let out = dir.join("cg.out");
-        let mut prefix: Vec<String> = vec![
-            "valgrind".into(),
-            "--tool=callgrind".into(),
-            format!("--callgrind-out-file={}", out.display()),
-            "--instr-atstart=no".into(),
-            "--collect-atstart=no".into(),
-            "--dump-instr=no".into(),
-            "--compress-strings=no".into(),
-            "--log-file=".to_string() + &dir.join("valgrind.log").display().to_string(),
-        ];
-        for f in counted_functions(kind) {
-            prefix.push(format!("--toggle-collect={f}"));
-        }
+    /// Starts a standalone server under callgrind with seatq and `modules` loaded.
+    pub fn start(kind: ServerKind, modules: &[PathBuf], extra: &[&str]) -> (Server, Counter) {
+        let dir = dump_dir();
+        let prefix = prefix(kind, &dir);
         let mut args: Vec<String> = Vec::new();
         for m in modules {
             args.push("--loadmodule".into());
@@ -69,11 +88,15 @@ impl Counter {
         let prefix_ref: Vec<&str> = prefix.iter().map(String::as_str).collect();
         let args_ref: Vec<&str> = args.iter().map(String::as_str).collect();
         let server = Server::start_under(kind, &prefix_ref, &args_ref);
-        let pid = server.pid().expect("server pid");
+        let counter = Counter::of(&server, &dir);
+        (server, counter)
+    }
+
+    /// The counter of `server`, started under [`prefix`]`(kind, dir)`.
+    pub fn of(server: &Server, dir: &Path) -> Counter {
         Counter {
-            server,
-            pid,
-            out,
+            pid: server.pid().expect("server pid"),
+            out: dir.join("cg.out"),
             dumps: 0,
         }
     }
@@ -93,18 +116,28 @@ impl Counter {
         );
     }
 
-    /// Counts the instructions the server runs while `work` runs (the work's requests must
-    /// have all been answered when it returns).
-    pub fn measure<T>(&mut self, work: impl FnOnce() -> T) -> (Dump, T) {
+    /// Starts counting from zero.
+    pub fn begin(&mut self) {
         self.control("--instr=on");
         self.control("-z");
-        let result = work();
+    }
+
+    /// Stops counting; what was counted since [`Counter::begin`].
+    pub fn end(&mut self) -> Dump {
         self.control("-d");
         self.control("--instr=off");
         self.dumps += 1;
         let path = PathBuf::from(format!("{}.{}", self.out.display(), self.dumps));
         let total = total_of(&path);
-        (Dump { path, total }, result)
+        Dump { path, total }
+    }
+
+    /// Counts the instructions the server runs while `work` runs (the work's requests must
+    /// have all been answered when it returns).
+    pub fn measure<T>(&mut self, work: impl FnOnce() -> T) -> (Dump, T) {
+        self.begin();
+        let result = work();
+        (self.end(), result)
     }
 }
 
@@ -201,55 +234,4 @@ pub fn functions(path: &Path, inclusive: bool) -> Vec<FunctionCost> {
     }
     costs.sort_by_key(|c| std::cmp::Reverse(c.ir));
     costs
-}
-
-/// A function name short enough for a table: `<T as Trait>::f` and `<impl T>::f` read as
-/// `T::f`, generic arguments and crate prefixes go, the last three path segments stay.
-pub fn short_name(name: &str) -> String {
-    let mut out = String::new();
-    let chars: Vec<char> = name.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        if chars[i] != '<' {
-            out.push(chars[i]);
-            i += 1;
-            continue;
-        }
-        // A <...> group: find its end.
-        let mut depth = 0;
-        let mut j = i;
-        while j < chars.len() {
-            match chars[j] {
-                '<' => depth += 1,
-                '>' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        break;
-                    }
-                }
-                _ => {}
-            }
-            j += 1;
-        }
-        let inner: String = chars[i + 1..j.min(chars.len())].iter().collect();
-        // Qualified paths and impl blocks name a type; other groups are generic arguments.
-        let path_like = out.is_empty() || out.ends_with("::");
-        if path_like {
-            let ty = inner
-                .strip_prefix("impl ")
-                .unwrap_or(&inner)
-                .split(" as ")
-                .next()
-                .unwrap_or("");
-            out.push_str(&short_name(ty));
-        }
-        i = j + 1;
-    }
-    let out = out.replace("seatq::", "");
-    let parts: Vec<&str> = out.split("::").filter(|p| !p.is_empty()).collect();
-    if parts.len() > 3 {
-        parts[parts.len() - 3..].join("::")
-    } else {
-        parts.join("::")
-    }
 }
