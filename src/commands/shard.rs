@@ -66,11 +66,9 @@ pub fn front(ctx: &Ctx, args: &Args) -> Result<(), SeatqError> {
         }
     }
     let now = ctx.now_ms();
-    // The system clock in µs, only to help the coordinator estimate this node's clock offset
-    // (decisions use the server's time).
-    let now_us = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64);
+    // In µs, only to help the coordinator estimate this node's clock offset (decisions use
+    // the server's time in ms).
+    let now_us = ctx.now_us();
     let front = read(
         ctx,
         args,

@@ -82,6 +82,18 @@ impl Ctx {
         unsafe { api!(RedisModule_Milliseconds)() as u64 }
     }
 
+    /// The server's clock in µs: the API where the server has it (Redis 7.2+, Valkey), so
+    /// that it is the clock `now_ms` reads; else (Redis 7.0, whose `now_ms` reads the same
+    /// system clock) the system clock.
+    pub fn now_us(&self) -> u64 {
+        match unsafe { raw::RedisModule_Microseconds } {
+            Some(microseconds) => unsafe { microseconds() as u64 },
+            None => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as u64),
+        }
+    }
+
     fn flags(&self) -> u32 {
         unsafe { api!(RedisModule_GetContextFlags)(self.0) as u32 }
     }
