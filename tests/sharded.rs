@@ -44,7 +44,7 @@ use seatq_sharding::shard_of;
 use seatq_testkit::callgrind::{self, Counter};
 use seatq_testkit::cluster::Cluster;
 use seatq_testkit::journal::{field, journal_range, JournalEntry};
-use seatq_testkit::server::{module_path, Wrap};
+use seatq_testkit::server::{coordinator_path, Wrap};
 use seatq_testkit::*;
 
 const KEYS: &str = "k1:0123456789abcdef0123456789abcdef";
@@ -71,16 +71,6 @@ fn users() -> usize {
         .ok()
         .and_then(|v| v.replace('_', "").parse().ok())
         .unwrap_or(200_000)
-}
-
-fn coordinator_binary() -> PathBuf {
-    let path = module_path().with_file_name("seatq-coordinator");
-    assert!(
-        path.exists(),
-        "{} is missing: cargo build --release builds it",
-        path.display()
-    );
-    path
 }
 
 fn user_name(i: usize) -> String {
@@ -221,7 +211,7 @@ fn settings() -> Vec<String> {
 }
 
 fn create_sharded(cluster: &Cluster, event: &str) -> Sale {
-    let mut create = Command::new(coordinator_binary());
+    let mut create = Command::new(coordinator_path());
     create
         .args(["create", event, "--shards", &K.to_string(), "--url"])
         .arg(cluster.nodes[0].url());
@@ -273,7 +263,7 @@ fn urls(cluster: &Cluster) -> Vec<String> {
 }
 
 fn spawn_coordinator(cluster: &Cluster, event: &str, id: &str, log: &std::path::Path) -> Child {
-    let mut c = Command::new(coordinator_binary());
+    let mut c = Command::new(coordinator_path());
     c.args([
         "run",
         event,

@@ -111,6 +111,19 @@ pub fn build_workspace_library(package: &str, file: &str) -> PathBuf {
     assert!(lib.exists(), "{} is missing", lib.display());
     lib
 }
+
+/// The sharded mode's coordinator, built beside the module (`cargo build --release` builds both:
+/// target/<profile>/seatq-coordinator).
+pub fn coordinator_path() -> PathBuf {
+    let path = module_path().with_file_name("seatq-coordinator");
+    assert!(
+        path.exists(),
+        "{} is missing: cargo build --release builds it",
+        path.display()
+    );
+    path
+}
+
 fn free_port() -> u16 {
     // Bind to port 0 and release it; collisions are retried by `start`.
     TcpListener::bind("127.0.0.1:0")
