@@ -2,7 +2,8 @@
 
 A pass is an HS256 JWT: header ``kid`` names the key of ``seatq.pass-keys`` (``kid:secret
 kid2:secret2 ...``, the first one signs) that signed it; claims ``iss`` = ``seatq``, ``evt``
-(event key), ``sub`` (user), ``tkt`` (ticket serial), ``iat`` and ``exp`` (seconds). Event keys
+(event key), ``sub`` (user), ``tkt`` (ticket serial), ``iat`` and ``exp`` (seconds), and on a
+sharded event's line shard ``grp`` (the event's group) and ``shd`` (the shard's index). Event keys
 and users that are not UTF-8 travel base64url-encoded in ``evt_b64`` / ``sub_b64``.
 
 Offline verification checks the signature, issuer and expiry (and the event and user when
@@ -50,6 +51,11 @@ class PassClaims:
     #: whole seconds, so this x 1000 is the ``expires_at_ms`` seatq answered with the pass).
     expires_at: int
     kid: str
+    #: A pass issued by a line shard of a sharded event: the event's group (``grp``) and the
+    #: shard's index (``shd``), which the inventory checks (``shd`` must be the shard the user
+    #: belongs to, :func:`seatq.shard_of`); ``None`` for an ordinary event's pass.
+    group: Optional[int] = None
+    shard: Optional[int] = None
 
 
 def parse_pass_keys(text: str) -> Dict[str, bytes]:
@@ -145,4 +151,10 @@ def verify_pass(
         issued_at=int(payload["iat"]),
         expires_at=exp,
         kid=kid,
+        group=_opt_int(payload.get("grp")),
+        shard=_opt_int(payload.get("shd")),
     )
+
+
+def _opt_int(value: object) -> Optional[int]:
+    return value if isinstance(value, int) else None

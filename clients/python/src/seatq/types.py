@@ -126,6 +126,10 @@ class TicketStatus:
     #: Claim with QUEUE.ADMIT before this, or the session ends as ``no_show``.
     claim_by_ms: Optional[int] = None
     claimed: Optional[bool] = None
+    #: On a line shard of a sharded event whose coordinator has sent the shard a rank table:
+    #: the estimated position in the whole event (``position`` is the exact place within the
+    #: shard, and ``eta_ms`` follows the event's global call rate); else ``None``.
+    global_position: Optional[int] = None
 
     @property
     def waiting(self) -> bool:
@@ -160,6 +164,7 @@ class TicketStatus:
             pass_expires_at_ms=_opt_int(r.get("pass_expires_at_ms")),
             claim_by_ms=_opt_int(r.get("claim_by_ms")),
             claimed=None if claimed is None else bool(_int(claimed)),
+            global_position=_opt_int(r.get("global_position")),
         )
 
     @classmethod
