@@ -1,14 +1,17 @@
 """seatq's Python client: the QUEUE.* / SEAT.* commands of the seatq Redis/Valkey module with
 typed results (dataclasses) and one exception class per error code, sync (:class:`Seatq`) and
 asyncio (:class:`seatq.asyncio.AsyncSeatq`), standalone or Redis Cluster, RESP2 or RESP3, and
-the waiting loop done once (:meth:`Seatq.wait_for_pass`).
+the waiting loop done once (:meth:`Seatq.wait_for_pass`). Sharded events (``seatq-coordinator
+create``) through :meth:`Seatq.sharded`, which routes each user to their shard
+(:func:`shard_of`).
 
 Passes can be verified offline with :func:`seatq.passes.verify_pass` (PyJWT); the Prometheus
 exporter is :mod:`seatq.exporter` (the ``seatq-exporter`` command).
 """
 
 from . import errors as _errors
-from .client import Seatq
+from ._sharded import ShardMap, shard_of
+from .client import Seatq, ShardedEvent
 from .errors import (
     ClientError,
     Closed,
@@ -24,6 +27,7 @@ from .errors import (
     NotOpen,
     NotOwner,
     NotReady,
+    NotSharded,
     PassInvalid,
     PassRequired,
     SeatqError,
@@ -54,6 +58,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Seatq",
+    "ShardedEvent",
+    "ShardMap",
+    "shard_of",
     "Admission",
     "Confirmation",
     "HoldReceipt",

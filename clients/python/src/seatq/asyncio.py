@@ -13,6 +13,7 @@ import redis.exceptions
 from redis.asyncio.cluster import RedisCluster
 
 from . import _commands as c
+from ._sharded import ShardedBase, ShardMap, meta_key, on_primary, on_replica, read_meta
 from .client import TRYAGAIN_PAUSE
 from .errors import Duplicate, NotReady, TicketEnded, TryAgain, WaitCancelled, WaitTimeout, from_reply
 from .types import (
@@ -32,7 +33,7 @@ from .types import (
 
 Arg = Union[str, bytes, int]
 
-__all__ = ["AsyncSeatq"]
+__all__ = ["AsyncSeatq", "AsyncShardedEvent"]
 
 
 class AsyncSeatq:
@@ -65,13 +66,17 @@ class AsyncSeatq:
     async def __aexit__(self, *exc: Any) -> None:
         await self.close()
 
-    async def _run(self, call: c.Call) -> Any:
+    async def _run(self, call: c.Call, **options: Any) -> Any:
         args, parse = call
         try:
-            reply = await self.redis.execute_command(*args)
+            reply = await self.redis.execute_command(*args, **options)
         except redis.exceptions.ResponseError as e:
             raise from_reply(e) from None
         return parse(reply)
+
+    async def sharded(self, event: str) -> "AsyncShardedEvent":
+        """The sharded event ``event``, its meta record read once (see :meth:`seatq.Seatq.sharded`)."""
+        return AsyncShardedEvent(self, await _read_map(self, event))
 
     # --- the waiting line ------------------------------------------------------------------
 
@@ -259,6 +264,102 @@ class AsyncSeatq:
             return e.retry_after_ms / 1000
         except TryAgain:
             return TRYAGAIN_PAUSE
+
+
+class AsyncShardedEvent(ShardedBase):
+    """A sharded event's commands, awaited: the user's QUEUE.* commands on the user's line
+    shard, the SEAT.* commands on the inventory (see :class:`seatq.ShardedEvent`). Made by
+    :meth:`AsyncSeatq.sharded`."""
+
+    def __init__(self, sq: AsyncSeatq, shard_map: ShardMap) -> None:
+        self.sq = sq
+        self.map = shard_map
+
+    async def refresh(self) -> ShardMap:
+        self.map = await _read_map(self.sq, self.event)
+        return self.map
+
+    # --- the user's line shard -------------------------------------------------------------
+
+    async def enqueue(
+        self, user: Arg, *, idempotency: Optional[Arg] = None, data: Optional[Mapping[Arg, Arg]] = None
+    ) -> Joined:
+        return await self.sq._run(self.map.enqueue(user, idempotency, data))
+
+    async def status(self, user: Arg, *, from_replica: bool = False) -> TicketStatus:
+        """QUEUE.STATUS on the user's shard: its primary, or a replica with ``from_replica``
+        (falling back to the primary; see :meth:`seatq.ShardedEvent.status`)."""
+        call = self.map.status(user)
+        replica = on_replica(self.sq.redis, self.key_for(user)) if from_replica else None
+        if replica is not None:
+            try:
+                return await self.sq._run(call, **replica)
+            except redis.exceptions.RedisError:
+                pass  # the primary answers
+        return await self.sq._run(call)
+
+    async def admit(self, user: Arg) -> Admission:
+        return await self.sq._run(self.map.admit(user))
+
+    async def renew(self, user: Arg) -> Renewal:
+        return await self.sq._run(self.map.renew(user))
+
+    async def leave(self, user: Arg) -> bool:
+        return await self.sq._run(self.map.leave(user))
+
+    async def revoke(self, user: Arg) -> bool:
+        return await self.sq._run(self.map.revoke(user))
+
+    async def verify(self, user: Arg, pass_: Arg) -> PassCheck:
+        return await self.sq._run(self.map.verify(user, pass_))
+
+    async def wait_for_pass(self, user: Arg, **options: Any) -> Admission:
+        """:meth:`AsyncSeatq.wait_for_pass` on the user's shard; the same options."""
+        return await self.sq.wait_for_pass(self.key_for(user), user, **options)
+
+    # --- the inventory ---------------------------------------------------------------------
+
+    async def seat_add(self, *seats: Arg) -> int:
+        return await self.sq._run(self.map.seat_add(seats))
+
+    async def seat_add_qty(self, qty: int) -> int:
+        return await self.sq._run(self.map.seat_add_qty(qty))
+
+    async def hold(
+        self,
+        user: Arg,
+        seats: Optional[Sequence[Arg]] = None,
+        *,
+        qty: Optional[int] = None,
+        ttl: Optional[int] = None,
+        pass_: Optional[Arg] = None,
+    ) -> HoldReceipt:
+        return await self.sq._run(self.map.hold(user, seats, qty, ttl, pass_))
+
+    async def release(
+        self, user: Arg, seats: Optional[Sequence[Arg]] = None, *, qty: Optional[int] = None
+    ) -> int:
+        return await self.sq._run(self.map.release(user, seats, qty))
+
+    async def confirm(
+        self, user: Arg, seats: Optional[Sequence[Arg]] = None, *, qty: Optional[int] = None
+    ) -> Confirmation:
+        return await self.sq._run(self.map.confirm(user, seats, qty))
+
+    async def seat_status(self, *seats: Arg) -> List[SeatStatus]:
+        return await self.sq._run(self.map.seat_status(seats))
+
+    async def seat_info(self) -> SeatInfo:
+        return await self.sq._run(self.map.seat_info())
+
+
+async def _read_map(sq: AsyncSeatq, event: str) -> ShardMap:
+    """The meta record, read on its primary, and the keys checked against it."""
+    await sq.redis.initialize()  # a cluster client learns the slot map (on_primary reads it)
+    shard_map = await sq._run(read_meta(event), **on_primary(sq.redis, meta_key(event)))
+    for check in shard_map.checks():
+        await sq._run(check)
+    return shard_map
 
 
 async def _sleep(seconds: float, cancel: Optional[asyncio.Event], deadline: Optional[float]) -> None:

@@ -12,6 +12,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from . import _commands as c
+from ._sharded import ShardedBase, ShardMap, meta_key, on_primary, on_replica, read_meta
 from .errors import Duplicate, NotReady, TicketEnded, TryAgain, WaitCancelled, WaitTimeout, from_reply
 from .types import (
     Admission,
@@ -68,13 +69,20 @@ class Seatq:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def _run(self, call: c.Call) -> Any:
+    def _run(self, call: c.Call, **options: Any) -> Any:
+        """Sends a command; ``options`` go to ``execute_command`` (a cluster's ``target_nodes``)."""
         args, parse = call
         try:
-            reply = self.redis.execute_command(*args)
+            reply = self.redis.execute_command(*args, **options)
         except redis.exceptions.ResponseError as e:
             raise from_reply(e) from None
         return parse(reply)
+
+    def sharded(self, event: str) -> "ShardedEvent":
+        """The sharded event ``event`` (``seatq-coordinator create``): its meta record, read
+        once, routes each user's commands to the user's line shard and the seats' to the
+        inventory (:class:`ShardedEvent`)."""
+        return ShardedEvent(self, _read_map(self, event))
 
     # --- the waiting line ------------------------------------------------------------------
 
@@ -277,6 +285,124 @@ class Seatq:
             return e.retry_after_ms / 1000
         except TryAgain:
             return TRYAGAIN_PAUSE
+
+
+class ShardedEvent(ShardedBase):
+    """A sharded event (docs/sharding.md): each user's QUEUE.* commands go to the line shard
+    the user belongs to (:func:`seatq.shard_of`), the SEAT.* commands to the inventory key, which
+    accepts the pass the user's shard issued. Made by :meth:`Seatq.sharded`, which reads the
+    meta record once; :meth:`refresh` reads it again.
+
+    Operator commands over the whole event (pause, resume, close, reopen, the settings) are
+    ``seatq-coordinator each`` and ``seatq-coordinator config``; a shard's own counters are the
+    :class:`Seatq` methods on its key (``shards[i]``).
+
+    >>> sale = sq.sharded("sale")
+    >>> admission = sale.wait_for_pass("user-42")
+    >>> sale.hold("user-42", ["A1"], pass_=admission.pass_)
+    """
+
+    def __init__(self, sq: Seatq, shard_map: ShardMap) -> None:
+        self.sq = sq
+        self.map = shard_map
+
+    def refresh(self) -> ShardMap:
+        """Reads the meta record again (and checks the keys against it)."""
+        self.map = _read_map(self.sq, self.event)
+        return self.map
+
+    # --- the user's line shard -------------------------------------------------------------
+
+    def enqueue(
+        self, user: Arg, *, idempotency: Optional[Arg] = None, data: Optional[Mapping[Arg, Arg]] = None
+    ) -> Joined:
+        return self.sq._run(self.map.enqueue(user, idempotency, data))
+
+    def status(self, user: Arg, *, from_replica: bool = False) -> TicketStatus:
+        """QUEUE.STATUS of the user on their shard's primary, which renews the heartbeat.
+
+        ``from_replica=True`` asks a replica of the shard's slot instead, on a ``RedisCluster``
+        whose connections send READONLY (made with ``read_from_replicas=True`` or a
+        ``load_balancing_strategy``; ``ValueError`` with any other cluster client). A replica
+        renews nothing: poll the user on the primary too, at least every HEARTBEAT/2. The
+        primary answers instead when the slot has no replica (or the client is not a cluster)
+        and when the replica answers an error: ``NO_SUCH_TICKET`` for a join it has not received
+        yet, a connection error (a replica that no longer serves the slot answers ``MOVED``,
+        which redis-py follows to the primary)."""
+        call = self.map.status(user)
+        replica = on_replica(self.sq.redis, self.key_for(user)) if from_replica else None
+        if replica is not None:
+            try:
+                return self.sq._run(call, **replica)
+            except redis.exceptions.RedisError:
+                pass  # the primary answers
+        return self.sq._run(call)
+
+    def admit(self, user: Arg) -> Admission:
+        return self.sq._run(self.map.admit(user))
+
+    def renew(self, user: Arg) -> Renewal:
+        return self.sq._run(self.map.renew(user))
+
+    def leave(self, user: Arg) -> bool:
+        return self.sq._run(self.map.leave(user))
+
+    def revoke(self, user: Arg) -> bool:
+        return self.sq._run(self.map.revoke(user))
+
+    def verify(self, user: Arg, pass_: Arg) -> PassCheck:
+        """QUEUE.VERIFY on the shard that issued the user's pass (it sees revocations, which
+        the inventory does not)."""
+        return self.sq._run(self.map.verify(user, pass_))
+
+    def wait_for_pass(self, user: Arg, **options: Any) -> Admission:
+        """:meth:`Seatq.wait_for_pass` on the user's shard (it polls the primary, which keeps
+        the ticket alive); the same options."""
+        return self.sq.wait_for_pass(self.key_for(user), user, **options)
+
+    # --- the inventory ---------------------------------------------------------------------
+
+    def seat_add(self, *seats: Arg) -> int:
+        return self.sq._run(self.map.seat_add(seats))
+
+    def seat_add_qty(self, qty: int) -> int:
+        return self.sq._run(self.map.seat_add_qty(qty))
+
+    def hold(
+        self,
+        user: Arg,
+        seats: Optional[Sequence[Arg]] = None,
+        *,
+        qty: Optional[int] = None,
+        ttl: Optional[int] = None,
+        pass_: Optional[Arg] = None,
+    ) -> HoldReceipt:
+        """SEAT.HOLD on the inventory, with the pass the user's shard issued."""
+        return self.sq._run(self.map.hold(user, seats, qty, ttl, pass_))
+
+    def release(
+        self, user: Arg, seats: Optional[Sequence[Arg]] = None, *, qty: Optional[int] = None
+    ) -> int:
+        return self.sq._run(self.map.release(user, seats, qty))
+
+    def confirm(
+        self, user: Arg, seats: Optional[Sequence[Arg]] = None, *, qty: Optional[int] = None
+    ) -> Confirmation:
+        return self.sq._run(self.map.confirm(user, seats, qty))
+
+    def seat_status(self, *seats: Arg) -> List[SeatStatus]:
+        return self.sq._run(self.map.seat_status(seats))
+
+    def seat_info(self) -> SeatInfo:
+        return self.sq._run(self.map.seat_info())
+
+
+def _read_map(sq: Seatq, event: str) -> ShardMap:
+    """The meta record, read on its primary, and the keys checked against it."""
+    shard_map = sq._run(read_meta(event), **on_primary(sq.redis, meta_key(event)))
+    for check in shard_map.checks():
+        sq._run(check)
+    return shard_map
 
 
 def _joined(join: Callable[[], Joined]) -> Tuple[str, bool]:

@@ -6,7 +6,7 @@ They all derive from :class:`SeatqError`, itself a ``redis.exceptions.ResponseEr
 that already catches redis-py's errors keeps working.
 
 Exceptions raised by the client itself, not by the server (:class:`WaitCancelled`,
-:class:`WaitTimeout`), derive from :class:`ClientError`.
+:class:`WaitTimeout`, :class:`NotSharded`), derive from :class:`ClientError`.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ __all__ = [
     "ClientError",
     "WaitCancelled",
     "WaitTimeout",
+    "NotSharded",
     "ERRORS",
     "from_reply",
     "from_message",
@@ -332,3 +333,13 @@ class WaitCancelled(ClientError):
 
 class WaitTimeout(WaitCancelled):
     """The waiting loop gave up after its ``timeout``."""
+
+
+class NotSharded(ClientError):
+    """A sharded event's meta record is missing, or it and the event's keys disagree: the event
+    was not created with ``seatq-coordinator create``, or its meta record or keys were changed
+    since. ``meta_key`` is the record's key."""
+
+    def __init__(self, message: str, meta_key: str) -> None:
+        super().__init__(message)
+        self.meta_key = meta_key
