@@ -1,21 +1,25 @@
 //! The client packages under clients/ against real servers (Redis 7.0 and Valkey 9.1, as
 //! SEATQ_SERVERS selects): the Python package's pytest suite (commands, waiting loop, passes
-//! with PyJWT, cluster routing, the exporter and, when a `prometheus` binary is installed, the
-//! exporter scraped by Prometheus) and the Node example's tests (ioredis, jsonwebtoken).
+//! with PyJWT, cluster routing, sharded events, the exporter and, when a `prometheus` binary is
+//! installed, the exporter scraped by Prometheus) and the Node example's tests (ioredis,
+//! jsonwebtoken).
 //!
-//! For each server kind, a standalone server and a 3-primary cluster are started with testkit,
-//! both with `seatq.pass-keys` set, and their URLs are handed to the tests in environment
-//! variables (clients/python/tests/conftest.py lists them). A failing run fails with the test
-//! runner's output. Prerequisites (`./run test` installs them): python3 with redis, pytest,
-//! PyJWT, prometheus_client; node and npm (the Node example's packages are installed from its
-//! lockfile with `npm ci` when missing). The Prometheus test is skipped without a `prometheus`
-//! binary unless SEATQ_REQUIRE_PROMETHEUS=1 (.ci/run sets it; .ci/prometheus installs Debian's).
+//! For each server kind, a standalone server and a 3-primary cluster (a replica each) are
+//! started with testkit, all with `seatq.pass-keys` set, and their URLs are handed to the tests
+//! in environment variables (clients/python/tests/conftest.py lists them), with the path of
+//! `seatq-coordinator` (the sharded events' tests create and run events with it; `cargo build
+//! --release` builds it). A failing run fails with the test runner's output. Prerequisites
+//! (`./run test` installs them): python3 with redis, pytest, PyJWT, prometheus_client; node and
+//! npm (the Node example's packages are installed from its lockfile with `npm ci` when
+//! missing). The Prometheus test is skipped without a `prometheus` binary unless
+//! SEATQ_REQUIRE_PROMETHEUS=1 (.ci/run sets it; .ci/prometheus installs Debian's).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
 
 use seatq_testkit::cluster::Cluster;
+use seatq_testkit::server::coordinator_path;
 use seatq_testkit::*;
 
 /// The keys the servers sign passes with (`kid:secret`, the first one signs) and the tests
@@ -40,36 +44,46 @@ fn skipped_under_valgrind() -> bool {
     false
 }
 
-/// A standalone server and a cluster, both signing passes with PASS_KEYS.
+/// A standalone server and a cluster of primaries with a replica each (the sharded events'
+/// replica reads), all signing passes with PASS_KEYS.
 struct Servers {
     standalone: Server,
     cluster: Cluster,
+    /// The cluster's first nodes are its primaries, then come their replicas.
+    primaries: usize,
 }
 
 impl Servers {
     fn start(kind: ServerKind) -> Servers {
-        let standalone = Server::start(kind, &["--seatq.pass-keys", PASS_KEYS]);
-        let cluster = Cluster::start(kind);
-        for node in &cluster.nodes {
-            ok(
-                &mut node.connection(),
-                &["CONFIG", "SET", "seatq.pass-keys", PASS_KEYS],
-            );
+        let keys = ["--seatq.pass-keys", PASS_KEYS];
+        let standalone = Server::start(kind, &keys);
+        let mut cluster = Cluster::start_with(kind, &keys);
+        let primaries = cluster.nodes.len();
+        for i in 0..primaries {
+            cluster.add_replica(i, &keys);
         }
         Servers {
             standalone,
             cluster,
+            primaries,
         }
     }
 
     /// What the test runners read (clients/python/tests/conftest.py, clients/node/test/helpers.js).
     fn env(&self) -> Vec<(&'static str, String)> {
-        let cluster: Vec<String> = self.cluster.nodes.iter().map(Server::url).collect();
+        let cluster: Vec<String> = self.cluster.nodes[..self.primaries]
+            .iter()
+            .map(Server::url)
+            .collect();
         vec![
             ("SEATQ_TEST_URL", self.standalone.url()),
             ("SEATQ_TEST_SERVER", self.standalone.kind.name().to_string()),
             ("SEATQ_TEST_CLUSTER_URLS", cluster.join(",")),
             ("SEATQ_TEST_PASS_KEYS", PASS_KEYS.to_string()),
+            (
+                "SEATQ_COORDINATOR",
+                coordinator_path().to_string_lossy().into_owned(),
+            ),
         ]
     }
 }

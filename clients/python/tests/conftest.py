@@ -5,8 +5,13 @@ here by environment variables:
 
     SEATQ_TEST_URL            a standalone server, redis://127.0.0.1:PORT/ (required)
     SEATQ_TEST_SERVER         its kind, redis or valkey (for messages)
-    SEATQ_TEST_CLUSTER_URLS   the nodes of a 3-primary cluster, comma-separated (cluster tests)
+    SEATQ_TEST_CLUSTER_URLS   the primaries of a 3-primary cluster, comma-separated (cluster
+                              tests); each has a replica (the sharded events' replica reads
+                              find them with CLUSTER SLOTS)
     SEATQ_TEST_PASS_KEYS      the seatq.pass-keys the servers were started with
+    SEATQ_COORDINATOR         the seatq-coordinator binary (target/release/seatq-coordinator,
+                              built by `cargo build --release`): the sharded events' tests
+                              create and run events with it, and are skipped without it
     SEATQ_PROMETHEUS          a prometheus binary (the Prometheus test; else `prometheus` on PATH)
 
 Each test uses event keys of its own (``event`` fixture), so tests never share state.
@@ -43,12 +48,17 @@ def server_kind() -> str:
     return os.environ.get("SEATQ_TEST_SERVER", "server")
 
 
+def _given(name: str, what: str) -> str:
+    """The environment variable ``name``; the test is skipped without it."""
+    value = os.environ.get(name)
+    if not value:
+        pytest.skip(f"{name} is not set ({what})")
+    return value
+
+
 @pytest.fixture(scope="session")
 def pass_keys() -> str:
-    keys = os.environ.get("SEATQ_TEST_PASS_KEYS")
-    if not keys:
-        pytest.skip("SEATQ_TEST_PASS_KEYS is not set")
-    return keys
+    return _given("SEATQ_TEST_PASS_KEYS", "the servers' seatq.pass-keys")
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +67,11 @@ def cluster_urls() -> List[str]:
     if not urls:
         pytest.skip("SEATQ_TEST_CLUSTER_URLS is not set (no cluster started)")
     return urls
+
+
+@pytest.fixture(scope="session")
+def coordinator() -> str:
+    return _given("SEATQ_COORDINATOR", "the seatq-coordinator binary")
 
 
 @pytest.fixture
