@@ -48,6 +48,8 @@ pub enum SeatqError {
     /// A sharded event's grant from a coordinator whose epoch is older than one the shard has
     /// seen (another coordinator took over); the detail names the shard's epoch.
     Fenced(u64),
+    /// A join on a line shard that the user's hash does not name: (the user's shard, K).
+    WrongShard(u32, u64),
 }
 
 impl SeatqError {
@@ -75,6 +77,7 @@ impl SeatqError {
             SeatqError::PassInvalid => "PASS_INVALID",
             SeatqError::Internal(_) => "ERR",
             SeatqError::Fenced(_) => "FENCED",
+            SeatqError::WrongShard(..) => "WRONG_SHARD",
         }
     }
 
@@ -135,6 +138,9 @@ impl SeatqError {
             SeatqError::Internal(m) => format!("seatq internal error: {m}"),
             SeatqError::Fenced(epoch) => {
                 format!("epoch {epoch}: a coordinator with a newer epoch granted this shard")
+            }
+            SeatqError::WrongShard(shard, shards) => {
+                format!("the user belongs to shard {shard} of {shards} (shard_of)")
             }
         };
         if detail.is_empty() {

@@ -232,6 +232,12 @@ fn create_sharded(cluster: &Cluster, event: &str) -> Sale {
             .unwrap(),
     );
     let lines: Vec<String> = (0..K).map(|i| text(&meta[&format!("shard:{i}")])).collect();
+    // A join sent to a shard its hash does not name is refused, and changes nothing.
+    let astray = "astray";
+    let wrong = &lines[(shard_of(astray.as_bytes(), K as u32) as usize + 1) % K];
+    let refused = con.q(&cmd(&["QUEUE.ENQUEUE", wrong, astray])).unwrap_err();
+    assert_eq!(refused.code(), Some("WRONG_SHARD"), "{refused}");
+    assert_eq!(int(&con.q(&cmd(&["QUEUE.LEN", wrong])).unwrap()), 0);
     Sale {
         lines,
         inventory: text(&meta["inventory"]),
@@ -1030,7 +1036,7 @@ fn run_sale(
         let user = user_name(n - 1);
         let key = &sale.lines[sale.line_of(&user)];
         let mut seen = false;
-        wait_until(Duration::from_secs(10), || {
+        wait_until(Duration::from_secs(120), || {
             for node in cluster.nodes.iter().skip(3) {
                 let mut replica = node.connection();
                 ok(&mut replica, &["READONLY"]);
@@ -1233,8 +1239,10 @@ fn a_sharded_sale_spreads_over_the_primaries_and_survives_kills() {
             );
         }
         assert!(v.admitted as u64 >= admitted.min(n as u64) * 9 / 10);
+        // Under callgrind the servers answer tens of times slower than the coordinator's tick
+        // assumes: its reads and grants lag, and the order across shards with them.
         assert!(
-            v.displacement.1 <= 1_000,
+            v.displacement.1 <= 1_000 || measure == CpuMeasure::Instructions,
             "p99 displacement {:?}",
             v.displacement
         );
@@ -1263,7 +1271,7 @@ fn a_sharded_sale_spreads_over_the_primaries_and_survives_kills() {
                 per_user(&work1, one.admitted, seatq),
             );
             let text = format!(
-                "sharded {what} per admitted user {sharded:.1} vs one key {one_key:.1} {unit} ({:+.1}%; at most +10%)",
+                "sharded {what} per admitted user {sharded:.4} vs one key {one_key:.4} {unit} ({:+.1}%; at most +10%)",
                 (sharded / one_key - 1.0) * 100.0
             );
             if seatq {

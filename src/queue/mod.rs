@@ -211,6 +211,7 @@ impl Event {
         idempotency_key: Option<&[u8]>,
     ) -> Result<(Vec<Effect>, Joined), SeatqError> {
         let user = payload.user();
+        self.check_user_shard(user)?;
         if let Some(key) = idempotency_key {
             if let Some(serial) = self.idempotency.lookup(key, now) {
                 // Name the ticket only to its own user.

@@ -52,6 +52,22 @@ impl Event {
         self.config.get(Setting::Shards)
     }
 
+    /// A line shard takes only the users its hash names, so that each user is on one shard and
+    /// "one live ticket per user" stays exact across the whole event (the inventory, whose
+    /// SHARD-INDEX is K, takes none).
+    pub fn check_user_shard(&self, user: &[u8]) -> Result<(), SeatqError> {
+        let shards = self.shards();
+        if shards == 0 {
+            return Ok(());
+        }
+        let theirs = seatq_sharding::shard_of(user, shards as u32);
+        if u64::from(theirs) == self.config.get(Setting::ShardIndex) {
+            Ok(())
+        } else {
+            Err(SeatqError::WrongShard(theirs, shards))
+        }
+    }
+
     fn shard_budget(&self) -> Option<Budget> {
         let shards = self.shards();
         (shards > 0).then(|| Budget {
@@ -459,11 +475,40 @@ mod tests {
         ev.totals.admitted
     }
 
+    /// The first `n` users `u<i>` whose hash names shard `index` of `k`.
+    fn users_of(k: u64, index: u64, n: usize) -> Vec<String> {
+        (0..)
+            .map(|i| format!("u{i}"))
+            .filter(|u| u64::from(shard_of(u.as_bytes(), k as u32)) == index)
+            .take(n)
+            .collect()
+    }
+
+    #[test]
+    fn a_shard_takes_only_the_users_its_hash_names() {
+        let mut ev = shard(3, 1);
+        let mine = &users_of(3, 1, 1)[0];
+        let theirs = &users_of(3, 2, 1)[0];
+        join(&mut ev, 1_000, mine, None).unwrap();
+        let before = ev.line.waiting();
+        assert_eq!(
+            join(&mut ev, 1_000, theirs, None).unwrap_err(),
+            SeatqError::WrongShard(2, 3)
+        );
+        assert_eq!(ev.line.waiting(), before, "nothing changed");
+        // The inventory (SHARD-INDEX K) takes no joins at all.
+        let mut inventory = shard(3, 3);
+        for index in 0..3 {
+            let user = &users_of(3, index, 1)[0];
+            assert!(join(&mut inventory, 1_000, user, None).is_err());
+        }
+    }
+
     #[test]
     fn without_a_lease_a_shard_calls_its_static_share() {
         let mut ev = shard(4, 0);
-        for i in 0..200 {
-            join(&mut ev, 1_000, &format!("u{i}"), None).unwrap();
+        for user in users_of(4, 0, 200) {
+            join(&mut ev, 1_000, &user, None).unwrap();
         }
         let signer = Signer {
             event: b"s0",
@@ -480,8 +525,8 @@ mod tests {
     #[test]
     fn grants_set_a_ceiling_fenced_by_epoch_and_replay_identically() {
         let mut ev = shard(2, 1);
-        for i in 0..100 {
-            join(&mut ev, 1_000 + i, &format!("u{i}"), None).unwrap();
+        for (i, user) in users_of(2, 1, 100).iter().enumerate() {
+            join(&mut ev, 1_000 + i as u64, user, None).unwrap();
         }
         let signer = Signer {
             event: b"s1",
@@ -605,8 +650,9 @@ mod tests {
     #[test]
     fn global_positions_come_from_the_rank_table() {
         let mut ev = shard(2, 0);
-        for i in 0..10 {
-            join(&mut ev, 1_000 + i, &format!("u{i}"), None).unwrap();
+        let users = users_of(2, 0, 10);
+        for (i, user) in users.iter().enumerate() {
+            join(&mut ev, 1_000 + i as u64, user, None).unwrap();
         }
         // The other shard has as many tickets, interleaved: twice the positions.
         let table = RankTable {
@@ -630,7 +676,11 @@ mod tests {
             .unwrap();
         run(&mut ev, effects);
         let (_, mut view) = ev
-            .plan_status(1_100, Target::User(b"u5"), &crate::queue::tests::SIGNER)
+            .plan_status(
+                1_100,
+                Target::User(users[5].as_bytes()),
+                &crate::queue::tests::SIGNER,
+            )
             .unwrap();
         assert_eq!(view.position, 6);
         assert_eq!(ev.global_position(&mut view, 1_100), Some(12));

@@ -29,7 +29,7 @@ import pytest
 import redis
 import redis.cluster
 
-from seatq import NoSuchTicket, NotSharded, PassInvalid, Seatq, ShardMap, shard_of
+from seatq import NoSuchTicket, NotSharded, PassInvalid, Seatq, ShardMap, WrongShard, shard_of
 from seatq._sharded import _fnv1a64
 from seatq.asyncio import AsyncSeatq
 from seatq.passes import verify_pass
@@ -319,18 +319,22 @@ def _no_ticket(status: Callable[[], object]) -> bool:
     return False
 
 
-def test_a_pass_from_the_wrong_shard_is_refused(sales: Sales, cluster_urls: List[str]) -> None:
-    """Why the client routes: the shard accepts any user's join, but the inventory accepts only
-    a pass from the shard the user belongs to."""
+def test_a_join_on_the_wrong_shard_is_refused(sales: Sales, cluster_urls: List[str]) -> None:
+    """A shard takes only the users its hash names (so a user is on one shard), and the
+    inventory takes only a pass issued for the user by the group's shards."""
     event = sales(rate=50, burst=5, capacity=10)
     sq = Seatq.from_url(cluster_urls[0], cluster=True)
     sale = sq.sharded(event)
     sale.seat_add_qty(2)
     user = _users_of(0, 1)[0]
-    astray = sq.wait_for_pass(sale.shards[1], user, timeout=30)  # not through the handle
-    with pytest.raises(PassInvalid):
-        sale.hold(user, qty=1, pass_=astray.pass_)
+    with pytest.raises(WrongShard) as e:
+        sq.enqueue(sale.shards[1], user)  # not through the handle
+    assert e.value.shard == 0
+    assert sq.queue_len(sale.shards[1]) == 0
     admission = sale.wait_for_pass(user, timeout=30)
+    other = _users_of(0, 2)[1]
+    with pytest.raises(PassInvalid):
+        sale.hold(other, qty=1, pass_=admission.pass_)  # another user's pass
     assert sale.hold(user, qty=1, pass_=admission.pass_).qty == 1
     sq.close()
 

@@ -37,6 +37,7 @@ from .errors import (
     TryAgain,
     WaitCancelled,
     WaitTimeout,
+    WrongShard,
     WrongType,
 )
 from .types import (

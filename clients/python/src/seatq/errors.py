@@ -257,6 +257,19 @@ class PassInvalid(SeatqError):
     code = "PASS_INVALID"
 
 
+class WrongShard(SeatqError):
+    """``WRONG_SHARD``: a join sent to a line shard that the user's hash does not name;
+    ``shard`` is the one it names (route with ``shard_of`` or ``Seatq.sharded``)."""
+
+    code = "WRONG_SHARD"
+    shard: int
+
+    def _parse(self) -> None:
+        # "the user belongs to shard <i> of <K> (shard_of)"
+        words = self.detail.split()
+        self.shard = int(words[words.index("shard") + 1])
+
+
 #: Error code -> exception class.
 ERRORS: Dict[str, Type[SeatqError]] = {
     cls.code: cls
@@ -280,6 +293,7 @@ ERRORS: Dict[str, Type[SeatqError]] = {
         TicketEnded,
         PassRequired,
         PassInvalid,
+        WrongShard,
     )
 }
 
