@@ -940,6 +940,30 @@ fn time_per_node(cluster: &Cluster, nodes: &[usize]) -> Vec<String> {
         .collect()
 }
 
+/// The coordinator followed the inventory's journal to its last sale (ending each buyer's
+/// session on their shard): its cursor, `completed_through` in the meta record, reached it.
+fn check_completions(cluster: &Cluster, sale: &Sale, event: &str) {
+    let last_sold = read_journal(cluster, &sale.inventory)
+        .into_iter()
+        .filter(|(_, f)| field(f, "type") == "sold")
+        .map(|(id, _)| id_of(&id))
+        .max();
+    let Some(last_sold) = last_sold else {
+        return;
+    };
+    let mut con = Conn::new(&urls(cluster));
+    wait_until(Duration::from_secs(60), || {
+        con.q(&cmd(&[
+            "HGET",
+            &format!("{{{event}}}:meta"),
+            "completed_through",
+        ]))
+        .ok()
+        .filter(|v| *v != Value::Nil)
+        .is_some_and(|v| id_of(&text(&v)) >= last_sold)
+    });
+}
+
 /// The coordinator's estimates of the shards' clock offsets (`offsets_ms` in the meta record,
 /// shard minus coordinator) against the offsets the primaries run with.
 fn check_offset_estimates(cluster: &Cluster, sale: &Sale, event: &str) {
@@ -1139,6 +1163,9 @@ fn run_sale(
                 .unwrap_or(false)
         })
     });
+    if sharded {
+        check_completions(cluster, &sale, event);
+    }
     let cpu: Vec<Work> = if faults {
         Vec::new()
     } else {
@@ -1154,6 +1181,26 @@ fn run_sale(
     };
     if sharded && !faults {
         check_offset_estimates(cluster, &sale, event);
+        // A coordinator taking over follows the inventory's journal from the cursor its
+        // predecessor recorded; sessions it finds ended already (here every buyer's: the cursor
+        // is set back to the start) are passed over, not retried forever.
+        con.q(&cmd(&[
+            "HSET",
+            &format!("{{{event}}}:meta"),
+            "completed_through",
+            "0-0",
+        ]))
+        .unwrap();
+        let holder = text(
+            &con.q(&cmd(&["GET", &format!("{{{event}}}:coordinator")]))
+                .unwrap(),
+        );
+        let (_, child) = coordinators
+            .iter_mut()
+            .find(|(id, _)| *id == holder)
+            .unwrap();
+        child.kill().unwrap();
+        check_completions(cluster, &sale, event);
     }
     for (_, mut child) in coordinators {
         let _ = child.kill();

@@ -248,9 +248,14 @@ impl Coordinator<'_> {
                         let shard = self.meta.shards[shard_of(&user, k) as usize].clone();
                         let mut complete = redis::cmd("SHARD.COMPLETE");
                         complete.arg(&shard).arg("USER").arg(&user);
-                        if self.router.query::<i64>(&shard, &complete).is_err() {
-                            // Retried next tick from this entry.
-                            break;
+                        match self.router.query::<i64>(&shard, &complete) {
+                            // NO_SUCH_TICKET: the session has ended already (an earlier
+                            // attempt whose reply was lost, a coordinator that stopped
+                            // before recording its progress, the user left): nothing to do.
+                            Err(e) if e.code() == Some("NO_SUCH_TICKET") => {}
+                            // The shard could not be asked: retried next tick from here.
+                            Err(_) => break,
+                            Ok(_) => {}
                         }
                     }
                 }
