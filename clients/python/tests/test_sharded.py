@@ -495,6 +495,25 @@ def test_events_without_a_valid_meta_record_are_refused(
     sq.close()
 
 
+def test_recreating_with_fewer_shards_leaves_no_stale_shard(
+    coordinator: str, cluster_urls: List[str], cluster: redis.cluster.RedisCluster
+) -> None:
+    """``create --force`` with a smaller K drops the old record's extra shard fields and keeps
+    the coordinators' epoch (shards refuse grants from an older one)."""
+    event = f"fewer-{RUN}"
+    urls = [a for url in cluster_urls for a in ("--url", url)]
+    _coordinator(coordinator, "create", event, "--shards", "3", *urls)
+    meta_key = f"{{{event}}}:meta"
+    cluster.hincrby(meta_key, "epoch", 7)
+    _coordinator(coordinator, "create", event, "--shards", "2", "--force", *urls)
+    meta = cluster.hgetall(meta_key)
+    assert meta["shards"] == "2" and meta["epoch"] == "7"
+    assert sorted(f for f in meta if f.startswith("shard:")) == ["shard:0", "shard:1"]
+    sq = Seatq.from_url(cluster_urls[0], cluster=True)
+    assert len(sq.sharded(event).shards) == 2
+    sq.close()
+
+
 def test_no_replica_means_the_primary(sq: Seatq, raw: redis.Redis, event: str) -> None:
     """On a standalone server (no replica known) a replica read is a primary read; the handle
     works there too, on an event laid out by hand as the coordinator lays them out."""

@@ -158,6 +158,27 @@ pub fn create(router: &mut Router, o: &Options) -> Result<(), String> {
     router
         .query::<()>(&meta, &hset)
         .map_err(|e| format!("writing the meta record: {e}"))?;
+    // Recreated with fewer shards (--force): the old record's extra shard fields go. The rest
+    // stays, the coordinators' epoch above all (shards refuse grants from an older epoch).
+    let mut fields = redis::cmd("HKEYS");
+    fields.arg(&meta);
+    let stale: Vec<String> = router
+        .query::<Vec<String>>(&meta, &fields)
+        .map_err(|e| format!("reading the meta record: {e}"))?
+        .into_iter()
+        .filter(|f| {
+            f.strip_prefix("shard:")
+                .and_then(|i| i.parse::<u32>().ok())
+                .is_some_and(|i| i >= k)
+        })
+        .collect();
+    if !stale.is_empty() {
+        let mut hdel = redis::cmd("HDEL");
+        hdel.arg(&meta).arg(&stale);
+        router
+            .query::<()>(&meta, &hdel)
+            .map_err(|e| format!("writing the meta record: {e}"))?;
+    }
     println!("event {} : {k} line shards, group {group}", o.event);
     for (i, (key, node)) in keys.iter().enumerate() {
         println!(
