@@ -940,6 +940,20 @@ fn time_per_node(cluster: &Cluster, nodes: &[usize]) -> Vec<String> {
         .collect()
 }
 
+/// Kills (-9) the coordinator that holds the event's lease; returns its id.
+fn kill_lease_holder(con: &mut Conn, coordinators: &mut [(String, Child)], event: &str) -> String {
+    let holder = text(
+        &con.q(&cmd(&["GET", &format!("{{{event}}}:coordinator")]))
+            .unwrap(),
+    );
+    let (_, child) = coordinators
+        .iter_mut()
+        .find(|(id, _)| *id == holder)
+        .unwrap();
+    child.kill().unwrap();
+    holder
+}
+
 /// The coordinator followed the inventory's journal to its last sale (ending each buyer's
 /// session on their shard): its cursor, `completed_through` in the meta record, reached it.
 fn check_completions(cluster: &Cluster, sale: &Sale, event: &str) {
@@ -1093,15 +1107,7 @@ fn run_sale(
             })
         };
         wait_for(0.30);
-        let holder = text(
-            &con.q(&cmd(&["GET", &format!("{{{event}}}:coordinator")]))
-                .unwrap(),
-        );
-        let (_, child) = coordinators
-            .iter_mut()
-            .find(|(id, _)| *id == holder)
-            .unwrap();
-        child.kill().unwrap();
+        let holder = kill_lease_holder(&mut con, &mut coordinators, event);
         eprintln!(
             "killed coordinator {holder} at {:.1} s",
             started.elapsed().as_secs_f64()
@@ -1191,15 +1197,7 @@ fn run_sale(
             "0-0",
         ]))
         .unwrap();
-        let holder = text(
-            &con.q(&cmd(&["GET", &format!("{{{event}}}:coordinator")]))
-                .unwrap(),
-        );
-        let (_, child) = coordinators
-            .iter_mut()
-            .find(|(id, _)| *id == holder)
-            .unwrap();
-        child.kill().unwrap();
+        kill_lease_holder(&mut con, &mut coordinators, event);
         check_completions(cluster, &sale, event);
     }
     for (_, mut child) in coordinators {
