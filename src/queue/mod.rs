@@ -419,8 +419,10 @@ impl Event {
 
     /// DEQUEUE: takes up to `count` live tickets from the head (a worker's flow, outside RATE
     /// and CAPACITY) while `more(bytes so far)` allows (the caller bounds the reply's size and
-    /// the command's time); lapsed ones met on the way expire instead. Answers the details of
-    /// the taken tickets.
+    /// the command's time); lapsed ones met on the way expire instead. The head ticket is
+    /// always looked at, whatever `more` says: a call that lost its time to the machine before
+    /// starting still takes it, so no call answers nothing while a live ticket is first in line.
+    /// Answers the details of the taken tickets.
     pub fn plan_dequeue(
         &self,
         now: u64,
@@ -432,7 +434,7 @@ impl Event {
         let mut after = None;
         let mut bytes = 0;
         let mut k = 0;
-        while taken.len() < count && more(bytes) {
+        while taken.len() < count && (k == 0 || more(bytes)) {
             let Some(serial) = self.line.nth_waiting(k) else {
                 break;
             };
@@ -467,9 +469,11 @@ impl Event {
         let mut bytes = 0;
         let mut details = Vec::new();
         for k in start..end {
-            if !more(bytes) {
+            // The first entry whatever `more` says, so every call makes progress.
+            if k > start && !more(bytes) {
                 break;
             }
+
             let Some(serial) = self.line.nth_waiting(k) else {
                 break;
             };
@@ -696,6 +700,29 @@ pub(crate) mod tests {
             ev.plan_dequeue(10_000, 10, &mut |bytes| bytes < 1).1.len(),
             1
         );
+    }
+
+    /// A call whose time ran out before it started (the machine took it) still makes progress:
+    /// it takes or lists the head ticket, or expires it when it lapsed.
+    #[test]
+    fn a_call_out_of_time_before_it_starts_still_looks_at_the_head() {
+        let mut ev = event();
+        join(&mut ev, 0, "lapsed", None).unwrap();
+        join(&mut ev, 5000, "live", None).unwrap();
+        let (effects, taken) = ev.plan_dequeue(10_000, 10, &mut |_| false);
+        assert!(taken.is_empty(), "the head had lapsed");
+        assert!(matches!(effects[..], [Effect::Expired { serial: 0, .. }]));
+        run(&mut ev, effects);
+        let listed = ev.range(10_000, 0, 10, &mut |_| false);
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].user, b"live".to_vec());
+        let (effects, taken) = ev.plan_dequeue(10_000, 10, &mut |_| false);
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].user, b"live".to_vec());
+        run(&mut ev, effects);
+        assert_eq!(ev.line.waiting(), 0);
+        assert!(ev.range(10_000, 0, 10, &mut |_| false).is_empty());
+        assert!(ev.plan_dequeue(10_000, 10, &mut |_| false).0.is_empty());
     }
 
     #[test]

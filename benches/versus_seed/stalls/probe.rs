@@ -402,3 +402,67 @@ impl Row {
         self
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The machine's own noise
+
+/// What a thread doing nothing but arithmetic saw of the machine: its own CPU time (and the
+/// wall clock) read twice per iteration, iterations a fraction of a microsecond apart.
+pub(super) struct Noise {
+    pub(super) secs: f64,
+    /// The largest jump of the thread's CPU time between two iterations, in ms.
+    pub(super) cpu_jump_ms: f64,
+    /// Jumps of the thread's CPU time of 1 ms or more.
+    pub(super) cpu_jumps_over_1ms: u64,
+    /// The largest jump of the wall clock between two iterations, in ms.
+    pub(super) wall_jump_ms: f64,
+}
+
+fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Runs the busy loop for `secs` on a thread of its own (SCHED_FIFO under `--stall-fifo`, like
+/// the servers). A jump of the thread's CPU time means time the thread did not use was charged
+/// to it (a VM that bills the host's time to whichever thread runs); the same jump lands in
+/// whatever the server runs at that moment, a command or a timer tick, whatever its work.
+pub(super) fn busy_loop_noise(secs: f64) -> Noise {
+    std::thread::spawn(move || {
+        fifo_thread();
+        let started = Instant::now();
+        let (mut cpu, mut wall) = (
+            clock_ns(libc::CLOCK_THREAD_CPUTIME_ID),
+            clock_ns(libc::CLOCK_MONOTONIC),
+        );
+        let mut noise = Noise {
+            secs,
+            cpu_jump_ms: 0.0,
+            cpu_jumps_over_1ms: 0,
+            wall_jump_ms: 0.0,
+        };
+        let mut x = 1u64;
+        while started.elapsed().as_secs_f64() < secs {
+            for _ in 0..64 {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+            let (c, w) = (
+                clock_ns(libc::CLOCK_THREAD_CPUTIME_ID),
+                clock_ns(libc::CLOCK_MONOTONIC),
+            );
+            let cpu_jump = (c - cpu) as f64 / 1e6;
+            noise.cpu_jump_ms = noise.cpu_jump_ms.max(cpu_jump);
+            noise.cpu_jumps_over_1ms += u64::from(cpu_jump >= 1.0);
+            noise.wall_jump_ms = noise.wall_jump_ms.max((w - wall) as f64 / 1e6);
+            (cpu, wall) = (c, w);
+        }
+        noise
+    })
+    .join()
+    .expect("busy loop")
+}

@@ -5,14 +5,23 @@ use super::*;
 // ---------------------------------------------------------------------------------------------
 // The rows
 
-/// Row 0: nothing runs; the prober's floor on this machine.
+/// Row 0: nothing runs; the prober's floor on this machine. Then, the server still idle, a
+/// busy loop measures how much time the machine charges to a thread that does no work: the
+/// part of the other rows' events that no code on the server can avoid.
 pub(super) fn row_idle(kind: ServerKind) -> Row {
     let server = start_server(kind, &[]);
     let mut w = Watch::new(&server);
     w.reset();
     std::thread::sleep(Duration::from_secs(5));
-    Row::new("0", "idle server (the prober's floor)", 0, w.collect())
+    let obs = w.collect();
+    let noise = busy_loop_noise(20.0);
+    Row::new("0", "idle server (the prober's floor)", 0, obs)
         .note("5 s with nothing to do: the longest PING gap here is the machine's noise")
+        .note(format!(
+            "then a busy loop doing only arithmetic for {:.0} s: its thread CPU time jumped by \
+             1 ms or more {} times between two iterations, at most {:.2} ms (wall clock: {:.2} ms)",
+            noise.secs, noise.cpu_jumps_over_1ms, noise.cpu_jump_ms, noise.wall_jump_ms
+        ))
 }
 
 /// Rows 7, 8, 9, 10 and 2 on one server: filling one event with the journal on (7, 9, 8 at
