@@ -17,16 +17,17 @@ pub const LATENCY_BOUNDS_US: [u64; 14] = [
     5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 100_000, 1_000_000,
 ];
 
-/// One command's calls, failures, total time and latency buckets (not cumulative here).
+/// One command's calls (or the timer's runs), failures, total time and latency buckets (not
+/// cumulative here).
 #[derive(Clone, Default)]
-pub struct CommandStats {
+pub struct CallStats {
     pub calls: u64,
     pub failed: u64,
     pub sum_ns: u64,
     pub buckets: [u64; LATENCY_BOUNDS_US.len() + 1],
 }
 
-impl CommandStats {
+impl CallStats {
     fn record(&mut self, ns: u64) {
         self.calls += 1;
         self.sum_ns = self.sum_ns.saturating_add(ns);
@@ -48,8 +49,9 @@ impl CommandStats {
 
 #[derive(Default)]
 struct Calls {
-    commands: BTreeMap<&'static str, CommandStats>,
+    commands: BTreeMap<&'static str, CallStats>,
     errors: BTreeMap<&'static str, u64>,
+    timer: CallStats,
 }
 
 static CALLS: Mutex<Option<Calls>> = Mutex::new(None);
@@ -90,7 +92,6 @@ const EFFECT_NAMES: [&str; 27] = [
 
 static EFFECTS: [AtomicU64; EFFECT_NAMES.len()] = [const { AtomicU64::new(0) }; EFFECT_NAMES.len()];
 pub static JOURNAL_ENTRIES: AtomicU64 = AtomicU64::new(0);
-pub static TIMER_RUNS: AtomicU64 = AtomicU64::new(0);
 
 /// A command finished: its latency, and the error code it answered, if any.
 pub fn record_call(command: &'static str, ns: u64, error: Option<&'static str>) {
@@ -104,10 +105,18 @@ pub fn record_call(command: &'static str, ns: u64, error: Option<&'static str>) 
     }
 }
 
-/// Per-command statistics and counts per error code, each sorted by name.
+/// The upkeep timer ran on a primary, for `ns`: timer runs happen outside any command, so
+/// neither the slowlog nor the commands' latency sees them.
+pub fn record_timer_run(ns: u64) {
+    let mut guard = CALLS.lock().unwrap_or_else(|e| e.into_inner());
+    guard.get_or_insert_with(Calls::default).timer.record(ns);
+}
+
+/// Per-command statistics and counts per error code, each sorted by name, and the timer's runs.
 pub struct Snapshot {
-    pub commands: Vec<(&'static str, CommandStats)>,
+    pub commands: Vec<(&'static str, CallStats)>,
     pub errors: Vec<(&'static str, u64)>,
+    pub timer: CallStats,
 }
 
 pub fn snapshot() -> Snapshot {
@@ -116,6 +125,7 @@ pub fn snapshot() -> Snapshot {
         return Snapshot {
             commands: Vec::new(),
             errors: Vec::new(),
+            timer: CallStats::default(),
         };
     };
     Snapshot {
@@ -125,6 +135,7 @@ pub fn snapshot() -> Snapshot {
             .map(|(k, v)| (*k, v.clone()))
             .collect(),
         errors: calls.errors.iter().map(|(k, v)| (*k, *v)).collect(),
+        timer: calls.timer.clone(),
     }
 }
 
@@ -234,7 +245,7 @@ mod tests {
 
     #[test]
     fn buckets_are_cumulative_and_bounded() {
-        let mut stats = CommandStats::default();
+        let mut stats = CallStats::default();
         for ns in [1_000, 4_999, 5_000, 5_001, 999_000, 2_000_000_000] {
             stats.record(ns);
         }

@@ -120,7 +120,16 @@ fn info_seatq_reports_counters_histograms_and_gauges() {
                 && last["seatq_tickets_waiting"] == "1"
         });
         assert!(settled, "gauges after the timer ran: {last:?}");
-        assert!(last["seatq_timer_runs_total"].parse::<i64>().unwrap() > 0);
+        let last_n = |f: &str| last[f].parse::<i64>().unwrap();
+        let runs = last_n("seatq_timer_runs_total");
+        assert!(runs > 0);
+        let run_buckets = dict(&last, "seatq_timer_runs_latency");
+        assert_eq!(
+            run_buckets["le_inf"], runs as f64,
+            "every run in the +Inf bucket"
+        );
+        assert!(run_buckets["le_1000000"] <= run_buckets["le_inf"]);
+        assert!(last_n("seatq_timer_runs_usec") > 0);
         // Gauges follow keys that leave and enter the keyspace.
         ok(&mut con, &["COPY", "ev", "ev2"]);
         assert_eq!(info(&mut con)["seatq_events"], "3");

@@ -139,17 +139,32 @@ fn print_rows(kind: ServerKind, n: usize, rows: &[Row]) {
         .iter()
         .map(|r| {
             let o = &r.obs;
-            let server = o.server_ms();
+            // Timer runs are timed to the microsecond by seatq itself; the latency monitor
+            // rounds them down to whole milliseconds.
+            let server_ok = o.server_ms() <= 1.0 && o.timer.over_1ms == 0;
+            let persistence: Vec<String> = o
+                .persistence()
+                .iter()
+                .map(|(e, ms)| format!("{e} {ms} ms"))
+                .collect();
+            let besides = if persistence.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (the server's own persistence: {})",
+                    persistence.join(", ")
+                )
+            };
             let met = if r.obs.pings == 0 && o.latency.is_empty() && o.slowlog.is_none() {
                 "-".to_string()
-            } else if server <= 1.0 && o.ping_ms <= 1.0 {
-                "yes".to_string()
-            } else if let Some(why) = r.exempt {
+            } else if let Some(why) = r.exempt.filter(|_| !server_ok) {
                 format!("exempt ({why})")
-            } else if server <= 1.0 {
-                "server yes; PING gap no".to_string()
+            } else if server_ok && o.ping_ms <= 1.0 {
+                format!("yes{besides}")
+            } else if server_ok {
+                format!("server yes; PING gap no{besides}")
             } else {
-                "NO".to_string()
+                format!("NO{besides}")
             };
             vec![
                 r.id.to_string(),
@@ -218,6 +233,13 @@ fn print_rows(kind: ServerKind, n: usize, rows: &[Row]) {
                 r.what,
                 all.join(", "),
                 r.obs.slowlog_count
+            );
+        }
+        let t = r.obs.timer;
+        if t.runs > 0 {
+            println!(
+                "  {} {}: timer runs {}, over 1 ms {}, over 2.5 ms {} (INFO seatq, to the µs)",
+                r.id, r.what, t.runs, t.over_1ms, t.over_2_5ms
             );
         }
         if r.obs.slowest.len() > 1 {

@@ -203,6 +203,55 @@ pub(super) struct Observed {
     pub(super) slowlog_count: usize,
     /// The slowest few of them: (us, command line).
     pub(super) slowest: Vec<(u64, String)>,
+    /// seatq's timer runs (from INFO seatq's histogram, to the microsecond, where the latency
+    /// monitor has whole milliseconds).
+    pub(super) timer: TimerRuns,
+}
+
+/// Runs of seatq's timer: all, over 1 ms, over 2.5 ms.
+#[derive(Default, Clone, Copy, Debug)]
+pub(super) struct TimerRuns {
+    pub(super) runs: u64,
+    pub(super) over_1ms: u64,
+    pub(super) over_2_5ms: u64,
+}
+
+impl TimerRuns {
+    /// What INFO seatq's `timer_runs_latency` says now.
+    fn read(con: &mut Connection) -> TimerRuns {
+        let info: String = redis::cmd("INFO")
+            .arg("seatq")
+            .query(con)
+            .unwrap_or_default();
+        let bucket = |name: &str| -> u64 {
+            info.lines()
+                .find_map(|l| l.trim().strip_prefix("seatq_timer_runs_latency:"))
+                .and_then(|d| {
+                    d.split(',')
+                        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                })
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        let runs = bucket("le_inf");
+        TimerRuns {
+            runs,
+            over_1ms: runs - bucket("le_1000").min(runs),
+            over_2_5ms: runs - bucket("le_2500").min(runs),
+        }
+    }
+
+    /// Runs since `base`; everything now when the server restarted in between.
+    fn since(self, base: TimerRuns) -> TimerRuns {
+        if self.runs < base.runs {
+            return self;
+        }
+        TimerRuns {
+            runs: self.runs - base.runs,
+            over_1ms: self.over_1ms.saturating_sub(base.over_1ms),
+            over_2_5ms: self.over_2_5ms.saturating_sub(base.over_2_5ms),
+        }
+    }
 }
 
 impl Observed {
@@ -216,9 +265,16 @@ impl Observed {
             .max_by_key(|(_, ms)| *ms)
     }
 
-    /// The longest the server itself says it was busy in one go (ms).
+    /// The longest the server says it was busy in one go (ms) on work other than its own
+    /// persistence (`fork`, `aof-*`, `rdb-*`: what the operator's snapshot, rewrite or replica
+    /// sync costs with any data of this size).
     pub(super) fn server_ms(&self) -> f64 {
-        let lat = self.worst_latency().map_or(0.0, |(_, ms)| *ms as f64);
+        let lat = self
+            .latency
+            .iter()
+            .filter(|(e, _)| !persistence_event(e) && e != GIL)
+            .map(|(_, ms)| *ms as f64)
+            .fold(0.0, f64::max);
         let slow = self
             .slowlog
             .as_ref()
@@ -226,6 +282,20 @@ impl Observed {
         lat.max(slow)
     }
 
+    /// The server's own persistence events at 1 ms or more (event, max ms).
+    pub(super) fn persistence(&self) -> Vec<&(String, i64)> {
+        self.latency
+            .iter()
+            .filter(|(e, _)| persistence_event(e))
+            .collect()
+    }
+}
+
+fn persistence_event(event: &str) -> bool {
+    event == "fork" || event.starts_with("aof-") || event.starts_with("rdb-")
+}
+
+impl Observed {
     pub(super) fn merge(&mut self, o: &Observed) {
         self.ping_ms = self.ping_ms.max(o.ping_ms);
         self.pings_over_1ms += o.pings_over_1ms;
@@ -242,6 +312,9 @@ impl Observed {
                 None => self.latency_seconds.push((event.clone(), *n)),
             }
         }
+        self.timer.runs += o.timer.runs;
+        self.timer.over_1ms += o.timer.over_1ms;
+        self.timer.over_2_5ms += o.timer.over_2_5ms;
         self.slowlog_count += o.slowlog_count;
         self.slowest.extend(o.slowest.iter().cloned());
         self.slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
@@ -256,6 +329,7 @@ impl Observed {
 pub(super) struct Watch {
     pub(super) con: Connection,
     pub(super) prober: Prober,
+    timer_base: TimerRuns,
 }
 
 impl Watch {
@@ -276,6 +350,7 @@ impl Watch {
         let w = Watch {
             con,
             prober: Prober::start(server.port),
+            timer_base: TimerRuns::default(),
         };
         // Let the prober connect before the first reset.
         std::thread::sleep(Duration::from_millis(50));
@@ -292,6 +367,7 @@ impl Watch {
             .query(&mut self.con)
             .expect("SLOWLOG RESET");
         self.prober.reset();
+        self.timer_base = TimerRuns::read(&mut self.con);
     }
 
     pub(super) fn collect(&mut self) -> Observed {
@@ -352,7 +428,9 @@ impl Watch {
         slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
         slowest.truncate(6);
         let slowlog = slowest.first().cloned();
+        let timer = TimerRuns::read(&mut self.con).since(self.timer_base);
         Observed {
+            timer,
             ping_ms,
             pings_over_1ms,
             pings,

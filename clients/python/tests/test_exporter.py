@@ -142,6 +142,14 @@ def test_metrics_types_and_values(url: str, loaded: Dict[str, str]) -> None:
     assert value("seatq_effects_total", effect="sold") >= 1
     assert value("seatq_journal_entries_total") == info["journal_entries_total"] > 0
     assert value("seatq_timer_runs_total") > 0
+    # The timer's runs: a histogram whose _count is the runs INFO counted when it was read
+    # (the timer may have run again before the scrape, never fewer times).
+    assert types["seatq_timer_run_duration_seconds"] == "histogram"
+    runs = value("seatq_timer_run_duration_seconds_count")
+    assert runs == value("seatq_timer_run_duration_seconds_bucket", le="+Inf") > 0
+    assert value("seatq_timer_run_duration_seconds_bucket", le="0.001") <= runs
+    assert runs == value("seatq_timer_runs_total") <= info["timer_runs_total"]
+    assert value("seatq_timer_run_duration_seconds_sum") > 0
 
     # The latency histogram: seconds, cumulative buckets, +Inf = _count = calls.
     stats = info["cmd_queue_enqueue"]

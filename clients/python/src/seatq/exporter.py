@@ -213,18 +213,22 @@ class SeatqCollector(Collector):
             command = command_label(name)
             calls.add_metric([command], stats.get("calls", 0))
             failed.add_metric([command], stats.get("failed", 0))
-            buckets = _dict(info.get(f"latency_{name}"))
+            buckets = _histogram(info.get(f"latency_{name}"), stats.get("calls", 0))
             if buckets:
-                pairs: List[Tuple[str, float]] = [
-                    (_bound_seconds(k), v)
-                    for k, v in sorted(buckets.items(), key=lambda kv: _bound_order(kv[0]))
-                ]
-                if pairs[-1][0] != "+Inf":
-                    pairs.append(("+Inf", stats.get("calls", 0)))
-                latency.add_metric([command], pairs, sum_value=stats.get("usec", 0) / 1_000_000)
+                latency.add_metric([command], buckets, sum_value=stats.get("usec", 0) / 1_000_000)
         yield calls
         yield failed
         yield latency
+
+        # Timer runs are outside any command: a long one held every client as long.
+        runs = _histogram(info.get("timer_runs_latency"), _scalar(info.get("timer_runs_total")))
+        if runs:
+            timer = HistogramMetricFamily(
+                "seatq_timer_run_duration_seconds",
+                "Time each run of the upkeep timer took on the primary (every client waits).",
+            )
+            timer.add_metric([], runs, sum_value=_scalar(info.get("timer_runs_usec")) / 1_000_000)
+            yield timer
 
     # --- per-event gauges ------------------------------------------------------------------
 
@@ -286,6 +290,20 @@ class SeatqCollector(Collector):
             ((n, k) for n, k in zip(lens, keys) if isinstance(n, int)), key=lambda nk: (-nk[0], nk[1])
         )
         return [k for _, k in ranked[: self.top]]
+
+
+def _histogram(v: Optional[InfoValue], count: float) -> List[Tuple[str, float]]:
+    """INFO's cumulative ``le_<µs>`` buckets as Prometheus (bound in seconds, count) pairs,
+    ending with +Inf (``count`` when INFO has no ``le_inf``); empty when INFO has none."""
+    buckets = _dict(v)
+    if not buckets:
+        return []
+    pairs: List[Tuple[str, float]] = [
+        (_bound_seconds(k), n) for k, n in sorted(buckets.items(), key=lambda kv: _bound_order(kv[0]))
+    ]
+    if pairs[-1][0] != "+Inf":
+        pairs.append(("+Inf", count))
+    return pairs
 
 
 def _bound_order(key: str) -> float:
