@@ -33,6 +33,8 @@ pub struct Options {
     /// Run the stalls section's servers and prober SCHED_FIFO (chrt), so that other processes'
     /// load is not measured as the server's stalls.
     pub stall_fifo: bool,
+    /// Stalls: count one slice of seatq's work under callgrind instead of driving the rows.
+    pub stall_instructions: bool,
     /// Instructions section: calls per cell, pipeline depth, STATUS levels (waiting users).
     pub instr_calls: usize,
     pub instr_depth: usize,
@@ -46,7 +48,7 @@ const USAGE: &str = "options: --server redis|valkey  --rounds N (3)  --ops N per
 --memory-users N (1000000)  --rate REQ/S (30000)  --seconds S (10)  --connections N (8)  \
 --only commands|scale|latency|stalls|instructions|shards|admission  --instr-calls N (2000)  \
 --instr-depth N (16)  --instr-waiting N,N,.. (1000,10000,100000,1000000)  --stall-users N (10000000)  \
---stall-rows 0,1,...,10  --stall-fifo  --sim-users N,N,.. (1000000,10000000)  \
+--stall-rows 0,1,...,10  --stall-fifo  --stall-instructions  --sim-users N,N,.. (1000000,10000000)  \
 --sim-shards K,K,.. (1,2,4,8,16)  --admission-cells RATE:DELAY:ABANDON,.. (*:*:*)  --admission-seconds S (20)";
 
 impl Options {
@@ -65,6 +67,7 @@ impl Options {
             stall_users: 10_000_000,
             stall_rows: None,
             stall_fifo: false,
+            stall_instructions: false,
             instr_calls: 2_000,
             instr_depth: 16,
             instr_waiting: vec![1_000, 10_000, 100_000, 1_000_000],
@@ -99,6 +102,7 @@ impl Options {
                 "--seconds" => o.seconds = num(&a, value(&a)),
                 "--connections" => o.connections = num(&a, value(&a)),
                 "--stall-fifo" => o.stall_fifo = true,
+                "--stall-instructions" => o.stall_instructions = true,
                 "--stall-users" => o.stall_users = num(&a, value(&a)),
                 "--stall-rows" => {
                     let v = value(&a);

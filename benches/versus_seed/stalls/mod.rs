@@ -22,7 +22,8 @@
 //! lazy free, FLUSHALL ASYNC.
 //!
 //! `cargo bench --bench versus_seed -- --only stalls [--server valkey] [--stall-users N]
-//!  [--stall-rows 0,1,7]`
+//!  [--stall-rows 0,1,7]`; `--stall-instructions` counts instead one slice of seatq's work at a
+//! time under callgrind (units.rs).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -48,16 +49,22 @@ use crate::wire::Wire;
 
 mod probe;
 mod rows;
+mod units;
 mod util;
 
 use probe::*;
 use rows::*;
+use units::*;
 use util::*;
 
 // ---------------------------------------------------------------------------------------------
 
 pub fn section(b: &mut Bench, o: &Options, _f: &mut Findings) {
     let kind = b.server.kind;
+    if o.stall_instructions {
+        print_units(kind, &units(kind));
+        return;
+    }
     let n = o.stall_users;
     if o.stall_fifo {
         use_fifo(kind);
