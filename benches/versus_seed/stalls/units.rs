@@ -16,6 +16,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use seatq_testkit::callgrind;
+
 use super::*;
 
 /// Lapsed tickets the timer sweeps, with the journal on.
@@ -44,19 +46,13 @@ pub(super) fn units(kind: ServerKind) -> Vec<Unit> {
 
 /// A server counting each call of `function` (a symbol of the module) on its own.
 fn counted(kind: ServerKind, function: &str) -> (Server, std::path::PathBuf) {
-    let dir = seatq_testkit::callgrind::dump_dir();
-    let prefix: Vec<String> = vec![
-        "valgrind".into(),
-        "--tool=callgrind".into(),
-        format!("--callgrind-out-file={}", dir.join("cg.out").display()),
-        "--instr-atstart=no".into(),
-        "--collect-atstart=no".into(),
-        "--dump-instr=no".into(),
+    let dir = callgrind::dump_dir();
+    let mut prefix = callgrind::bare_prefix(&dir);
+    prefix.extend([
         "--cache-sim=yes".into(),
         format!("--toggle-collect={function}"),
         format!("--dump-after={function}"),
-        format!("--log-file={}", dir.join("valgrind.log").display()),
-    ];
+    ]);
     let prefix: Vec<&str> = prefix.iter().map(String::as_str).collect();
     let mut server = Server::start_under(kind, &prefix, &[]);
     server.start_timeout = Duration::from_secs(600);

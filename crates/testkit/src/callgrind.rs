@@ -46,7 +46,17 @@ pub fn dump_dir() -> PathBuf {
 /// The command line a `kind` server runs under to be counted, its dumps going to `dir`
 /// (a [`dump_dir`]).
 pub fn prefix(kind: ServerKind, dir: &Path) -> Vec<String> {
-    let mut prefix: Vec<String> = vec![
+    let mut prefix = bare_prefix(dir);
+    for f in counted_functions(kind) {
+        prefix.push(format!("--toggle-collect={f}"));
+    }
+    prefix
+}
+
+/// callgrind with nothing instrumented or collected until told (`callgrind_control`, or
+/// options the caller adds), dumps going to `dir`.
+pub fn bare_prefix(dir: &Path) -> Vec<String> {
+    vec![
         "valgrind".into(),
         "--tool=callgrind".into(),
         format!("--callgrind-out-file={}", dir.join("cg.out").display()),
@@ -55,11 +65,7 @@ pub fn prefix(kind: ServerKind, dir: &Path) -> Vec<String> {
         "--dump-instr=no".into(),
         "--compress-strings=no".into(),
         format!("--log-file={}", dir.join("valgrind.log").display()),
-    ];
-    for f in counted_functions(kind) {
-        prefix.push(format!("--toggle-collect={f}"));
-    }
-    prefix
+    ]
 }
 
 pub struct Counter {
