@@ -46,6 +46,13 @@ pub struct Sessions {
     /// (deadline, serial) of every session.
     deadlines: BTreeSet<(u64, Serial)>,
     unclaimed: usize,
+    /// Heap bytes of the sessions, kept as they change (QUEUE.INFO visits none of them).
+    bytes: usize,
+}
+
+/// About what a session costs on the heap: its entries in the three indexes, user and pass.
+fn session_bytes(session: &Session) -> usize {
+    160 + 2 * session.user.len() + session.pass.len()
 }
 
 impl Sessions {
@@ -57,6 +64,7 @@ impl Sessions {
         self.by_user.insert(session.user.clone(), serial);
         self.deadlines.insert((session.deadline(), serial));
         self.unclaimed += usize::from(!session.claimed);
+        self.bytes += session_bytes(&session);
         self.by_serial.insert(serial, session);
         Ok(())
     }
@@ -66,6 +74,7 @@ impl Sessions {
         self.by_user.remove(&session.user);
         self.deadlines.remove(&(session.deadline(), serial));
         self.unclaimed -= usize::from(!session.claimed);
+        self.bytes -= session_bytes(&session);
         Some(session)
     }
 
@@ -76,8 +85,10 @@ impl Sessions {
         };
         self.deadlines.remove(&(session.deadline(), serial));
         self.unclaimed -= usize::from(!session.claimed);
+        self.bytes -= session_bytes(session);
         change(session);
         self.unclaimed += usize::from(!session.claimed);
+        self.bytes += session_bytes(session);
         self.deadlines.insert((session.deadline(), serial));
         true
     }
@@ -116,10 +127,7 @@ impl Sessions {
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.by_serial
-            .values()
-            .map(|s| 160 + 2 * s.user.len() + s.pass.len())
-            .sum()
+        self.bytes
     }
 }
 
@@ -137,6 +145,26 @@ mod tests {
             max_expires_at: expires_at * 2,
             pass: "p".into(),
         }
+    }
+
+    #[test]
+    fn the_kept_heap_bytes_match_a_visit_of_every_session() {
+        let visited = |s: &Sessions| s.by_serial.values().map(session_bytes).sum::<usize>();
+        let mut s = Sessions::default();
+        for i in 0..50u32 {
+            s.insert(i, session(&format!("user-{i}"), 30, 100)).unwrap();
+        }
+        assert!(s.insert(3, session("user-3", 30, 100)).is_err());
+        assert_eq!(s.heap_bytes(), visited(&s));
+        for i in (0..50).step_by(3) {
+            s.update(i, |x| x.pass = "a much longer pass than before".into());
+        }
+        assert_eq!(s.heap_bytes(), visited(&s));
+        for i in (0..50).step_by(2) {
+            s.remove(i);
+        }
+        assert_eq!(s.heap_bytes(), visited(&s));
+        assert!(s.heap_bytes() > 0);
     }
 
     #[test]

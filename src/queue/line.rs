@@ -202,6 +202,9 @@ pub struct WaitingLine {
     /// Keys the pre-queue order (a secret of the event: nobody can predict the order).
     shuffle_key: [u8; 16],
     payload_bytes: usize,
+    /// Heap bytes of the segments and their ticket arrays, kept as they change so that
+    /// MEMORY USAGE and QUEUE.INFO do not visit every segment.
+    segment_bytes: usize,
 }
 
 impl WaitingLine {
@@ -320,6 +323,9 @@ impl WaitingLine {
             self.counts.push(0);
         }
         let s = (number - self.first_segment) as usize;
+        if self.segments[s].is_none() {
+            self.segment_bytes += std::mem::size_of::<Segment>();
+        }
         self.segments[s].get_or_insert_with(|| Box::new(Segment::new()))
     }
 
@@ -367,8 +373,11 @@ impl WaitingLine {
         self.next_serial = serial + 1;
         let segment = self.tail_segment(serial);
         set_bit(&mut segment.present, offset, true);
+        let capacity = segment.tickets.capacity();
         segment.tickets.push(ticket);
+        let grown = segment.tickets.capacity() - capacity;
         let Some((deadline, len, hash)) = waiting else {
+            self.segment_bytes += grown * std::mem::size_of::<Ticket>();
             self.tombstones += 1;
             return;
         };
@@ -382,6 +391,7 @@ impl WaitingLine {
         }
         self.counts.add((number - self.first_segment) as usize, 1);
         self.payload_bytes += len;
+        self.segment_bytes += grown * std::mem::size_of::<Ticket>();
         self.users
             .insert_unique(table_hash(hash), UserSlot { serial, hash }, |s| {
                 table_hash(s.hash)
@@ -550,14 +560,18 @@ impl WaitingLine {
             if ended == 0 {
                 continue;
             }
+            let capacity = segment.tickets.capacity();
             segment
                 .tickets
                 .retain(|t| matches!(t, Ticket::Waiting { .. }));
             segment.tickets.shrink_to_fit();
             segment.present = segment.waiting;
             self.tombstones -= ended;
+            self.segment_bytes -=
+                (capacity - segment.tickets.capacity()) * std::mem::size_of::<Ticket>();
             if segment.tickets.is_empty() {
                 *slot = None;
+                self.segment_bytes -= std::mem::size_of::<Segment>();
             }
         }
         self.drop_empty_front();
@@ -628,13 +642,10 @@ impl WaitingLine {
         Ok(line)
     }
 
-    /// Heap bytes used (MEMORY USAGE), in O(segments).
+    /// Heap bytes used (MEMORY USAGE, QUEUE.INFO): kept counts and container capacities, no
+    /// visit of the segments (QUEUE.INFO is a fast command, whatever the line's length).
     pub fn heap_bytes(&self) -> usize {
-        self.segments
-            .iter()
-            .flatten()
-            .map(|s| std::mem::size_of::<Segment>() + s.tickets.capacity() * std::mem::size_of::<Ticket>())
-            .sum::<usize>()
+        self.segment_bytes
             + self.segments.capacity() * 8
             + self.payload_bytes
             // Allocator rounding of payload blocks, on average.
@@ -663,6 +674,49 @@ mod tests {
                 .unwrap();
         }
         line
+    }
+
+    /// What the kept count stands for: every segment visited.
+    fn visited_segment_bytes(line: &WaitingLine) -> usize {
+        line.segments
+            .iter()
+            .flatten()
+            .map(|s| {
+                std::mem::size_of::<Segment>()
+                    + s.tickets.capacity() * std::mem::size_of::<Ticket>()
+            })
+            .sum()
+    }
+
+    #[test]
+    fn the_kept_heap_bytes_match_a_visit_of_every_segment() {
+        let n = (TOMBSTONES_KEPT + 5 * SEGMENT) as u32 + 17;
+        let mut line = line_of(n);
+        assert_eq!(line.segment_bytes, visited_segment_bytes(&line));
+        assert!(line.segment_bytes > n as usize * std::mem::size_of::<Ticket>());
+        for s in (0..n).filter(|s| s % 7 != 0) {
+            line.end(s, EndState::Dequeued);
+        }
+        while let Some(through) = line.compaction_step(2) {
+            line.compact_through(through);
+            assert_eq!(line.segment_bytes, visited_segment_bytes(&line));
+        }
+        for s in (0..n).filter(|s| s % 7 == 0) {
+            line.end(s, EndState::Left);
+        }
+        line.push(n, 0, payload("late"), false).unwrap();
+        while let Some(through) = line.compaction_step(3) {
+            line.compact_through(through);
+        }
+        assert_eq!(line.segment_bytes, visited_segment_bytes(&line));
+        let restored = WaitingLine::restore(
+            KEY,
+            line.tickets().map(|(s, t)| (s, t.clone())),
+            n + 1,
+            |_| false,
+        )
+        .unwrap();
+        assert_eq!(restored.segment_bytes, visited_segment_bytes(&restored));
     }
 
     #[test]
