@@ -47,6 +47,9 @@ const SHARD_SHIFT: u32 = 40;
 pub struct ShardedTable<T> {
     shards: Vec<HashTable<T>>,
     len: usize,
+    /// The shards' `capacity()` summed, kept through every insert and removal, so that
+    /// `heap_bytes` (QUEUE.INFO) does not visit 1,024 shards.
+    capacity: usize,
 }
 
 impl<T> Default for ShardedTable<T> {
@@ -54,6 +57,7 @@ impl<T> Default for ShardedTable<T> {
         Self {
             shards: vec![HashTable::new()],
             len: 0,
+            capacity: 0,
         }
     }
 }
@@ -79,20 +83,26 @@ impl<T> ShardedTable<T> {
             self.split(&hasher);
         }
         let n = self.shards.len();
-        self.shards[shard_of(hash, n)].insert_unique(hash, value, &hasher);
+        let shard = &mut self.shards[shard_of(hash, n)];
+        let before = shard.capacity();
+        shard.insert_unique(hash, value, &hasher);
+        self.capacity += shard.capacity() - before;
         self.len += 1;
     }
 
     /// Removes the entry matching `eq`.
     pub fn remove(&mut self, hash: u64, eq: impl FnMut(&T) -> bool) -> Option<T> {
         let n = self.shards.len();
-        match self.shards[shard_of(hash, n)].find_entry(hash, eq) {
-            Ok(entry) => {
-                self.len -= 1;
-                Some(entry.remove().0)
-            }
-            Err(_) => None,
-        }
+        let shard = &mut self.shards[shard_of(hash, n)];
+        let before = shard.capacity();
+        let removed = match shard.find_entry(hash, eq) {
+            Ok(entry) => entry.remove().0,
+            Err(_) => return None,
+        };
+        self.len -= 1;
+        // hashbrown's capacity counts a freed slot only when it needs no tombstone.
+        self.capacity = self.capacity + shard.capacity() - before;
+        Some(removed)
     }
 
     /// Moves a single table's entries into `SHARDS` tables: once, at `SPLIT_AT` entries.
@@ -103,14 +113,12 @@ impl<T> ShardedTable<T> {
             let hash = hasher(&value);
             self.shards[shard_of(hash, SHARDS)].insert_unique(hash, value, hasher);
         }
+        self.capacity = self.shards.iter().map(HashTable::capacity).sum();
     }
 
     pub fn heap_bytes(&self) -> usize {
         // hashbrown: one control byte per bucket plus the slot, buckets at most 8/7 of capacity.
-        self.shards
-            .iter()
-            .map(|s| s.capacity() * (std::mem::size_of::<T>() + 1) * 8 / 7)
-            .sum()
+        self.capacity * (std::mem::size_of::<T>() + 1) * 8 / 7
     }
 }
 
@@ -188,6 +196,11 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    /// What the kept capacity stands for: every shard visited.
+    fn visited_capacity<T>(table: &ShardedTable<T>) -> usize {
+        table.shards.iter().map(HashTable::capacity).sum()
+    }
+
     #[test]
     fn behaves_like_a_map_across_the_split() {
         let mut map: ShardedMap<u64, u64> = ShardedMap::default();
@@ -199,7 +212,12 @@ mod tests {
                 let r = k / 2;
                 assert_eq!(map.remove(&r), model.remove(&r));
             }
+            if i % 1000 == 0 {
+                assert_eq!(map.table.capacity, visited_capacity(&map.table), "at {i}");
+            }
         }
+        assert_eq!(map.table.capacity, visited_capacity(&map.table));
+        assert!(map.heap_bytes() > model.len() * 16);
         assert_eq!(map.len(), model.len());
         for (k, v) in &model {
             assert_eq!(map.get(k), Some(v));
