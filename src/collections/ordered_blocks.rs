@@ -7,10 +7,13 @@ use super::fenwick::Fenwick;
 
 const MAX_BLOCK: usize = 1024;
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct OrderedBlocks<K> {
     blocks: Vec<Vec<K>>,
     counts: Fenwick,
+    /// The blocks' capacities summed, kept as they change, so that `heap_bytes` (QUEUE.INFO)
+    /// does not visit every block.
+    capacity: usize,
 }
 
 impl<K> Default for OrderedBlocks<K> {
@@ -18,6 +21,7 @@ impl<K> Default for OrderedBlocks<K> {
         Self {
             blocks: Vec::new(),
             counts: Fenwick::default(),
+            capacity: 0,
         }
     }
 }
@@ -49,9 +53,12 @@ impl<K: Ord + Copy> OrderedBlocks<K> {
         let Err(at) = self.blocks[b].binary_search(&key) else {
             return false;
         };
+        let before = self.blocks[b].capacity();
         self.blocks[b].insert(at, key);
+        self.capacity += self.blocks[b].capacity() - before;
         if self.blocks[b].len() > MAX_BLOCK {
             let upper = self.blocks[b].split_off(MAX_BLOCK / 2);
+            self.capacity += upper.capacity();
             self.blocks.insert(b + 1, upper);
             self.rebuild_counts();
         } else {
@@ -71,7 +78,7 @@ impl<K: Ord + Copy> OrderedBlocks<K> {
         };
         self.blocks[b].remove(at);
         if self.blocks[b].is_empty() && self.blocks.len() > 1 {
-            self.blocks.remove(b);
+            self.capacity -= self.blocks.remove(b).capacity();
             self.rebuild_counts();
         } else {
             self.counts.add(b, -1);
@@ -102,10 +109,7 @@ impl<K: Ord + Copy> OrderedBlocks<K> {
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.blocks
-            .iter()
-            .map(|b| b.capacity() * std::mem::size_of::<K>())
-            .sum::<usize>()
+        self.capacity * std::mem::size_of::<K>()
             + self.blocks.capacity() * std::mem::size_of::<Vec<K>>()
             + self.counts.heap_bytes()
     }
@@ -142,6 +146,8 @@ mod tests {
                 }
                 assert_eq!(blocks.select(model.len()), None);
                 assert!(blocks.iter().copied().eq(model.iter().copied()));
+                let visited: usize = blocks.blocks.iter().map(Vec::capacity).sum();
+                assert_eq!(blocks.capacity, visited, "the kept capacity");
             }
         }
         for k in model.clone() {
