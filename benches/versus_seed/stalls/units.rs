@@ -6,7 +6,8 @@
 //! by the one indivisible unit it started last (an upkeep step, a chunk of tickets) plus what
 //! it does once (opening the key, trimming the journal, the reply). Under callgrind the clock
 //! runs tens of times slower, so each run or call does about one unit: the largest count here
-//! is that unit and that overhead, measured, on top of the budget.
+//! is that unit and that overhead, measured, on top of the budget. QUEUE.INFO, a fast command
+//! with no budget, is counted at two line lengths: its cost must not grow with the line.
 //!
 //! Each measured function is collected alone (`--toggle-collect`) and dumped after each call
 //! (`--dump-after`), with the cache simulated: the figure per call is callgrind's cycle
@@ -41,7 +42,40 @@ pub(super) fn units(kind: ServerKind) -> Vec<Unit> {
         timer_runs_through_a_sweep(kind),
         dequeue_calls(kind, false),
         dequeue_calls(kind, true),
+        info_calls(kind, 200_000),
+        info_calls(kind, 2_000_000),
     ]
+}
+
+/// QUEUE.INFO (a fast command, polled by the exporter) on a line of `waiting`: its cost must
+/// not grow with the line.
+fn info_calls(kind: ServerKind, waiting: usize) -> Unit {
+    let (server, dir) = counted(kind, "seatq::commands::queue::info");
+    let mut con = server.connection();
+    let key = "units:info";
+    cmd(&mut con, &["QUEUE.PAUSE", key]);
+    cmd(
+        &mut con,
+        &["QUEUE.CONFIG", key, "SET", "HEARTBEAT", "86400000"],
+    );
+    fill(
+        server.port,
+        0..waiting,
+        FILL_DEPTH,
+        0,
+        "units: info fill",
+        enqueue(key),
+    );
+    instrument(&server, true);
+    for _ in 0..20 {
+        cmd(&mut con, &["QUEUE.INFO", key]);
+    }
+    instrument(&server, false);
+    drop(server);
+    unit(
+        format!("QUEUE.INFO, {} waiting", thousands(waiting as f64)),
+        calls_in(&dir),
+    )
 }
 
 /// A server counting each call of `function` (a symbol of the module) on its own.
