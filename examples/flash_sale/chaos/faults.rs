@@ -146,13 +146,26 @@ impl Chaos {
 
     fn rewrite_aof(&mut self) -> Result<String, String> {
         let p = self.primary;
+        let idle = |c: &Self| {
+            c.wait_for(Duration::from_secs(120), "AOF rewrites to finish", |c| {
+                let info = c.info(p, "persistence")?;
+                Ok(info_value(&info, "aof_rewrite_in_progress") == Some("0")
+                    && info_value(&info, "aof_rewrite_scheduled") == Some("0"))
+            })
+        };
+        // The server rewrites on its own too (auto-aof-rewrite-percentage) and then refuses
+        // the operator's BGREWRITEAOF as already in progress: wait for it, as an operator
+        // would, and ask again.
+        idle(self)?;
         let started = Instant::now();
-        self.cmd_on(p, &["BGREWRITEAOF"])?;
-        self.wait_for(Duration::from_secs(120), "BGREWRITEAOF to finish", |c| {
-            let info = c.info(p, "persistence")?;
-            Ok(info_value(&info, "aof_rewrite_in_progress") == Some("0")
-                && info_value(&info, "aof_rewrite_scheduled") == Some("0"))
-        })?;
+        if let Err(e) = self.cmd_on(p, &["BGREWRITEAOF"]) {
+            if !e.contains("already in progress") {
+                return Err(e);
+            }
+            idle(self)?;
+            self.cmd_on(p, &["BGREWRITEAOF"])?;
+        }
+        idle(self)?;
         match self
             .info_field(p, "persistence", "aof_last_bgrewrite_status")?
             .as_str()
