@@ -224,12 +224,8 @@ impl TimerRuns {
             .query(con)
             .unwrap_or_default();
         let bucket = |name: &str| -> u64 {
-            info.lines()
-                .find_map(|l| l.trim().strip_prefix("seatq_timer_runs_latency:"))
-                .and_then(|d| {
-                    d.split(',')
-                        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
-                })
+            info_value(&info, "seatq_timer_runs_latency")
+                .and_then(|d| info_entry(d, name))
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0)
         };

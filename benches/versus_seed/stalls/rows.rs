@@ -790,14 +790,7 @@ pub(super) fn row_big_replies(kind: ServerKind, out: &mut Vec<Row>) {
     let key = "stall:big";
     cmd(&mut w.con, &["QUEUE.CONFIG", key, "SET", "JOURNAL", "0"]);
     let tickets = 10_000;
-    // 16 pairs of 4,096-byte fields and values: 128 KiB per ticket.
-    let items: Vec<Vec<u8>> = (0..32)
-        .map(|i| {
-            let mut v = format!("{i:02}").into_bytes();
-            v.resize(4096, b'x' + (i % 2) as u8);
-            v
-        })
-        .collect();
+    let items = max_data();
     let f = fill(server.port, 0..tickets, 8, 0, "max DATA", |i, out| {
         let user = user_id(i);
         let mut args: Vec<&[u8]> = vec![b"QUEUE.ENQUEUE", key.as_bytes(), user.as_bytes(), b"DATA"];

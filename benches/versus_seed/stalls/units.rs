@@ -14,8 +14,7 @@
 //! estimate, Ir + 10 x first-level misses + 100 x last-level misses, its usual yardstick. At
 //! 1 GHz, 1,000,000 of these are 1 ms; this machine's cores run near 3 GHz.
 
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
 
 use seatq_testkit::callgrind;
 
@@ -50,56 +49,72 @@ pub(super) fn units(kind: ServerKind) -> Vec<Unit> {
 /// QUEUE.INFO (a fast command, polled by the exporter) on a line of `waiting`: its cost must
 /// not grow with the line.
 fn info_calls(kind: ServerKind, waiting: usize) -> Unit {
-    let (server, dir) = counted(kind, "seatq::commands::queue::info");
-    let mut con = server.connection();
     let key = "units:info";
-    cmd(&mut con, &["QUEUE.PAUSE", key]);
-    cmd(
-        &mut con,
-        &["QUEUE.CONFIG", key, "SET", "HEARTBEAT", "86400000"],
+    let c = Counted::start(
+        kind,
+        "seatq::commands::queue::info",
+        key,
+        &["HEARTBEAT", "86400000"],
     );
+    let port = c.server.port;
     fill(
-        server.port,
+        port,
         0..waiting,
         FILL_DEPTH,
         0,
         "units: info fill",
         enqueue(key),
     );
-    instrument(&server, true);
-    for _ in 0..20 {
-        cmd(&mut con, &["QUEUE.INFO", key]);
-    }
-    instrument(&server, false);
-    drop(server);
+    let calls = c.calls(|con| {
+        for _ in 0..20 {
+            cmd(con, &["QUEUE.INFO", key]);
+        }
+    });
     unit(
         format!("QUEUE.INFO, {} waiting", thousands(waiting as f64)),
-        calls_in(&dir),
+        calls,
     )
 }
 
-/// A server counting each call of `function` (a symbol of the module) on its own.
-fn counted(kind: ServerKind, function: &str) -> (Server, std::path::PathBuf) {
-    let dir = callgrind::dump_dir();
-    let mut prefix = callgrind::bare_prefix(&dir);
-    prefix.extend([
-        "--cache-sim=yes".into(),
-        format!("--toggle-collect={function}"),
-        format!("--dump-after={function}"),
-    ]);
-    let prefix: Vec<&str> = prefix.iter().map(String::as_str).collect();
-    let mut server = Server::start_under(kind, &prefix, &[]);
-    server.start_timeout = Duration::from_secs(600);
-    (server, dir)
+/// A server counting each call of one module function on its own, with a paused event.
+struct Counted {
+    server: Server,
+    dir: PathBuf,
+    con: Connection,
 }
 
-fn instrument(server: &Server, on: bool) {
-    let out = Command::new("callgrind_control")
-        .arg(if on { "--instr=on" } else { "--instr=off" })
-        .arg(server.pid().expect("pid").to_string())
-        .output()
-        .expect("callgrind_control (Debian package valgrind)");
-    assert!(out.status.success(), "callgrind_control: {out:?}");
+impl Counted {
+    /// Starts the server with each call of `function` (a symbol of the module) collected alone
+    /// and dumped after it, and pauses admission on `key` with `settings` (QUEUE.CONFIG SET).
+    fn start(kind: ServerKind, function: &str, key: &str, settings: &[&str]) -> Counted {
+        let dir = callgrind::dump_dir();
+        let mut prefix = callgrind::bare_prefix(&dir);
+        prefix.extend([
+            "--cache-sim=yes".into(),
+            format!("--toggle-collect={function}"),
+            format!("--dump-after={function}"),
+        ]);
+        let prefix: Vec<&str> = prefix.iter().map(String::as_str).collect();
+        let mut server = Server::start_under(kind, &prefix, &[]);
+        server.start_timeout = Duration::from_secs(600);
+        let mut con = server.connection();
+        cmd(&mut con, &["QUEUE.PAUSE", key]);
+        let mut config = vec!["QUEUE.CONFIG", key, "SET"];
+        config.extend(settings);
+        cmd(&mut con, &config);
+        Counted { server, dir, con }
+    }
+
+    /// Counts the calls `work` causes, instrumented only meanwhile; then stops the server and
+    /// reads every dump.
+    fn calls(mut self, work: impl FnOnce(&mut Connection)) -> Vec<(u64, u64)> {
+        let pid = self.server.pid().expect("pid");
+        callgrind::control(pid, "--instr=on");
+        work(&mut self.con);
+        callgrind::control(pid, "--instr=off");
+        drop(self.server);
+        calls_in(&self.dir)
+    }
 }
 
 /// Every dump in `dir`: (cycle estimate, Ir) per call; the directory is removed.
@@ -164,68 +179,50 @@ fn unit(what: String, mut calls: Vec<(u64, u64)>) -> Unit {
 
 /// Timer runs while it sweeps SWEEP tickets that lapsed together (journal on).
 fn timer_runs_through_a_sweep(kind: ServerKind) -> Unit {
-    let (server, dir) = counted(kind, "seatq::timer::tick");
-    let mut con = server.connection();
     let key = "units:sweep";
-    cmd(&mut con, &["QUEUE.PAUSE", key]);
-    cmd(&mut con, &["QUEUE.CONFIG", key, "SET", "HEARTBEAT", "5000"]);
+    let c = Counted::start(kind, "seatq::timer::tick", key, &["HEARTBEAT", "5000"]);
+    let port = c.server.port;
     fill(
-        server.port,
+        port,
         0..SWEEP,
         FILL_DEPTH,
         0,
         "units: sweep fill",
         enqueue(key),
     );
-    instrument(&server, true);
-    let started = Instant::now();
-    while int(&cmd(&mut con, &["QUEUE.LEN", key])) > 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(1800),
-            "the sweep did not end"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    instrument(&server, false);
-    drop(server);
+    let calls = c.calls(|con| {
+        let started = Instant::now();
+        while int(&cmd(con, &["QUEUE.LEN", key])) > 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(1800),
+                "the sweep did not end"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    });
     unit(
         format!(
             "a timer run sweeping {} lapsed tickets (journal on)",
             thousands(SWEEP as f64)
         ),
-        calls_in(&dir),
+        calls,
     )
 }
 
 /// QUEUE.DEQUEUE COUNT 10000: over LINE small tickets until compaction has run, or over
 /// tickets of 128 KiB of DATA (each reply stops at about 256 KiB).
 fn dequeue_calls(kind: ServerKind, big: bool) -> Unit {
-    let (server, dir) = counted(kind, "seatq::commands::queue::dequeue");
-    let mut con = server.connection();
     let key = "units:line";
-    cmd(&mut con, &["QUEUE.PAUSE", key]);
-    cmd(
-        &mut con,
-        &[
-            "QUEUE.CONFIG",
-            key,
-            "SET",
-            "HEARTBEAT",
-            "86400000",
-            "JOURNAL",
-            "0",
-        ],
+    let mut c = Counted::start(
+        kind,
+        "seatq::commands::queue::dequeue",
+        key,
+        &["HEARTBEAT", "86400000", "JOURNAL", "0"],
     );
     let tickets = if big { 200 } else { LINE };
-    let data: Vec<Vec<u8>> = (0..32)
-        .map(|i| {
-            let mut v = format!("{i:02}").into_bytes();
-            v.resize(4096, b'x');
-            v
-        })
-        .collect();
+    let data = max_data();
     fill(
-        server.port,
+        c.server.port,
         0..tickets,
         FILL_DEPTH,
         0,
@@ -240,19 +237,19 @@ fn dequeue_calls(kind: ServerKind, big: bool) -> Unit {
             pack(&args, out)
         },
     );
-    let compacted_before = effects(&mut con, "compacted");
-    instrument(&server, true);
-    loop {
-        let r = cmd(&mut con, &["QUEUE.DEQUEUE", key, "COUNT", "10000"]);
-        let empty = matches!(&r, Value::Array(a) if a.is_empty());
-        if empty || int(&cmd(&mut con, &["QUEUE.LEN", key])) == 0 {
-            break;
+    let compacted_before = effects(&mut c.con, "compacted");
+    let mut compacted = 0;
+    let calls = c.calls(|con| {
+        loop {
+            let r = cmd(con, &["QUEUE.DEQUEUE", key, "COUNT", "10000"]);
+            let empty = matches!(&r, Value::Array(a) if a.is_empty());
+            if empty || int(&cmd(con, &["QUEUE.LEN", key])) == 0 {
+                break;
+            }
         }
-    }
-    instrument(&server, false);
-    let compacted = effects(&mut con, "compacted") - compacted_before;
+        compacted = effects(con, "compacted") - compacted_before;
+    });
     assert!(big || compacted > 0, "no compaction step ran");
-    drop(server);
     let what = if big {
         "QUEUE.DEQUEUE COUNT 10000, 128 KiB DATA per ticket".to_string()
     } else {
@@ -261,7 +258,7 @@ fn dequeue_calls(kind: ServerKind, big: bool) -> Unit {
             thousands(LINE as f64)
         )
     };
-    unit(what, calls_in(&dir))
+    unit(what, calls)
 }
 
 pub(super) fn print_units(kind: ServerKind, units: &[Unit]) {

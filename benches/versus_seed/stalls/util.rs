@@ -204,3 +204,14 @@ pub(super) fn start_server(kind: ServerKind, extra: &[&str]) -> Server {
     ));
     s
 }
+
+/// The largest DATA a ticket takes: 16 pairs of 4,096-byte fields and values, 128 KiB.
+pub(super) fn max_data() -> Vec<Vec<u8>> {
+    (0..32)
+        .map(|i| {
+            let mut v = format!("{i:02}").into_bytes();
+            v.resize(4096, b'x' + (i % 2) as u8);
+            v
+        })
+        .collect()
+}

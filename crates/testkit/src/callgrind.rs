@@ -68,6 +68,21 @@ pub fn bare_prefix(dir: &Path) -> Vec<String> {
     ]
 }
 
+/// `callgrind_control <option>` on the server `pid` (`--instr=on`, `-z`, `-d`, ...).
+pub fn control(pid: u32, option: &str) {
+    let out = Command::new("callgrind_control")
+        .arg(option)
+        .arg(pid.to_string())
+        .output()
+        .expect("callgrind_control (Debian package valgrind)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("OK"),
+        "callgrind_control {option} {pid}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 pub struct Counter {
     pid: u32,
     out: PathBuf,
@@ -108,18 +123,7 @@ impl Counter {
     }
 
     fn control(&self, option: &str) {
-        let out = Command::new("callgrind_control")
-            .arg(option)
-            .arg(self.pid.to_string())
-            .output()
-            .expect("callgrind_control (Debian package valgrind)");
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && text.contains("OK"),
-            "callgrind_control {option} {}: {text}{}",
-            self.pid,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        control(self.pid, option);
     }
 
     /// Starts counting from zero.
